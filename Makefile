@@ -1,0 +1,62 @@
+# Deep Learning on 12 GB: the two commands a learner needs are `make lab` and `make test`.
+# Both create (or reuse) the virtual environment in .venv and install the course into it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.dl12gb-installed
+KERNEL := dl12gb
+# The test environment: offline hubs (set before Python starts), smoke profile, no stray bars.
+TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 \
+	COURSE_PROFILE=smoke MPLBACKEND=Agg PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false
+JOBS ?= 2
+
+.PHONY: setup lab test test-unit test-notebooks test-runner test-browser lint benchmarks drift constraints clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]" -c constraints.txt
+	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "Python (Deep Learning on 12 GB)" >/dev/null
+	@touch $(STAMP)
+	@echo "Environment ready in $(VENV)."
+
+lab: setup
+	$(PY) -m course lab
+
+## Everything CI runs: lint and hygiene, unit tests, every notebook through nbval, the runner, the browser.
+test: setup lint
+	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) --dist loadgroup tests
+	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) --dist loadscope --nbval-lax --nbval-current-env -p no:randomly notebooks
+
+test-unit: setup
+	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not notebooks and not browser" tests
+
+test-notebooks: setup
+	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) --dist loadscope --nbval-lax --nbval-current-env notebooks
+
+test-runner: setup
+	$(TEST_ENV) $(PY) -m course run all --profile smoke --out .course-runs/smoke
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	find notebooks -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -print0 | xargs -0 -r $(VENV)/bin/nbstripout --verify
+
+benchmarks: setup
+	$(PY) -m benchmarks
+
+## Version drift: the newest releases of everything (not the pinned set), then the smoke suite.
+drift:
+	rm -rf .venv-drift && $(PYTHON) -m venv .venv-drift
+	.venv-drift/bin/python -m pip install -q --upgrade pip
+	.venv-drift/bin/python -m pip install -q --upgrade -e ".[test]"
+	$(TEST_ENV) .venv-drift/bin/python -m pytest -q -n $(JOBS) -m "not browser" tests
+
+constraints: setup
+	{ head -n 2 constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^dl12gb'; } > constraints.new
+	mv constraints.new constraints.txt
+
+clean:
+	rm -rf .course-runs .pytest_cache

@@ -1,0 +1,62 @@
+"""What every benchmark shares: the result row, timing in fresh processes, and the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def row(name: str, value: float, unit: str, goal: str, ok: bool, **details: Any) -> dict[str, Any]:
+    """One benchmark result: the measured value, the goal it is held to, and the details."""
+    return {"benchmark": name, "value": round(value, 4), "unit": unit, "goal": goal, "ok": bool(ok),
+            "details": details}
+
+
+def machine() -> str:
+    """A short description of this machine, for the README's figures."""
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def time_in_fresh_process(code: str, repeats: int = 5, env: dict[str, str] | None = None) -> float:
+    """Median wall seconds of ``python -c CODE`` in new interpreters (start-up of Python subtracted)."""
+    def once(src: str) -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", src], check=True, env={**os.environ, **(env or {})},
+                       stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+    once(code)  # warm the OS file cache
+    base = statistics.median(once("pass") for _ in range(repeats))
+    return statistics.median(once(code) for _ in range(repeats)) - base
+
+
+def main(run: Callable[..., dict[str, Any]], argv: list[str] | None = None) -> int:
+    """CLI for one benchmark module: prints its row, or JSON with --json."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    args = parser.parse_args(argv)
+    result = run(quick=args.quick)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_table([result])
+    return 0
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    """Rows as an aligned table."""
+    width = max(len(r["benchmark"]) for r in rows)
+    print(f"{'benchmark':<{width}}  {'value':>10}  {'unit':<18}  {'goal':<22}  ok")
+    for r in rows:
+        print(f"{r['benchmark']:<{width}}  {r['value']:>10.4g}  {r['unit']:<18}  {r['goal']:<22}  "
+              f"{'yes' if r['ok'] else 'NO'}")
+    print(f"\nmachine: {machine()}")

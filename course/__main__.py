@@ -1,0 +1,87 @@
+"""``python -m course``: list, doctor, run, lab, plan, handouts. This file only parses and dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from course.errors import CourseError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad usage in one line with exit code 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message} (see `python -m course {self.prog.split()[-1]} --help`)\n"
+                         if " " in self.prog else f"error: {message} (see `python -m course --help`)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's argument parser."""
+    parser = _Parser(prog="course", description="Deep Learning on 12 GB: the course's command line.")
+    parser.add_argument("--syllabus", help="path of an alternative syllabus.toml")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("list", help="weeks and notebooks with objectives, minutes and peak VRAM")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("doctor", help="check this machine and say which notebooks can run in full")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("run", help="execute notebooks with papermill and check their metrics")
+    p.add_argument("selectors", nargs="*", metavar="SELECTOR",
+                   help="week number (3 or 03), notebook id, 'extras' or 'all' (default)")
+    p.add_argument("--profile", default="smoke", help="smoke (CPU, tiny, offline) or full (default: smoke)")
+    p.add_argument("--out", default=".course-runs/latest", help="folder for executed notebooks and summary.json")
+    p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell")
+    p.add_argument("--shuffle", type=int, metavar="SEED", default=None,
+                   help="run the notebooks in a random order drawn from SEED")
+    p.add_argument("--repeat", type=int, default=1, help="run each notebook N times in fresh kernels")
+
+    p = sub.add_parser("lab", help="open the course in JupyterLab (127.0.0.1, with a token)")
+    p.add_argument("--port", type=int, default=8888)
+    p.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
+    p.add_argument("--ip", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; anything else exposes the kernel)")
+    p.add_argument("--notebook", default=None, help="notebook id to open (default: the first)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "list":
+            from course import listing
+
+            return listing.main(args)
+        if args.command == "doctor":
+            from course import doctor
+
+            return doctor.main(args)
+        if args.command == "run":
+            from course import runner
+
+            return runner.main(args)
+        if args.command == "lab":
+            from course import lab
+
+            return lab.main(args)
+    except CourseError as err:
+        sys.stderr.write(f"error: {err}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

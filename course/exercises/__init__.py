@@ -1,0 +1,75 @@
+"""Exercises with feedback: ``check(answer)``, ``hint()`` and ``solution()`` for every question.
+
+Each week has a module (``week00``, ``week01``, ...) that defines its exercises with
+:class:`Exercise`. In a notebook::
+
+    from course.exercises import week00 as ex
+    answer = None          # your answer here
+    ex.q1.check(answer)    # explains what is wrong, or says "not answered yet"
+    ex.q1.hint()
+    ex.q1.solution()
+
+A checker returns ``None`` when the answer is right, else a sentence that says what is wrong.
+``solve()`` computes the reference answer, and the tests prove ``check(solve())`` passes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+NOT_ANSWERED = None
+
+
+@dataclass
+class Exercise:
+    """One question: a checker that explains mistakes, a hint, and a reference solution."""
+
+    name: str
+    question: str
+    checker: Callable[[Any], str | None]
+    hint_text: str
+    solve: Callable[[], Any]
+
+    def check(self, answer: Any = NOT_ANSWERED) -> bool:
+        """Say whether the answer is right and, if not, what is wrong; never raises."""
+        if answer is NOT_ANSWERED or answer is Ellipsis:
+            print(f"{self.name}: not answered yet. Replace the placeholder with your answer "
+                  f"(stuck? call {self.name}.hint()).")
+            return False
+        try:
+            problem = self.checker(answer)
+        except Exception as err:  # noqa: BLE001 - a learner's odd answer must not crash the notebook
+            problem = f"that answer could not be checked ({type(err).__name__}: {err})."
+        if problem is None:
+            print(f"{self.name}: correct!")
+            return True
+        print(f"{self.name}: not yet. {problem}")
+        return False
+
+    def hint(self) -> None:
+        """Print the hint."""
+        print(f"{self.name} hint: {self.hint_text}")
+
+    def solution(self) -> None:
+        """Print the reference solution's code and its answer."""
+        source = textwrap.dedent(inspect.getsource(self.solve))
+        print(f"{self.name} reference solution:\n{source}\nanswer: {self.solve()!r}")
+
+
+def near(expected: float, rel: float = 0.02, unit: str = "") -> Callable[[Any], str | None]:
+    """A checker for a number within ``rel`` (relative) of the expected value."""
+
+    def checker(answer: Any) -> str | None:
+        if isinstance(answer, bool) or not isinstance(answer, int | float):
+            return f"expected a number{f' in {unit}' if unit else ''}, got {type(answer).__name__}."
+        if math.isclose(answer, expected, rel_tol=rel):
+            return None
+        direction = "high" if answer > expected else "low"
+        return f"{answer:g}{unit and ' ' + unit} is too {direction}."
+
+    return checker

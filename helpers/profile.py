@@ -1,0 +1,120 @@
+"""Which profile a notebook runs in, and the metrics it records for the runner.
+
+``PROFILE = "auto"`` in a notebook's parameters cell becomes ``COURSE_PROFILE`` from the
+environment when set (CI sets ``smoke``), else ``full``. Metrics go through :func:`record`:
+it shows them in the notebook and, when the runner (``python -m course run``) or a test set
+``COURSE_METRICS_FILE``, merges them into that JSON file together with the peak memory so far.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+PROFILES = ("smoke", "full")
+
+
+def resolve_profile(profile: str = "auto") -> str:
+    """Turn ``"auto"`` into ``COURSE_PROFILE`` (else ``"full"``) and check the name."""
+    chosen = (profile or "auto").strip().lower()
+    if chosen == "auto":
+        chosen = os.environ.get("COURSE_PROFILE", "full").strip().lower() or "full"
+    if chosen not in PROFILES:
+        raise ValueError(f"Unknown profile {profile!r}: use one of {', '.join(PROFILES)} (or 'auto').")
+    return chosen
+
+
+def pick(profile: str, *, smoke: Any, full: Any) -> Any:
+    """Return the value for this profile: ``pick(P, smoke=64, full=4096)``."""
+    return smoke if resolve_profile(profile) == "smoke" else full
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak memory of this process so far: host RSS and, on CUDA, PyTorch's allocator peak (MB)."""
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scale = 1 / 1024 / 1024 if sys.platform == "darwin" else 1 / 1024  # macOS reports bytes
+    out = {"peak_rss_mb": round(rss_kb * scale, 1)}
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["peak_vram_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _clean(value: Any) -> Any:
+    """Make numpy / torch scalars JSON-friendly."""
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            return value.item()
+        except (ValueError, RuntimeError):
+            pass
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def record(show: bool = True, **metrics: Any) -> dict[str, Any]:
+    """Show metrics in the notebook and save them where the course runner reads them."""
+    metrics = {k: _clean(v) for k, v in metrics.items()}
+    target = os.environ.get("COURSE_METRICS_FILE")
+    if target:
+        path = Path(target)
+        try:
+            saved = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, json.JSONDecodeError):
+            saved = {}
+        saved.setdefault("metrics", {}).update(metrics)
+        saved["memory"] = peak_memory()
+        _write_json_atomic(path, saved)
+    if show:
+        _show(metrics)
+    return metrics
+
+
+def _show(metrics: dict[str, Any]) -> None:
+    rows = "".join(f"<tr><td><code>{k}</code></td><td>{v}</td></tr>" for k, v in metrics.items())
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+
+        if get_ipython() is not None:
+            display(HTML(f"<table><tr><th>metric</th><th>value</th></tr>{rows}</table>"))
+            return
+    except ImportError:
+        pass
+    for k, v in metrics.items():
+        print(f"{k}: {v}")
+
+
+# Metrics named with these endings are measurements of this machine (time, speed, memory):
+# shown and checked against thresholds, but not expected to repeat exactly between runs.
+MEASURED_SUFFIXES = ("_s", "_seconds", "_per_s", "_tflops", "_mb", "_gb", "_gib", "_speedup", "_x")
+
+
+def is_measurement(name: str) -> bool:
+    """True for metrics that measure the machine (timings, memory), which vary between runs."""
+    return name.endswith(MEASURED_SUFFIXES)
+
+
+def data_dir(*parts: str) -> Path:
+    """Where datasets, models and smoke stand-ins are cached: ``COURSE_DATA_DIR`` or ~/.cache/dl12gb."""
+    root = Path(os.environ.get("COURSE_DATA_DIR") or Path.home() / ".cache" / "dl12gb").expanduser()
+    path = root.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
