@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shuffle", type=int, metavar="SEED", default=None,
                    help="run the notebooks in a random order drawn from SEED")
     p.add_argument("--repeat", type=int, default=1, help="run each notebook N times in fresh kernels")
+    p.add_argument("--jobs", type=int, default=1, help="notebooks to run at once, each in its own kernel")
 
     p = sub.add_parser("lab", help="open the course in JupyterLab (127.0.0.1, with a token)")
     p.add_argument("--port", type=int, default=8888)
@@ -46,6 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ip", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; anything else exposes the kernel)")
     p.add_argument("--notebook", default=None, help="notebook id to open (default: the first)")
+
+    p = sub.add_parser("plan", help="will a model fit in N GB? the VRAM planner")
+    p.add_argument("model", help="a preset name (see `course plan --list`) or a path to a config.json")
+    p.add_argument("--method", default="inference", help="inference, full, lora or qlora")
+    p.add_argument("--bits", type=int, default=None, help="32, 16, 8 or 4 (default: 16; 4 for qlora)")
+    p.add_argument("--seq", type=int, default=None, help="sequence length in tokens")
+    p.add_argument("--batch", type=int, default=1, help="batch size")
+    p.add_argument("--vram", type=float, default=None, help="card memory in GiB (default: 12)")
+    p.add_argument("--gpu", default=None, help="a card name, e.g. rtx4070ti, t4, rtx4090")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("handouts", help="build the workshop handouts (HTML + PDF) from an executed run")
+    p.add_argument("--from", dest="run_dir", default=".course-runs/latest", help="folder written by `course run`")
+    p.add_argument("--out", default="handouts", help="folder for the site")
     return parser
 
 
@@ -73,6 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from course import lab
 
             return lab.main(args)
+        if args.command == "plan":
+            from course import plan
+
+            return plan.main(args)
+        if args.command == "handouts":
+            from course import handouts
+
+            return handouts.main(args)
     except CourseError as err:
         sys.stderr.write(f"error: {err}\n")
         return 2

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,20 +171,33 @@ def print_table(results: list[Result]) -> None:
 
 
 def run(notebooks: list[syl.Notebook], profile: str, out: Path, timeout: float | None = None,
-        shuffle: int | None = None, repeat: int = 1) -> dict[str, Any]:
-    """Run notebooks (optionally shuffled and repeated); write and return the summary."""
+        shuffle: int | None = None, repeat: int = 1, jobs: int = 1) -> dict[str, Any]:
+    """Run notebooks (optionally shuffled, repeated, several at once); write and return the summary."""
     from tqdm.auto import tqdm
 
     _prepare_out(out)
-    plan = [(nb, k + 1) for nb in notebooks for k in range(repeat)]
+    plan = [(nb, k + 1) for k in range(repeat) for nb in notebooks]
     if shuffle is not None:
         random.Random(shuffle).shuffle(plan)
         print(f"Running {len(plan)} notebook runs in a random order (seed {shuffle}).")
     results: list[Result] = []
-    bar = tqdm(plan, desc=f"{profile} run", unit="notebook", file=sys.stderr, disable=None)
-    for nb, k in bar:
-        bar.set_postfix_str(nb.id)
-        results.append(run_one(nb, profile, out, timeout=timeout, run=k))
+    bar = tqdm(total=len(plan), desc=f"{profile} run", unit="notebook", file=sys.stderr, disable=None)
+    if jobs <= 1:
+        for nb, k in plan:
+            bar.set_postfix_str(nb.id)
+            results.append(run_one(nb, profile, out, timeout=timeout, run=k))
+            bar.update()
+    else:  # each worker is its own process, so each has its own environment variables
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = [pool.submit(run_one, nb, profile, out, timeout, k) for nb, k in plan]
+            for fut in as_completed(futures):
+                res = fut.result()
+                bar.set_postfix_str(res.notebook)
+                results.append(res)
+                bar.update()
+        position = {(nb.id, k): i for i, (nb, k) in enumerate(plan)}
+        results.sort(key=lambda r: position[(r.notebook, r.run)])
     bar.close()
     drift = compare_runs(results) if repeat > 1 else []
     summary = {
@@ -212,6 +227,9 @@ def main(args: argparse.Namespace) -> int:
     if missing:
         raise CourseError(f"Notebook file not found: {', '.join(missing)} (is the syllabus out of date?).")
     out = Path(args.out)
-    summary = run(notebooks, profile, out, timeout=args.timeout, shuffle=args.shuffle, repeat=args.repeat)
+    if args.jobs < 1:
+        raise CourseError("--jobs must be 1 or more.")
+    summary = run(notebooks, profile, out, timeout=args.timeout, shuffle=args.shuffle, repeat=args.repeat,
+                  jobs=args.jobs)
     print(f"\nExecuted notebooks and summary.json are in {out}/")
     return 0 if summary["passed"] else 1

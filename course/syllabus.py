@@ -98,7 +98,13 @@ class Syllabus:
     reference_gpu: str
     reference_vram_gb: float
     notebooks: tuple[Notebook, ...]
+    repository: str = ""
+    branch: str = "main"
     source: Path = SYLLABUS_PATH
+
+    def colab_url(self, nb: Notebook) -> str:
+        """The "Open in Colab" address of a notebook."""
+        return f"https://colab.research.google.com/github/{self.repository}/blob/{self.branch}/{nb.file}"
 
     def by_id(self, nb_id: str) -> Notebook:
         """The notebook with this id (file stem)."""
@@ -227,6 +233,8 @@ def load(path: Path | str | None = None) -> Syllabus:
                 raise r.fail(f"notebook {nb.id}", f"prerequisite {pre!r} is not a notebook id")
     return Syllabus(
         title=title, reference_gpu=reference_gpu, reference_vram_gb=reference_vram,
+        repository=r.get(course, "repository", str, "[course]", default=""),
+        branch=r.get(course, "branch", str, "[course]", default="main"),
         notebooks=tuple(notebooks), source=source,
     )
 
