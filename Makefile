@@ -26,10 +26,15 @@ $(STAMP): pyproject.toml constraints.txt
 lab: setup
 	$(PY) -m course lab
 
-## Everything CI runs: lint and hygiene, unit tests, every notebook through nbval, the runner, the browser.
+## Everything CI runs: lint and hygiene, unit tests and the browser, every notebook through nbval
+## (recording metrics), then the runner: all notebooks again in a random order, compared with the first run.
+NBVAL_METRICS := $(CURDIR)/.course-runs/nbval-metrics
 test: setup lint
-	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) --dist loadgroup tests
-	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) --dist loadscope --nbval-lax --nbval-current-env -p no:randomly notebooks
+	rm -rf $(NBVAL_METRICS)
+	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not notebooks" tests
+	$(TEST_ENV) COURSE_NBVAL_METRICS=$(NBVAL_METRICS) $(PY) -m pytest -q -n $(JOBS) --dist loadscope \
+		--nbval-lax --nbval-current-env notebooks
+	$(TEST_ENV) COURSE_NBVAL_METRICS=$(NBVAL_METRICS) COURSE_TEST_JOBS=$(JOBS) $(PY) -m pytest -q -s -m notebooks tests
 
 test-unit: setup
 	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not notebooks and not browser" tests
@@ -53,6 +58,7 @@ drift:
 	.venv-drift/bin/python -m pip install -q --upgrade pip
 	.venv-drift/bin/python -m pip install -q --upgrade -e ".[test]"
 	$(TEST_ENV) .venv-drift/bin/python -m pytest -q -n $(JOBS) -m "not browser" tests
+	$(TEST_ENV) .venv-drift/bin/python -m pytest -q -n $(JOBS) --dist loadscope --nbval-lax --nbval-current-env notebooks
 
 constraints: setup
 	{ head -n 2 constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^dl12gb'; } > constraints.new
