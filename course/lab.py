@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
+import socket
 import subprocess
 import sys
 
@@ -12,6 +14,37 @@ from course import syllabus as syl
 from course.errors import CourseError
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+ANY = ("0.0.0.0", "::", "")
+
+
+def exposure_warning(ip: str) -> str:
+    """The warning printed when JupyterLab listens beyond this machine: who could reach the kernel."""
+    who = ("every machine on your local network, and the internet if this machine has a public address"
+           if ip in ANY else f"every machine that can route to {ip}")
+    return (f"warning: listening on {ip!r}, not 127.0.0.1: anyone who can reach this address ({who}) "
+            "and gets the token can run code on this machine as you, through the kernel; plain http sends "
+            "the token unencrypted. Prefer the default (127.0.0.1) and an SSH tunnel: "
+            "ssh -L 8888:127.0.0.1:8888 this-machine.")
+
+
+def url_host(ip: str) -> str:
+    """The host to put in the printed URL for a listening address."""
+    if ip in ("127.0.0.1", "localhost", "0.0.0.0", ""):
+        return "127.0.0.1"
+    if ip == "::":
+        return "[::1]"
+    return f"[{ip}]" if ":" in ip else ip
+
+
+def port_is_free(ip: str, port: int) -> bool:
+    """True if nothing listens on ip:port yet (JupyterLab would otherwise fail with a long traceback)."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((ip if ip not in ("localhost", "") else "127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def command(port: int, token: str, start: str, ip: str = "127.0.0.1", open_browser: bool = True) -> list[str]:
@@ -31,18 +64,27 @@ def main(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise CourseError(f"Port {args.port} is not valid: use 1-65535 (e.g. --port 8888).")
     if args.ip not in LOOPBACK:
-        print(f"warning: listening on {args.ip}: anyone who can reach this address and learns the token "
-              "can run code on this machine as you. Prefer 127.0.0.1 with an SSH tunnel.", file=sys.stderr)
+        print(exposure_warning(args.ip), file=sys.stderr)
     course = syl.load(args.syllabus)
     start = course.by_id(args.notebook) if args.notebook else course.notebooks[0]
+    if not port_is_free(args.ip, args.port):
+        raise CourseError(f"Port {args.port} on {args.ip} is in use (another JupyterLab?): "
+                          f"pass another one, e.g. --port {args.port + 1}.")
     token = os.environ.get("COURSE_LAB_TOKEN") or secrets.token_urlsafe(24)
-    host = "127.0.0.1" if args.ip in ("127.0.0.1", "localhost", "0.0.0.0") else args.ip
-    url = f"http://{host}:{args.port}/lab/tree/{start.file}?token={token}"
+    url = f"http://{url_host(args.ip)}:{args.port}/lab/tree/{start.file}?token={token}"
     print(f"Opening {course.title} in JupyterLab:\n  {url}\n(Ctrl+C to stop.)", flush=True)
     proc = subprocess.Popen(command(args.port, token, start.file, args.ip, not args.no_browser))
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _stop)  # a `kill` of this command stops JupyterLab too
     try:
         return proc.wait()
     except KeyboardInterrupt:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
         return 0

@@ -1,0 +1,399 @@
+"""``python -m course handouts``: a static site (HTML, and a PDF per week) from executed notebooks.
+
+It reads a folder written by ``python -m course run`` (executed ``.ipynb`` files and
+``summary.json``) and writes ``index.html`` (generated from the syllabus: weeks, objectives,
+time and VRAM per profile, and how each notebook fared in the run), one page per notebook with
+its outputs and plots inline and previous/next links, one page per week, and, when Chromium is
+installed, that week page printed to PDF. Every page works opened straight from disk: images are
+embedded, widgets are drawn as plain HTML, and no script or style is fetched from the web
+(MathJax is left out, so formulas show as their LaTeX source).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import html
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from course import syllabus as syl
+from course.errors import CourseError
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+MARKER = ".dl12gb-handouts"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+STATUS_TEXT = {"passed": "passed", "failed": "missed a threshold", "error": "stopped with an error",
+               "timeout": "timed out", "missing": "not in this run"}
+BAR_COLOURS = {"success": "#4caf50", "danger": "#f44336", "warning": "#ff9800", "info": "#00bcd4"}
+
+# A page = nbconvert's "lab" template without its web scripts (require.js, MathJax, mermaid,
+# the widget manager), plus our navigation and print rules.
+PAGE_TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_css -%}<style>{{ resources.handout_css }}</style>{%- endblock html_head_css -%}
+{%- block body_header -%}{{ super() }}{{ resources.handout_top }}{%- endblock body_header -%}
+{%- block body_footer -%}{{ resources.handout_bottom }}{{ super() }}{%- endblock body_footer -%}
+"""
+
+CSS = """
+.handout-nav { display: flex; justify-content: space-between; gap: 1em; padding: .6em 1em;
+  background: #f3f5f7; border: 1px solid #d8dde3; border-radius: 6px; margin: 1em 0; font: 14px sans-serif; }
+.handout-nav a { text-decoration: none; color: #1565c0; }
+.handout-banner { padding: .8em 1em; border-radius: 6px; margin: 1em 0; font: 14px sans-serif; }
+.handout-banner.passed { background: #e8f5e9; border: 1px solid #a5d6a7; }
+.handout-banner.problem { background: #ffebee; border: 1px solid #ef9a9a; }
+.handout-bar { display: inline-block; width: 12em; height: 1.1em; background: #e0e0e0; vertical-align: middle; }
+.handout-bar > span { display: block; height: 100%; background: #2196f3; }
+.handout-widget { display: flex; gap: .6em; align-items: center; font: 13px sans-serif; }
+.handout-week-break { break-before: page; }
+@media print {
+  .handout-nav { display: none; }
+  pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+  .jp-Cell { break-inside: avoid-page; }
+}
+"""
+
+
+@dataclass
+class Entry:
+    """One syllabus notebook and what the run made of it."""
+
+    nb: syl.Notebook
+    status: str = "missing"
+    seconds: float | None = None
+    message: str = ""
+    memory: dict[str, float] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    executed: Path | None = None
+
+    @property
+    def page(self) -> str | None:
+        """File name of its page, if the run left an executed notebook to show."""
+        return f"{self.nb.id}.html" if self.executed else None
+
+
+def chromium_path() -> str | None:
+    """The Chromium that prints PDFs: $COURSE_CHROMIUM, /usr/bin/chromium or chromium on PATH; else None."""
+    for candidate in (os.environ.get("COURSE_CHROMIUM"), CHROMIUM, shutil.which("chromium")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def read_run(run_dir: Path, course: syl.Syllabus) -> tuple[dict[str, Any], list[Entry]]:
+    """The run's summary and one Entry per syllabus notebook, in course order (missing ones included)."""
+    summary_file = run_dir / "summary.json"
+    if not summary_file.is_file():
+        raise CourseError(f"No summary.json in {run_dir}: execute the notebooks first, e.g. "
+                          f"`python -m course run all --profile smoke --out {run_dir}`, then pass --from {run_dir}.")
+    try:
+        summary = json.loads(summary_file.read_text(encoding="utf-8"))
+        results = {r["notebook"]: r for r in summary.get("results", []) if r.get("run", 1) == 1}
+    except (json.JSONDecodeError, TypeError, KeyError, AttributeError) as err:
+        raise CourseError(f"{summary_file} is not a summary written by `course run` ({err}); run it again.") from None
+    entries = []
+    for nb in course.notebooks:
+        entry = Entry(nb)
+        res = results.get(nb.id)
+        if res is not None:
+            entry.status = res.get("status", "error")
+            entry.seconds, entry.message = res.get("seconds"), res.get("message", "")
+            entry.memory, entry.checks = res.get("memory") or {}, res.get("checks") or []
+        executed = run_dir / f"{nb.id}.ipynb"
+        if executed.is_file():
+            entry.executed = executed
+            if res is None:  # an executed file with no result: the run was cut short
+                entry.status, entry.message = "error", "the run left this notebook without a result"
+        entries.append(entry)
+    return summary, entries
+
+
+def _widget_html(state: dict[str, Any], model_id: str, depth: int = 0) -> str | None:
+    """Static HTML for a saved ipywidgets model (boxes, progress bars, labels); None if unknown."""
+    model = state.get(model_id.removeprefix("IPY_MODEL_"))
+    if model is None or depth > 8:
+        return None
+    name, s = model.get("model_name", ""), model.get("state", {})
+    desc = f"<span>{html.escape(str(s.get('description') or ''))}</span>" if s.get("description") else ""
+    if name in ("HBoxModel", "VBoxModel", "BoxModel", "GridBoxModel"):
+        parts = [_widget_html(state, child, depth + 1) for child in s.get("children", [])]
+        column = ' style="flex-direction: column; align-items: flex-start"' if name == "VBoxModel" else ""
+        return f'<div class="handout-widget"{column}>{"".join(p for p in parts if p)}</div>'
+    if name in ("FloatProgressModel", "IntProgressModel"):
+        low, high, value = float(s.get("min", 0)), float(s.get("max", 100)), float(s.get("value", 0))
+        pct = 0.0 if high <= low else max(0.0, min(100.0, 100 * (value - low) / (high - low)))
+        colour = BAR_COLOURS.get(s.get("bar_style") or "", "#2196f3")
+        return (f'{desc}<span class="handout-bar" title="{value:g} of {high:g}">'
+                f'<span style="width: {pct:.1f}%; background: {colour}"></span></span>')
+    if name == "LabelModel":
+        return f"{desc}<span>{html.escape(str(s.get('value', '')))}</span>"
+    if name in ("HTMLModel", "HTMLMathModel"):
+        return f"{desc}<span>{s.get('value', '')}</span>"
+    return None
+
+
+def make_static(nb: Any) -> None:
+    """Draw widgets as plain HTML and turn web images in Markdown into links, in place."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            # [![alt](https://img)](target) -> [alt](target); ![alt](https://img) -> alt
+            cell.source = re.sub(r"!\[([^\]]*)\]\(https?://[^)\s]+[^)]*\)", r"\1", cell.source)
+            continue
+        for out in cell.get("outputs", []):
+            view = out.get("data", {}).pop(WIDGET_VIEW, None)
+            if view is not None:
+                static = _widget_html(state, view.get("model_id", ""))
+                if static:
+                    out["data"]["text/html"] = static
+    nb.metadata.pop("widgets", None)
+
+
+def _exporter() -> Any:
+    """nbconvert's HTML exporter with images embedded and no web scripts."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", extra_loaders=[DictLoader({"handout.html.j2": PAGE_TEMPLATE})],
+                            embed_images=True, theme="light")
+    exporter.template_file = "handout.html.j2"
+    return exporter
+
+
+def _run_facts(entry: Entry) -> list[str]:
+    """What the run measured: ['17.2 s', 'peak RAM 0.67 GB', ...]."""
+    facts = [f"{entry.seconds:.1f} s"] if entry.seconds is not None else []
+    for key, label in (("peak_rss_mb", "peak RAM"), ("peak_vram_mb", "peak VRAM")):
+        if entry.memory.get(key):
+            facts.append(f"{label} {entry.memory[key] / 1024:.2f} GB")
+    return facts
+
+
+def _run_line(entry: Entry, profile: str) -> str:
+    """'passed in the smoke profile (17.2 s, peak RAM 0.67 GB)' and friends."""
+    facts = _run_facts(entry)
+    return (f"{STATUS_TEXT.get(entry.status, entry.status)} in the {profile} profile"
+            + (f" ({', '.join(facts)})" if facts else ""))
+
+
+def _nav(prev: Entry | None, nxt: Entry | None) -> str:
+    def link(e: Entry | None, arrow: str) -> str:
+        if e is None:
+            return "<span></span>"
+        text = f"{html.escape(e.nb.week_label)} · {html.escape(e.nb.title)}"
+        return f'<a href="{e.page}">{arrow} {text}</a>' if arrow == "←" else f'<a href="{e.page}">{text} {arrow}</a>'
+    return f'<nav class="handout-nav">{link(prev, "←")}<a href="index.html">Contents</a>{link(nxt, "→")}</nav>'
+
+
+def render_page(entry: Entry, profile: str, prev: Entry | None, nxt: Entry | None, exporter: Any) -> str:
+    """One notebook's page: the executed notebook with navigation and how it ran."""
+    import nbformat
+
+    nb = nbformat.read(entry.executed, as_version=4)
+    make_static(nb)
+    kind = "passed" if entry.status == "passed" else "problem"
+    detail = f": {html.escape(entry.message)}" if entry.message and kind == "problem" else ""
+    banner = (f'<div class="handout-banner {kind}">This copy {html.escape(_run_line(entry, profile))}{detail}. '
+              f'The notebook itself is <code>{html.escape(entry.nb.file)}</code>.</div>')
+    nav = _nav(prev, nxt)
+    resources = {"metadata": {"name": f"{entry.nb.week_label} · {entry.nb.title}", "path": str(entry.nb.path.parent)},
+                 "handout_css": CSS, "handout_top": nav + banner, "handout_bottom": nav}
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    return body
+
+
+def render_week(label: str, entries: list[Entry], exporter: Any) -> str:
+    """All of a week's executed notebooks on one page, each starting on a new printed page."""
+    import nbformat
+
+    merged = nbformat.v4.new_notebook()
+    state: dict[str, Any] = {}
+    for i, entry in enumerate(entries):
+        nb = nbformat.read(entry.executed, as_version=4)
+        state.update(nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {}))
+        if i == 0:
+            merged.metadata = copy.deepcopy(nb.metadata)
+        else:
+            merged.cells.append(nbformat.v4.new_markdown_cell('<div class="handout-week-break"></div>'))
+        merged.cells.extend(nb.cells)
+    merged.metadata["widgets"] = {WIDGET_STATE: {"state": state}}
+    make_static(merged)
+    nav = '<nav class="handout-nav"><a href="index.html">Contents</a></nav>'
+    resources = {"metadata": {"name": label, "path": str(entries[0].nb.path.parent)},
+                 "handout_css": CSS, "handout_top": nav, "handout_bottom": ""}
+    body, _ = exporter.from_notebook_node(merged, resources=resources)
+    return body
+
+
+def _week_key(week: int | str) -> str:
+    return "extras" if week == "extras" else f"week-{int(week):02d}"
+
+
+def _cell(text: str) -> str:
+    return f"<td>{text}</td>"
+
+
+def render_index(course: syl.Syllabus, summary: dict[str, Any], entries: list[Entry], run_dir: Path,
+                 pdfs: dict[str, str]) -> str:
+    """The contents page: weeks, objectives, time and VRAM per profile, and this run's outcome."""
+    profile = str(summary.get("profile", "?"))
+    ran = [e for e in entries if e.status != "missing"]
+    ok = [e for e in entries if e.status == "passed"]
+    rows = []
+    for week in course.weeks():
+        week_entries = [e for e in entries if e.nb.week == week]
+        label = "Extras" if week == "extras" else f"Week {week}"
+        key = _week_key(week)
+        links = [f'<a href="{key}.html">whole week on one page</a>'] if any(e.page for e in week_entries) else []
+        if key in pdfs:
+            links.append(f'<a href="{pdfs[key]}">PDF</a>')
+        rows.append(f'<h2 id="{key}">{label} <small>{" · ".join(links)}</small></h2>')
+        rows.append("<table><tr><th>Notebook</th><th>You will</th><th>Smoke (CPU)</th>"
+                    "<th>Full: time · peak VRAM</th><th>In this run</th></tr>")
+        for e in week_entries:
+            nb = e.nb
+            title = html.escape(nb.title)
+            name = f'<a href="{e.page}">{title}</a>' if e.page else f"{title}"
+            name += f'<br><code>{html.escape(nb.id)}</code>'
+            objectives = "<ul>" + "".join(f"<li>{html.escape(o)}</li>" for o in nb.objectives) + "</ul>"
+            smoke = f"{nb.smoke.minutes:g} min · " + (f"{nb.smoke.vram_gb:g} GB" if nb.smoke.vram_gb else "no GPU")
+            full = f"{nb.full.minutes:g} min · {nb.full.vram_gb:g} GB"
+            if nb.needs:
+                full += f"<br><small>needs {html.escape(', '.join(nb.needs))}</small>"
+            outcome = f'<span class="status {e.status}">{html.escape(STATUS_TEXT.get(e.status, e.status))}</span>'
+            if e.status == "missing":
+                outcome += "<br><small>no executed copy in the run folder</small>"
+            else:
+                outcome += f"<br><small>{html.escape(' · '.join(_run_facts(e)))}</small>"
+            if e.message and e.status != "passed":
+                outcome += f"<br><small>{html.escape(e.message)}</small>"
+            rows.append("<tr>" + "".join(_cell(x) for x in (name, objectives, smoke, full, outcome)) + "</tr>")
+        rows.append("</table>")
+    warning = ""
+    if profile == "smoke":
+        warning = ('<p class="note">These copies ran in the <b>smoke</b> profile: tiny models and stand-in data '
+                   "on a CPU, to show every cell working. Their numbers are not what the full profile gives on a "
+                   "12 GB GPU; for those, run <code>python -m course run all --profile full</code> and build again.</p>")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(course.title)}: handouts</title>
+<style>
+body {{ font: 15px/1.45 system-ui, sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; color: #222; }}
+table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid #ddd; padding: .4em .6em; vertical-align: top; text-align: left; }}
+th {{ background: #f3f5f7; }} ul {{ margin: 0; padding-left: 1.2em; }} h2 small {{ font-weight: normal; font-size: 60%; }}
+.status {{ font-weight: bold; padding: 0 .3em; border-radius: 3px; }} .status.passed {{ background: #c8e6c9; }}
+.status.failed, .status.error, .status.timeout {{ background: #ffcdd2; }} .status.missing {{ background: #e0e0e0; }}
+.note {{ background: #fff8e1; border: 1px solid #ffe082; padding: .6em 1em; border-radius: 6px; }}
+</style></head><body>
+<h1>{html.escape(course.title)}</h1>
+<p>Handouts built from the <b>{html.escape(profile)}</b> run in <code>{html.escape(str(run_dir))}</code>
+on {time.strftime('%Y-%m-%d %H:%M')}: {len(ok)} of {len(entries)} notebooks passed, {len(entries) - len(ran)} not run.
+Reference card: {html.escape(course.reference_gpu)}.</p>
+{warning}
+{"".join(rows)}
+</body></html>
+"""
+
+
+def print_pdfs(out: Path, pages: dict[str, Path], chromium: str) -> dict[str, str]:
+    """Print each week page to PDF with headless Chromium; returns {week key: pdf file name}."""
+    from playwright.sync_api import sync_playwright
+
+    done = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            for key, source in pages.items():
+                page.goto(source.resolve().as_uri(), wait_until="load")
+                page.pdf(path=str(out / f"{key}.pdf"), format="A4", print_background=True,
+                         margin={"top": "12mm", "bottom": "14mm", "left": "10mm", "right": "10mm"},
+                         display_header_footer=True, header_template="<span></span>",
+                         footer_template='<div style="font-size:8px;width:100%;text-align:center">'
+                                         '<span class="pageNumber"></span> / <span class="totalPages"></span></div>')
+                done[key] = f"{key}.pdf"
+        finally:
+            browser.close()
+    return done
+
+
+def _prepare_out(out: Path) -> None:
+    """Create the output folder, or clear the files a previous build left there; never anything else."""
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).exists():
+        raise CourseError(f"{out} already exists and was not made by `course handouts`; "
+                          "pass an empty or new folder with --out.")
+    out.mkdir(parents=True, exist_ok=True)
+    for old in list(out.glob("*.html")) + list(out.glob("*.pdf")):
+        old.unlink()
+    (out / MARKER).write_text("built by `python -m course handouts`; rebuilding replaces the .html and .pdf here\n")
+
+
+def build(run_dir: Path | str, out: Path | str, course: syl.Syllabus | None = None,
+          pdf: bool = True) -> dict[str, Any]:
+    """Write the site; return what was written (pages, week pages, PDFs) and which notebooks are missing."""
+    from tqdm.auto import tqdm
+
+    run_dir, out = Path(run_dir), Path(out)
+    course = course or syl.load()
+    summary, entries = read_run(run_dir, course)
+    _prepare_out(out)
+    exporter = _exporter()
+    shown = [e for e in entries if e.page]
+    profile = str(summary.get("profile", "?"))
+    images = 0
+    for i, entry in enumerate(tqdm(shown, desc="pages", unit="notebook", file=sys.stderr, disable=None)):
+        text = render_page(entry, profile, shown[i - 1] if i else None, shown[i + 1] if i + 1 < len(shown) else None,
+                           exporter)
+        images += text.count("data:image/")
+        (out / entry.page).write_text(text, encoding="utf-8")
+    weeks: dict[str, Path] = {}
+    for week in course.weeks():
+        week_entries = [e for e in shown if e.nb.week == week]
+        if week_entries:
+            key = _week_key(week)
+            label = "Extras" if week == "extras" else f"Week {week}"
+            weeks[key] = out / f"{key}.html"
+            weeks[key].write_text(render_week(f"{course.title}: {label}", week_entries, exporter), encoding="utf-8")
+    pdfs: dict[str, str] = {}
+    chromium = chromium_path()
+    pdf_note = ""
+    if pdf and weeks and chromium:
+        pdfs = print_pdfs(out, weeks, chromium)
+    elif pdf and weeks:
+        pdf_note = ("No PDFs: Chromium is not installed (on Debian/Ubuntu: `sudo apt-get install chromium`; "
+                    "or set COURSE_CHROMIUM to a Chromium binary). The HTML pages are complete without it.")
+    (out / "index.html").write_text(render_index(course, summary, entries, run_dir, pdfs), encoding="utf-8")
+    if shown and images == 0:
+        pdf_note += ("\nNo plots in these notebooks: the run was probably made with MPLBACKEND=Agg set, which stops "
+                     "the kernel drawing inline. Run `course run` again without it (`env -u MPLBACKEND ...`).")
+    return {"index": out / "index.html", "pages": [out / e.page for e in shown], "weeks": list(weeks.values()),
+            "pdfs": [out / p for p in pdfs.values()], "missing": [e.nb.id for e in entries if e.status == "missing"],
+            "problems": [e.nb.id for e in entries if e.status not in ("passed", "missing")], "note": pdf_note.strip()}
+
+
+def main(args: argparse.Namespace) -> int:
+    """CLI entry: build the site and say where it is and what is missing from it."""
+    course = syl.load(args.syllabus)
+    site = build(args.run_dir, args.out, course)
+    print(f"Handouts: {len(site['pages'])} notebook pages, {len(site['weeks'])} week pages, "
+          f"{len(site['pdfs'])} PDFs.\nOpen {site['index'].resolve().as_uri()}")
+    if site["missing"]:
+        print(f"Not in this run (listed on the index as such): {', '.join(site['missing'])}")
+    if site["problems"]:
+        print(f"Did not pass in this run (their pages show where they stopped): {', '.join(site['problems'])}")
+    if site["note"]:
+        print(site["note"], file=sys.stderr)
+    return 0
