@@ -49,13 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebook", default=None, help="notebook id to open (default: the first)")
 
     p = sub.add_parser("plan", help="will a model fit in N GB? the VRAM planner")
-    p.add_argument("model", help="a preset name (see `course plan --list`) or a path to a config.json")
+    p.add_argument("model", help="a preset name (`course plan list` shows them) or a path to a config.json")
     p.add_argument("--method", default="inference", help="inference, full, lora or qlora")
     p.add_argument("--bits", type=int, default=None, help="32, 16, 8 or 4 (default: 16; 4 for qlora)")
     p.add_argument("--seq", type=int, default=None, help="sequence length in tokens")
     p.add_argument("--batch", type=int, default=1, help="batch size")
     p.add_argument("--vram", type=float, default=None, help="card memory in GiB (default: 12)")
     p.add_argument("--gpu", default=None, help="a card name, e.g. rtx4070ti, t4, rtx4090")
+    p.add_argument("--optimizer", default=None, help="adamw (default), adamw8bit or sgd")
+    p.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=None,
+                   help="gradient checkpointing (default: on for qlora, as peft does; off otherwise)")
+    p.add_argument("--lora-rank", dest="lora_rank", type=int, default=None, help="LoRA rank (default 16)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("handouts", help="build the workshop handouts (HTML + PDF) from an executed run")

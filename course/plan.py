@@ -1,0 +1,139 @@
+"""``python -m course plan MODEL``: will it fit? The planner's breakdown, a verdict, and what to change.
+
+MODEL is a preset name (``python -m course plan list`` shows them) or a path to a config.json.
+Bad input (an unknown model, a config missing a field, bits 5, a negative batch) is refused in
+one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from course.errors import CourseError
+from helpers import memory
+from helpers.memory_presets import GIB, GPUS, gpu_vram_gib, preset_config, preset_names
+
+WHAT = {
+    "weights": "the model's parameters (base + adapters)",
+    "kv_cache": "keys and values of past tokens (inference)",
+    "activations": "saved for backward + temporaries (logits)",
+    "gradients": "one per trainable parameter",
+    "optimizer": "optimizer state (AdamW: 2 per trainable)",
+    "overhead": "CUDA context + allocator reserve",
+}
+
+
+def list_presets() -> str:
+    """The presets as a table: name, parameters, and where the config comes from."""
+    lines = [f"{'preset':<22}{'params':>10}  source"]
+    for name in preset_names():
+        arch = memory.load_arch(name)
+        lines.append(f"{name:<22}{arch.params / 1e9:>9.3f}B  {preset_config(name)['_source']}")
+    lines.append("\nGPU names for --gpu: " + ", ".join(f"{k} ({v[1]:g} GiB)" for k, v in GPUS.items()))
+    return "\n".join(lines)
+
+
+def suggestions(est: memory.Estimate, vram_gib: float, model: str) -> list[str]:
+    """Concrete changes that make a plan fit, each checked with the planner."""
+    tips: list[str] = []
+    base = dict(model=model, method=est.method, bits=est.bits, batch=est.batch, seq=est.seq,
+                optimizer=est.knobs["optimizer"], checkpointing=est.knobs["checkpointing"],
+                lora_rank=est.knobs["lora_rank"])
+
+    def gib(**change: object) -> tuple[bool, float]:
+        e = memory.estimate(**(base | change))
+        return e.fits(vram_gib), e.total / GIB
+
+    def try_it(label: str, **change: object) -> None:
+        try:
+            ok, total = gib(**change)
+        except ValueError:
+            return
+        tips.append(f"{label}: {total:.1f} GiB ({'fits' if ok else 'still too big'})")
+
+    if est.method == "inference" and est.bits > 4:
+        try_it("load it in 4-bit (--bits 4)", bits=4)
+    if est.method == "full":
+        try_it("train LoRA adapters on a 4-bit base instead (--method qlora)", method="qlora", bits=4)
+    if est.method == "lora":
+        try_it("quantise the frozen base to 4-bit (--method qlora)", method="qlora", bits=4)
+    if est.method != "inference" and not est.knobs["checkpointing"]:
+        try_it("turn on gradient checkpointing (--checkpointing)", checkpointing=True)
+    if est.method == "full" and est.knobs["optimizer"] == "adamw":
+        try_it("use 8-bit AdamW (--optimizer adamw8bit)", optimizer="adamw8bit")
+    if est.batch > 1:
+        try_it(f"batch 1 with {est.batch} gradient-accumulation steps (same effective batch)"
+               if est.method != "inference" else "batch 1 (--batch 1)", batch=1)
+    if est.seq > 256:
+        try_it(f"a shorter context (--seq {est.seq // 4})", seq=est.seq // 4)
+    tips.append("or a smaller model: `python -m course plan list` shows 1-3B presets (llama-3.2-1b, llama-3.2-3b, "
+                "smollm2-1.7b)")
+    return tips
+
+
+def _vram(args: argparse.Namespace) -> tuple[str, float]:
+    if args.gpu and args.vram is not None:
+        raise CourseError("give either --gpu or --vram, not both.")
+    if args.gpu:
+        try:
+            return gpu_vram_gib(args.gpu)
+        except ValueError as err:
+            raise CourseError(str(err)) from None
+    vram = 12.0 if args.vram is None else args.vram
+    if not vram > 0 or vram > 4096:
+        raise CourseError(f"--vram must be a card size in GiB, such as 12; got {args.vram!r}.")
+    return (f"a {vram:g} GiB card" if args.vram is not None else "a 12 GiB card (the course's reference)"), vram
+
+
+def main(args: argparse.Namespace) -> int:
+    """Print the breakdown and verdict (or JSON); exit 0 whether or not it fits."""
+    if args.model.strip().lower() in ("list", "--list"):
+        print(list_presets())
+        return 0
+    label, vram = _vram(args)
+    knobs = {k: getattr(args, k) for k in ("optimizer", "checkpointing", "lora_rank") if getattr(args, k, None) is not None}
+    try:
+        est = memory.estimate(args.model, method=args.method, bits=args.bits, batch=args.batch, seq=args.seq, **knobs)
+        fits = est.fits(vram)
+        tips = [] if fits else suggestions(est, vram, args.model)
+        biggest = None
+        if fits:
+            same = dict(method=est.method, bits=est.bits, **knobs)
+            biggest = (memory.max_batch(args.model, vram, seq=est.seq, limit=1024, **same),
+                       memory.max_seq(args.model, vram, batch=est.batch, **same))
+    except ValueError as err:
+        raise CourseError(str(err)) from None
+    if args.json:
+        out = est.to_dict(vram) | {"gpu": label, "suggestions": tips}
+        if biggest:
+            out |= {"max_batch": biggest[0], "max_seq": biggest[1]}
+        print(json.dumps(out, indent=2))
+        return 0
+    print(est.title())
+    extra = f", trainable {est.trainable / 1e6:,.1f} M" if est.trainable else ""
+    print(f"parameters: {est.params / 1e9:.3f} B{extra}; {est.notes[0]}")
+    if est.method in ("lora", "qlora"):
+        print(f"LoRA rank {est.knobs['lora_rank']} on {est.knobs['lora_target']} layers, optimizer "
+              f"{est.knobs['optimizer']}, gradient checkpointing {'on' if est.knobs['checkpointing'] else 'off'}")
+    print()
+    for name, value in est.components.items():
+        print(f"  {name:<12}{value / GIB:>7.2f} GiB   {WHAT[name]}")
+    print(f"  {'total':<12}{est.total / GIB:>7.2f} GiB")
+    print()
+    spare = vram - est.total / GIB
+    if fits:
+        print(f"Verdict: fits in {label}, with {spare:.1f} GiB to spare.")
+        if biggest:
+            print(f"Largest batch at {est.seq} tokens: {biggest[0]}; longest sequence at batch {est.batch}: "
+                  f"{biggest[1]} tokens (estimates).")
+    else:
+        print(f"Verdict: does NOT fit in {label}: it needs about {est.total / GIB:.1f} GiB, {-spare:.1f} GiB too much.")
+        print("What would make it fit:")
+        for tip in tips:
+            print(f"  - {tip}")
+    for note in est.notes[1:]:
+        print(f"note: {note}")
+    print("These are estimates (see helpers/memory.py for what is modelled); "
+          "`python -m benchmarks.rehearse` measures real peaks on a GPU.")
+    return 0
