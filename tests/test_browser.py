@@ -112,6 +112,9 @@ def course_lab(tmp: Path) -> Iterator[tuple[str, str, subprocess.Popen]]:
     for d in dirs.values():
         d.mkdir(parents=True)
     _user_settings(dirs["JUPYTER_CONFIG_DIR"])
+    # JupyterLab checkpoints a notebook when it opens it: keep that copy out of the working tree.
+    (dirs["JUPYTER_CONFIG_DIR"] / "jupyter_server_config.json").write_text(
+        json.dumps({"FileCheckpoints": {"root_dir": str(tmp / "checkpoints")}}))
     env = {**os.environ, **{k: str(v) for k, v in dirs.items()}, "COURSE_LAB_TOKEN": token,
            "COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
     env.pop("MPLBACKEND", None)  # let the kernel draw inline, as on a learner's machine
@@ -172,8 +175,8 @@ def test_lab_runs_notebook_00_in_chromium_and_refuses_api_calls_without_the_toke
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    before = subprocess.run(["git", "status", "--porcelain", "--", NB00.file], cwd=ROOT, capture_output=True,
-                            text=True).stdout
+    before = subprocess.run(["git", "status", "--porcelain", "--ignored", "--", NB00.path.parent], cwd=ROOT,
+                            capture_output=True, text=True).stdout
     with course_lab(tmp_path) as (base, token, proc):
         # Security first: the API refuses anonymous calls and serves the token holder.
         assert _status(f"{base}/api/contents") in (401, 403)
@@ -210,6 +213,6 @@ def test_lab_runs_notebook_00_in_chromium_and_refuses_api_calls_without_the_toke
                 assert shot.stat().st_size > 10_000
             finally:
                 browser.close()
-    after = subprocess.run(["git", "status", "--porcelain", "--", NB00.file], cwd=ROOT, capture_output=True,
-                           text=True).stdout
-    assert after == before, "the browser run must not save outputs into the committed notebook"
+    after = subprocess.run(["git", "status", "--porcelain", "--ignored", "--", NB00.path.parent], cwd=ROOT,
+                           capture_output=True, text=True).stdout
+    assert after == before, "the browser run must leave the notebook folder as it was (no outputs, no checkpoints)"
