@@ -73,3 +73,59 @@ def near(expected: float, rel: float = 0.02, unit: str = "") -> Callable[[Any], 
         return f"{answer:g}{unit and ' ' + unit} is too {direction}."
 
     return checker
+
+
+def choice(correct: str, wrong: dict[str, str]) -> Callable[[Any], str | None]:
+    """A checker for a one-word answer: ``correct``, with specific feedback for each known wrong one."""
+    feedback = {k.strip().lower(): v for k, v in wrong.items()}
+    options = ", ".join(repr(o) for o in [correct, *wrong])
+
+    def checker(answer: Any) -> str | None:
+        if not isinstance(answer, str):
+            return f"answer with a string, one of {options}."
+        given = answer.strip().strip("'\"").lower()
+        if given == correct.strip().lower():
+            return None
+        return feedback.get(given, f"{answer!r} is not one of the options: {options}.")
+
+    return checker
+
+
+def fitted_estimator(answer: Any) -> str | None:
+    """``None`` if ``answer`` is a fitted scikit-learn estimator, else what to do about it."""
+    if not (hasattr(answer, "fit") and hasattr(answer, "get_params")):
+        return f"expected a scikit-learn estimator (something with .fit), got {type(answer).__name__}."
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(answer)
+    except NotFittedError:
+        return "this estimator is not fitted yet: call .fit(X_train, y_train) on it, then check it again."
+    return None
+
+
+def pipeline_steps(answer: Any) -> list[Any]:
+    """The steps of a Pipeline (or of a search's best pipeline), outermost first; [answer] otherwise."""
+    inner = getattr(answer, "best_estimator_", answer)
+    steps = getattr(inner, "steps", None)
+    return [step for _, step in steps] if steps else [inner]
+
+
+def scores_at_least(data: Callable[[], tuple[Any, Any]], minimum: float, what: str = "the test set",
+                    scoring: str = "accuracy") -> Callable[[Any], str | None]:
+    """A checker for a fitted estimator that must score at least ``minimum`` on ``data()`` = (X, y)."""
+
+    def checker(answer: Any) -> str | None:
+        problem = fitted_estimator(answer)
+        if problem:
+            return problem
+        from sklearn.metrics import get_scorer
+
+        X, y = data()
+        score = get_scorer(scoring)(answer, X, y)
+        if score < minimum:
+            return f"it scores {scoring} {score:.3f} on {what}; aim for at least {minimum:g}."
+        return None
+
+    return checker

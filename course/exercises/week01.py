@@ -1,0 +1,196 @@
+"""Exercises for week 1, "The ML workflow": metrics by hand, a leak-free pipeline, reading curves."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from course.exercises import Exercise, choice, fitted_estimator, near, pipeline_steps
+
+# q1: five house prices (in 100 000 $) and a model's predictions for them.
+Y_TRUE = [3.0, 5.0, 2.0, 8.0, 7.0]
+Y_PRED = [2.5, 5.0, 4.0, 7.0, 9.0]
+
+
+def _errors() -> list[float]:
+    return [p - t for t, p in zip(Y_TRUE, Y_PRED)]
+
+
+def _q1_solve() -> float:
+    errors = [p - t for t, p in zip(Y_TRUE, Y_PRED)]
+    return math.sqrt(sum(e**2 for e in errors) / len(errors))  # root of the mean of squared errors
+
+
+def _q1_check(answer: Any) -> str | None:
+    problem = near(_q1_solve(), rel=0.01)(answer)
+    if not problem or not isinstance(answer, int | float) or isinstance(answer, bool):
+        return problem
+    squares = [e**2 for e in _errors()]
+    known = {
+        sum(squares) / len(squares): "That is the MSE (squared units): take its square root.",
+        sum(abs(e) for e in _errors()) / len(squares): "That is the MAE: RMSE squares the errors before averaging.",
+        sum(squares): "That is the sum of squared errors: divide by the number of houses, then take the root.",
+        math.sqrt(sum(squares)): "Average the squared errors (divide by n) before taking the root.",
+    }
+    for value, why in known.items():
+        if math.isclose(answer, value, rel_tol=0.01):
+            return f"{answer:g} is not the RMSE. {why}"
+    return problem
+
+
+q1 = Exercise(
+    "q1",
+    f"True prices {Y_TRUE}, predicted {Y_PRED} (in 100 000 $). What is the RMSE, in the same unit?",
+    _q1_check,
+    "Errors first (prediction - truth), square them, average, then square-root: np.sqrt(np.mean(err**2)), "
+    "or sklearn.metrics.root_mean_squared_error(y_true, y_pred).",
+    _q1_solve,
+)
+
+# q2: a screening test, as a confusion matrix. Class 0 = malignant (as in load_breast_cancer), 1 = benign.
+MALIGNANT, BENIGN = 40, 60
+CAUGHT, FALSE_ALARMS = 28, 8  # malignant called malignant; benign called malignant
+
+
+def _q2_solve() -> float:
+    return CAUGHT / MALIGNANT  # recall of malignant: of the malignant tumours, the share the model caught
+
+
+def _q2_check(answer: Any) -> str | None:
+    problem = near(_q2_solve(), rel=0.01)(answer)
+    if not problem or not isinstance(answer, int | float) or isinstance(answer, bool):
+        return problem
+    if answer > 1:
+        return "give recall as a fraction between 0 and 1, not a percentage or a count."
+    known = {
+        CAUGHT / (CAUGHT + FALSE_ALARMS): "That is the precision for malignant (of those flagged, the share "
+                                          "that were malignant). Recall divides by all malignant tumours.",
+        (BENIGN - FALSE_ALARMS) / BENIGN: "That is the recall of the benign class (sklearn's default "
+                                          "pos_label=1). Ask for the malignant class: pos_label=0.",
+        (CAUGHT + BENIGN - FALSE_ALARMS) / (MALIGNANT + BENIGN): "That is the accuracy: it mixes both classes "
+                                                               "and hides the missed cancers.",
+        (MALIGNANT - CAUGHT) / MALIGNANT: "That is the share of malignant tumours the model missed (1 - recall).",
+    }
+    for value, why in known.items():
+        if math.isclose(answer, value, rel_tol=0.01):
+            return f"{answer:g} is not the recall for malignant. {why}"
+    return problem
+
+
+q2 = Exercise(
+    "q2",
+    f"A model screened {MALIGNANT} malignant (class 0) and {BENIGN} benign (class 1) tumours. It flagged "
+    f"{CAUGHT} of the malignant ones as malignant, and {FALSE_ALARMS} benign ones as malignant too. "
+    "What is its recall for the malignant class (a fraction 0-1)?",
+    _q2_check,
+    "Recall = caught / all that truly are malignant. Draw the 2x2 confusion matrix if it helps.",
+    _q2_solve,
+)
+
+
+# q3: a scaled k-NN pipeline, fitted on the training split only.
+def cancer_split(seed: int = 0) -> tuple[Any, Any, Any, Any]:
+    """The breast-cancer split used in week 1: 75 % train, 25 % test, stratified."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_breast_cancer(return_X_y=True)
+    return train_test_split(X, y, test_size=0.25, random_state=seed, stratify=y)
+
+
+def _q3_solve() -> Any:
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X_train, X_test, y_train, y_test = cancer_split()
+    return make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=5)).fit(X_train, y_train)
+
+
+def _q3_check(answer: Any) -> str | None:
+    problem = fitted_estimator(answer)
+    if problem:
+        return problem
+    from sklearn.neighbors import KNeighborsClassifier
+
+    steps = pipeline_steps(answer)
+    if not isinstance(steps[-1], KNeighborsClassifier):
+        return f"the last step should be a KNeighborsClassifier, not {type(steps[-1]).__name__}."
+    if len(steps) < 2:
+        return ("k-NN compares distances, so unscaled features with big values (area, ~1000) drown small ones "
+                "(smoothness, ~0.1). Put a StandardScaler before it: make_pipeline(StandardScaler(), ...).")
+    seen = getattr(steps[0], "n_samples_seen_", None)
+    X_train, X_test, y_train, y_test = cancer_split()
+    if seen is not None and int(seen) != len(X_train):
+        return (f"your scaler saw {int(seen)} rows, but the training split has {len(X_train)}: fit the whole "
+                "pipeline on X_train only, so no statistic of the test set leaks into the model.")
+    score = answer.score(X_test, y_test)
+    if score < 0.93:
+        return f"accuracy {score:.3f} on the test split is low for scaled k-NN (expect about 0.95-0.97)."
+    return None
+
+
+q3 = Exercise(
+    "q3",
+    "Build a Pipeline that standardises the features, then classifies with k-NN (5 neighbours), "
+    "and fit it on the breast-cancer X_train, y_train.",
+    _q3_check,
+    "from sklearn.pipeline import make_pipeline; make_pipeline(StandardScaler(), KNeighborsClassifier()) "
+    "gives an estimator with .fit and .score like any model.",
+    _q3_solve,
+)
+
+
+def _q4_solve() -> str:
+    return "overfitting"
+
+
+q4 = Exercise(
+    "q4",
+    "A degree-15 polynomial scores R² = 0.99 on its training data and R² = -2.4 on validation data. "
+    "Is it 'underfitting', 'overfitting' or 'about right'?",
+    choice("overfitting", {
+        "underfitting": "an underfitting model scores poorly on its training data too; this one is near perfect there.",
+        "about right": "a model that generalises scores about as well on new data; here the gap is huge "
+                       "(a negative R² is worse than predicting the mean).",
+    }),
+    "Compare the two scores: a big gap between training and validation is the signature to look for.",
+    _q4_solve,
+)
+
+
+def _q5_solve() -> str:
+    return "precision"
+
+
+q5 = Exercise(
+    "q5",
+    "Your spam filter must almost never send a real e-mail to the spam folder. Which metric of the spam "
+    "class do you watch most: 'accuracy', 'precision', 'recall' or 'f1'?",
+    choice("precision", {
+        "accuracy": "with 90 % real mail, 'never spam' scores 0.90 accuracy; it cannot see the cost you care about.",
+        "recall": "recall counts the spam you caught; the cost here is real mail wrongly flagged, which "
+                  "recall ignores.",
+        "f1": "F1 balances precision and recall; here one kind of mistake is much worse than the other.",
+    }),
+    "A real e-mail in the spam folder is a false positive for the spam class. Which metric has false "
+    "positives in its denominator?",
+    _q5_solve,
+)
+
+
+def _q6_solve() -> str:
+    return "no"
+
+
+q6 = Exercise(
+    "q6",
+    "On a learning curve, the training and validation scores meet at 0.70 and stay flat as the training "
+    "set grows. Will ten times more data of the same kind help much: 'yes' or 'no'?",
+    choice("no", {
+        "yes": "the curves have already met: the model is as good on new data as on its own. It underfits; "
+               "give it more capacity (features, a more flexible model) instead.",
+    }),
+    "More data closes the gap between the two curves. Is there a gap left?",
+    _q6_solve,
+)

@@ -1,0 +1,150 @@
+"""Weeks 1-2: typical wrong answers get specific feedback; the Titanic fallback file is the real passenger list."""
+
+from __future__ import annotations
+
+import pytest
+
+from course.exercises import choice, fitted_estimator, scores_at_least, week01, week02
+
+
+def _said(capsys) -> str:
+    return capsys.readouterr().out
+
+
+def test_week01_rmse_mistakes_are_named(capsys):
+    assert not week01.q1.check(1.85)
+    assert "MSE" in _said(capsys)
+    assert not week01.q1.check(1.1)
+    assert "MAE" in _said(capsys)
+    assert not week01.q1.check(9.25)
+    assert "sum of squared errors" in _said(capsys)
+
+
+def test_week01_recall_mistakes_point_at_precision_the_wrong_class_and_accuracy(capsys):
+    assert not week01.q2.check(28 / 36)
+    assert "precision" in _said(capsys)
+    assert not week01.q2.check(52 / 60)
+    assert "pos_label=0" in _said(capsys)
+    assert not week01.q2.check(0.8)
+    assert "accuracy" in _said(capsys)
+    assert not week01.q2.check(70)
+    assert "fraction" in _said(capsys)
+
+
+def test_week01_pipeline_check_catches_unfitted_unscaled_and_leaky_models(capsys):
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X_train, _, y_train, _ = week01.cancer_split()
+    assert not week01.q3.check(make_pipeline(StandardScaler(), KNeighborsClassifier()))
+    assert "not fitted" in _said(capsys)
+    assert not week01.q3.check(KNeighborsClassifier().fit(X_train, y_train))
+    assert "StandardScaler" in _said(capsys)
+    X, y = load_breast_cancer(return_X_y=True)
+    assert not week01.q3.check(make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X, y))
+    assert "X_train only" in _said(capsys)
+
+
+def test_week01_choice_questions_explain_each_wrong_option(capsys):
+    assert not week01.q4.check("underfitting")
+    assert "training data too" in _said(capsys)
+    assert not week01.q5.check("Recall")
+    assert "real mail wrongly flagged" in _said(capsys)
+    assert not week01.q6.check("yes")
+    assert "more capacity" in _said(capsys)
+    assert not week01.q5.check(3)
+    assert "answer with a string" in _said(capsys)
+
+
+def test_week02_cv_mistakes_fold_list_and_training_accuracy(capsys):
+    assert not week02.q1.check([0.9, 0.8, 0.9, 0.85, 0.9])
+    assert "one per fold" in _said(capsys)
+    assert not week02.q1.check(1.0)
+    assert "memorised" in _said(capsys)
+
+
+def test_week02_grid_search_check_wants_a_fitted_scaled_search(capsys):
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_wine(return_X_y=True)
+    assert not week02.q2.check(make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X, y))
+    assert "GridSearchCV" in _said(capsys)
+    grid = {"n_neighbors": [1, 3, 5]}
+    assert not week02.q2.check(GridSearchCV(KNeighborsClassifier(), grid))
+    assert "not fitted" in _said(capsys)
+    assert not week02.q2.check(GridSearchCV(KNeighborsClassifier(), grid).fit(X, y))
+    assert "scaler" in _said(capsys)
+
+
+def test_week02_pca_off_by_one_and_fraction_are_explained(capsys):
+    right = week02.q3.solve()
+    assert not week02.q3.check(right - 1)
+    assert "count from 1" in _said(capsys)
+    assert not week02.q3.check(0.9)
+    assert "not a fraction" in _said(capsys)
+    assert not week02.q3.check(64)
+    assert "100 %" in _said(capsys)
+
+
+def test_week02_titanic_mistakes_count_percentage_and_leaky_column(capsys):
+    assert not week02.t1.check(500)
+    assert "number of survivors" in _said(capsys)
+    assert not week02.t1.check(38.2)
+    assert "percentage" in _said(capsys)
+    assert not week02.t2.check("body")
+    assert "missing for almost everyone" in _said(capsys)
+    assert not week02.t2.check("sex")
+    assert "known when passengers boarded" in _said(capsys)
+
+
+def test_week02_titanic_pipeline_check_explains_missing_values_and_text(capsys):
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    assert not week02.t3.check(LogisticRegression())
+    assert "text" in _said(capsys)
+    no_imputer = make_pipeline(make_column_transformer((OneHotEncoder(), ["sex"]), ("passthrough", ["age"])),
+                               LogisticRegression())
+    assert not week02.t3.check(no_imputer)
+    assert "SimpleImputer" in _said(capsys)
+
+
+def test_titanic_fallback_file_is_the_1309_passenger_list():
+    df = week02.titanic_local()
+    assert len(df) == 1309 and int(df["survived"].sum()) == 500
+    assert set(df.columns) == {"pclass", "survived", "name", "sex", "age", "sibsp", "parch"}
+    assert int(df["age"].isna().sum()) == 263 and sorted(df["pclass"].unique()) == [1, 2, 3]
+
+
+def test_choice_checker_ignores_case_quotes_and_spaces():
+    check = choice("test", {"train": "no"})
+    assert check(" 'Test' ") is None
+    assert check("train") == "no"
+    assert "not one of the options" in check("valid")
+
+
+def test_scores_at_least_reports_the_score_and_the_target():
+    from sklearn.datasets import load_iris
+    from sklearn.dummy import DummyClassifier
+
+    X, y = load_iris(return_X_y=True)
+    check = scores_at_least(lambda: (X, y), 0.9, what="iris")
+    assert "not fitted" in check(DummyClassifier())
+    message = check(DummyClassifier().fit(X, y))
+    assert "0.333" in message and "0.9" in message and "iris" in message
+    assert fitted_estimator("a string").startswith("expected a scikit-learn estimator")
+
+
+@pytest.mark.parametrize("ex", [week01.q3, week02.q2, week02.t3])
+def test_estimator_exercises_do_not_crash_on_a_non_estimator(ex, capsys):
+    assert ex.check("my model") is False
+    said = _said(capsys)
+    assert "got str" in said and ("estimator" in said or "GridSearchCV" in said)
