@@ -118,8 +118,10 @@ def _seeded(seed: int) -> None:
 
 def tiny_llama(vocab_size: int, hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4,
                num_kv_heads: int = 2, intermediate_size: int = 172, max_position_embeddings: int = 512,
-               seed: int = 0, tokenizer: Any = None) -> Any:
+               seed: int = 0, tokenizer: Any = None, initializer_range: float = 0.15) -> Any:
     """A Llama-architecture causal LM with random weights (grouped-query attention, RoPE, SwiGLU)."""
+    # initializer_range is wider than Llama's 0.02: at width 64 that would cap the logits near +-1, so the
+    # random model could not move far from uniform and a LoRA on it would barely learn in a smoke run.
     from transformers import LlamaConfig, LlamaForCausalLM
 
     _seeded(seed)
@@ -127,7 +129,7 @@ def tiny_llama(vocab_size: int, hidden_size: int = 64, num_layers: int = 2, num_
     config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
                          num_attention_heads=num_heads, num_key_value_heads=num_kv_heads,
                          intermediate_size=intermediate_size, max_position_embeddings=max_position_embeddings,
-                         tie_word_embeddings=False, **ids)
+                         tie_word_embeddings=False, initializer_range=initializer_range, **ids)
     return LlamaForCausalLM(config)
 
 

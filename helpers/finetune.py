@@ -1,0 +1,185 @@
+"""Instruction fine-tuning with LoRA / QLoRA: chat formatting, prompt masking, adapters, one small loop.
+
+- ``load_pairs(name)``: the course's own instruction pairs or sentiment sentences (``course/data``).
+- ``ensure_chat_template(tok)``: give a base model's tokenizer a chat template if it has none.
+- ``tokenize_pair(tok, instruction, response)``: input ids with ``labels = -100`` on the prompt, so
+  the loss counts only the answer's tokens.
+- ``Collator(pad_id)``: pads a batch (labels padded with -100).
+- ``add_lora(model, r, alpha, ...)``: peft's ``LoraConfig`` + ``get_peft_model`` (and, for a 4-bit
+  base, ``prepare_model_for_kbit_training``: that is QLoRA).
+- ``train(model, batches, steps, lr, optimizer=...)``: a plain, readable loop with a progress bar,
+  returning the loss history; ``optimizer="paged_adamw_8bit"`` uses bitsandbytes' paged 8-bit AdamW.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+IGNORE_INDEX = -100  # the label PyTorch's cross-entropy skips
+
+# Used only when a base model's tokenizer has no chat template of its own: plain-text role markers,
+# and the tokenizer's end-of-sequence token closing each turn so generation knows when to stop.
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '### ' + message['role'] | capitalize + ':\n' + message['content'] | trim + '\n' }}"
+    "{% if message['role'] == 'assistant' %}{{ eos_token }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '### Assistant:\n' }}{% endif %}"
+)
+
+
+def data_path(name: str) -> Path:
+    """Path of a file the course ships in ``course/data`` (works from a clone or an installed copy)."""
+    here = Path(__file__).resolve().parents[1] / "course" / "data" / name
+    if here.exists():
+        return here
+    from importlib.resources import files
+
+    return Path(str(files("course") / "data" / name))
+
+
+def load_pairs(split: str | None = None, name: str = "instructions.jsonl") -> list[dict[str, str]]:
+    """The course's instruction pairs (``{"instruction", "response", "split"}``), optionally one split."""
+    rows = [json.loads(line) for line in data_path(name).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if split is None or r.get("split") == split]
+
+
+def load_sentiment(split: str | None = None) -> list[dict[str, Any]]:
+    """The course's sentiment sentences (``{"text", "label", "split"}``; label 1 = positive)."""
+    with data_path("sentiment.csv").open(encoding="utf-8", newline="") as fh:
+        rows = [{"text": r["text"], "label": int(r["label"]), "split": r["split"]} for r in csv.DictReader(fh)]
+    return [r for r in rows if split is None or r["split"] == split]
+
+
+def ensure_chat_template(tok: Any) -> Any:
+    """Give a tokenizer the course's fallback chat template if it has none (base models); return it."""
+    if tok.chat_template is None:
+        tok.chat_template = FALLBACK_CHAT_TEMPLATE
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def tokenize_pair(tok: Any, instruction: str, response: str, max_length: int = 512,
+                  system: str | None = None) -> dict[str, list[int]]:
+    """Token ids of one chat-formatted example, with the prompt's labels masked to -100."""
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": instruction}]
+    prompt = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    full = tok.apply_chat_template(messages + [{"role": "assistant", "content": response}], tokenize=False)
+    if not full.startswith(prompt):
+        raise ValueError("This chat template changes the prompt when an answer follows it, so the prompt "
+                         "cannot be masked by length; use ensure_chat_template with the course's template.")
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids = tok(full[len(prompt):], add_special_tokens=False)["input_ids"]
+    if tok.eos_token_id is not None and (not answer_ids or answer_ids[-1] != tok.eos_token_id):
+        answer_ids = answer_ids + [tok.eos_token_id]  # teach the model to stop
+    ids = (prompt_ids + answer_ids)[:max_length]
+    labels = ([IGNORE_INDEX] * len(prompt_ids) + answer_ids)[:max_length]
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+
+
+@dataclass
+class Collator:
+    """Pad a list of tokenized examples into tensors (right padding; labels padded with -100)."""
+
+    pad_id: int
+
+    def __call__(self, batch: Sequence[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(ex["input_ids"]) for ex in batch)
+        out: dict[str, list[list[int]]] = {"input_ids": [], "attention_mask": [], "labels": []}
+        for ex in batch:
+            pad = width - len(ex["input_ids"])
+            out["input_ids"].append(ex["input_ids"] + [self.pad_id] * pad)
+            out["attention_mask"].append(ex["attention_mask"] + [0] * pad)
+            out["labels"].append(ex["labels"] + [IGNORE_INDEX] * pad)
+        return {k: torch.tensor(v) for k, v in out.items()}
+
+
+def batches(examples: Sequence[dict], batch_size: int, pad_id: int, seed: int = 0) -> Iterator[dict[str, Any]]:
+    """Endless shuffled batches (a seeded DataLoader over the tokenized examples)."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(list(examples), batch_size=batch_size, shuffle=True, collate_fn=Collator(pad_id),
+                        generator=torch.Generator().manual_seed(seed))
+    while True:
+        yield from loader
+
+
+LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def add_lora(model: Any, r: int = 16, alpha: int = 32, dropout: float = 0.05,
+             targets: Sequence[str] = LLAMA_TARGETS, gradient_checkpointing: bool = False) -> Any:
+    """Wrap a causal LM with LoRA adapters (QLoRA when the base is 4-bit); returns the peft model."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    elif gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()  # checkpointed blocks need an input that requires grad
+    if gradient_checkpointing:
+        model.config.use_cache = False  # the cache is useless in training and conflicts with checkpointing
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(targets),
+                        task_type="CAUSAL_LM", bias="none")
+    return get_peft_model(model, config)
+
+
+def trainable_parameters(model: Any) -> dict[str, float]:
+    """Trainable and total parameter counts, and the trainable share in percent."""
+    trainable, total = model.get_nb_trainable_parameters()
+    return {"trainable": trainable, "total": total, "percent": 100 * trainable / total}
+
+
+def make_optimizer(params: Iterable[Any], name: str = "adamw", lr: float = 2e-4, weight_decay: float = 0.0) -> Any:
+    """AdamW from PyTorch, or bitsandbytes' 8-bit / paged 8-bit AdamW (``adamw_8bit``, ``paged_adamw_8bit``)."""
+    import torch
+
+    params = [p for p in params if p.requires_grad]
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    import bitsandbytes as bnb
+
+    if name == "adamw_8bit":
+        return bnb.optim.AdamW8bit(params, lr=lr, weight_decay=weight_decay)
+    if name == "paged_adamw_8bit":
+        return bnb.optim.PagedAdamW8bit(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"Unknown optimizer {name!r}: use 'adamw', 'adamw_8bit' or 'paged_adamw_8bit'.")
+
+
+def train(model: Any, data: Iterator[dict[str, Any]], steps: int, lr: float = 2e-4, optimizer: str = "adamw",
+          grad_accum: int = 1, max_grad_norm: float = 1.0, progress: bool = True,
+          desc: str = "LoRA training") -> list[float]:
+    """Train for ``steps`` optimizer steps on batches from ``data``; return the loss of each step."""
+    import torch
+    from tqdm.auto import tqdm
+
+    opt = make_optimizer(model.parameters(), optimizer, lr)
+    params = [p for group in opt.param_groups for p in group["params"]]
+    device = next(p.device for p in model.parameters() if p.requires_grad)
+    model.train()
+    history: list[float] = []
+    bar = tqdm(range(steps), desc=desc, disable=not progress)
+    for _ in bar:
+        total = 0.0
+        for _ in range(grad_accum):
+            batch = {k: v.to(device) for k, v in next(data).items()}
+            loss = model(**batch).loss / grad_accum
+            loss.backward()
+            total += loss.item()
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        history.append(total)
+        bar.set_postfix(loss=f"{total:.3f}")
+    model.eval()
+    return history

@@ -1,0 +1,157 @@
+"""Run a causal language model: load it (16-bit, 8-bit or 4-bit), chat with it, time it, size its KV cache.
+
+- ``load_causal_lm(name_or_dir, quant=None | "8bit" | "4bit")`` -> (model, tokenizer): safetensors
+  only, never remote code, bf16 on a GPU that supports it and fp32 on a CPU.
+- ``chat(model, tok, prompt_or_messages, ...)`` -> the answer text, through the tokenizer's chat template.
+- ``timed_generate(model, tok, prompt, ...)`` -> answer, new tokens, seconds and tokens/s.
+- ``kv_cache_bytes(cache)`` / ``measure_kv_cache(model, lengths)``: the KV cache's real size.
+- Weights' memory: ``model.get_memory_footprint()`` (transformers' own count, quantised weights included).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+QUANTS = (None, "8bit", "4bit")
+
+
+def default_dtype(device: Any = None) -> Any:
+    """bf16 on GPUs that support it, fp16 on older GPUs, fp32 on a CPU."""
+    import torch
+
+    from helpers.gpu import device as pick_device
+
+    dev = torch.device(device) if device is not None else pick_device()
+    if dev.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if dev.type == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def quant_config(quant: str | None, compute_dtype: Any = None) -> Any:
+    """A ``BitsAndBytesConfig`` for "8bit" or "4bit" (nf4, double quantisation), or None for 16-bit."""
+    if quant not in QUANTS:
+        raise ValueError(f"quant must be one of {QUANTS}, got {quant!r}.")
+    if quant is None:
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if quant == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute_dtype or default_dtype())
+
+
+def load_tokenizer(name_or_dir: Any) -> Any:
+    """The tokenizer of a model, with a padding token set (left padding, for batched generation)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(name_or_dir))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    return tok
+
+
+def load_causal_lm(name_or_dir: Any, quant: str | None = None, dtype: Any = None, device: Any = None,
+                   **kwargs: Any) -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer from the Hub or a local folder, optionally 8/4-bit."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from helpers.gpu import device as pick_device
+
+    dev = torch.device(device) if device is not None else pick_device()
+    dtype = dtype or default_dtype(dev)
+    bnb = quant_config(quant, compute_dtype=dtype)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(name_or_dir), dtype=dtype, quantization_config=bnb, use_safetensors=True,
+        device_map={"": dev.index or 0} if dev.type == "cuda" else None, **kwargs)
+    if dev.type != "cuda":
+        model = model.to(dev) if bnb is None else model
+    model.eval()
+    return model, load_tokenizer(name_or_dir)
+
+
+
+def _messages(prompt: str | Sequence[dict], system: str | None) -> list[dict]:
+    if isinstance(prompt, str):
+        msgs = [{"role": "user", "content": prompt}]
+    else:
+        msgs = list(prompt)
+    if system and not any(m["role"] == "system" for m in msgs):
+        msgs.insert(0, {"role": "system", "content": system})
+    return msgs
+
+
+def encode_chat(tok: Any, prompt: str | Sequence[dict], system: str | None = None) -> Any:
+    """Token ids (a 1 x n tensor dict) of a conversation, ready for the assistant to answer."""
+    if tok.chat_template is None:
+        raise ValueError("This tokenizer has no chat template: it belongs to a base model. Use an -Instruct "
+                         "model, or set tok.chat_template (week 7 shows how).")
+    return tok.apply_chat_template(_messages(prompt, system), add_generation_prompt=True, return_tensors="pt",
+                                   return_dict=True)
+
+
+def timed_generate(model: Any, tok: Any, prompt: str | Sequence[dict], max_new_tokens: int = 64,
+                   system: str | None = None, chat_format: bool = True, **gen: Any) -> dict[str, Any]:
+    """Generate an answer and time it: text, new tokens, seconds, tokens per second."""
+    import torch
+
+    from helpers.gpu import sync
+
+    if chat_format:
+        enc = encode_chat(tok, prompt, system)
+    else:
+        enc = tok(prompt, return_tensors="pt")
+    enc = {k: v.to(model.device) for k, v in enc.items()}
+    gen.setdefault("do_sample", False)
+    gen.setdefault("pad_token_id", tok.pad_token_id)
+    sync(model.device)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, **gen)
+    sync(model.device)
+    seconds = time.perf_counter() - start
+    new = out[0, enc["input_ids"].shape[1]:]
+    n = int(new.numel())
+    return {"text": tok.decode(new, skip_special_tokens=True).strip(), "new_tokens": n,
+            "prompt_tokens": int(enc["input_ids"].shape[1]), "seconds": seconds,
+            "tokens_per_s": n / seconds if seconds > 0 else float("nan")}
+
+
+def chat(model: Any, tok: Any, prompt: str | Sequence[dict], max_new_tokens: int = 64,
+         system: str | None = None, **gen: Any) -> str:
+    """The model's answer to a prompt (or a list of chat messages), via the chat template."""
+    return timed_generate(model, tok, prompt, max_new_tokens=max_new_tokens, system=system, **gen)["text"]
+
+
+def kv_cache_bytes(cache: Any) -> int:
+    """Bytes held by the keys and values of a transformers cache (``past_key_values``)."""
+    total = 0
+    for layer in getattr(cache, "layers", []):
+        for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
+            if t is not None and hasattr(t, "numel"):
+                total += t.numel() * t.element_size()
+    return total
+
+
+def measure_kv_cache(model: Any, lengths: Sequence[int], batch_size: int = 1) -> list[dict[str, Any]]:
+    """Run one forward pass per context length and report the KV cache it leaves (and the peak memory)."""
+    import torch
+
+    from helpers.vram import track_peak
+
+    rows = []
+    vocab = model.config.vocab_size
+    for n in lengths:
+        ids = torch.randint(0, vocab, (batch_size, n), generator=torch.Generator().manual_seed(n)).to(model.device)
+        with track_peak(model.device) as peak, torch.inference_mode():
+            out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        rows.append({"tokens": n, "kv_cache_mib": kv_cache_bytes(out.past_key_values) / 2**20,
+                     "peak_mib": peak.peak / 2**20, "delta_mib": peak.delta / 2**20})
+        del out
+    return rows
