@@ -1,0 +1,96 @@
+"""Nothing lost: a training process killed with SIGKILL resumes to the same weights; a checkpoint
+write killed half-way never corrupts the latest checkpoint; out-of-memory shrinks the batch and
+training goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import torch
+
+from helpers import train, vram
+from helpers.data import TensorLoader
+
+DEMO = [sys.executable, "-m", "helpers.train", "--demo", "--steps", "40"]
+
+
+def _checksum(output: str) -> str:
+    return next(line.split()[-1] for line in output.splitlines() if line.startswith("checksum:"))
+
+
+def _step_in(path: Path) -> int:
+    try:
+        return int(train.load_checkpoint(path)["step"])
+    except Exception:  # noqa: BLE001 - not written yet
+        return 0
+
+
+def test_sigkill_mid_epoch_then_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    reference = subprocess.run(DEMO, capture_output=True, text=True, check=True, timeout=300)
+    ckpt = tmp_path / "run.pt"
+    proc = subprocess.Popen([*DEMO, "--checkpoint", str(ckpt), "--every", "1", "--step-delay", "0.15"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while _step_in(ckpt) < 11 and time.monotonic() < deadline:  # 8 steps an epoch: 11 is mid-epoch 2
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    killed_at = _step_in(ckpt)
+    assert 11 <= killed_at < 40 and killed_at % 8 != 0, f"killed at step {killed_at}, not mid-epoch"
+    resumed = subprocess.run([*DEMO, "--checkpoint", str(ckpt), "--every", "1"], capture_output=True, text=True,
+                             check=True, timeout=300)
+    assert f"Resumed from {ckpt} at step" in resumed.stdout
+    assert _checksum(resumed.stdout) == _checksum(reference.stdout)
+
+
+def test_a_checkpoint_write_killed_half_way_leaves_the_latest_checkpoint_intact(tmp_path):
+    ckpt = tmp_path / "latest.pt"
+    good = {"step": 7, "weights": torch.arange(1000.0)}
+    train.save_checkpoint(ckpt, good)
+    script = textwrap.dedent(f"""
+        import os, signal, torch
+        from helpers import train
+        real_save = torch.save
+        def half_then_die(obj, fh):
+            fh.write(b"PK" + b"x" * 4096)  # the first bytes of a zip, then nothing
+            fh.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+        torch.save = half_then_die
+        train.save_checkpoint({str(ckpt)!r}, {{"step": 8, "weights": torch.zeros(1000)}})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    latest = train.load_checkpoint(ckpt)
+    assert latest["step"] == 7 and torch.equal(latest["weights"], good["weights"])
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "latest.pt"]
+    assert all(name.endswith(".tmp") for name in leftovers), leftovers  # a temp file at most, never the real one
+
+
+def test_out_of_memory_above_a_batch_size_finds_the_largest_that_fits_and_training_continues():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (384, 1, 8, 8), dtype=torch.uint8)
+    labels = (images.float().mean((1, 2, 3)) > 127.5).long()
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+    limit = 48  # pretend the card holds 48 images' activations and no more
+
+    def one_step(batch_size: int) -> None:
+        if batch_size > limit:
+            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate {batch_size} MiB")
+        x = images[:batch_size].float() / 255
+        torch.nn.functional.cross_entropy(model(x), labels[:batch_size]).backward()
+        model.zero_grad(set_to_none=True)
+
+    found = vram.find_batch_size(one_step, start=256)
+    assert found.batch_size == limit and found.tried[0] == (256, "oom")
+    loader = TensorLoader(images, labels, batch_size=found.batch_size, mean=(0.5,), std=(0.25,), seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.2)
+    history = train.fit(model, loader, optimizer, epochs=3, device="cpu", progress=False, log_every=1)
+    assert history["step"][-1] == 3 * len(loader) and history["train_loss"][-1] < history["train_loss"][0]
