@@ -197,12 +197,12 @@ class TensorLoader:
     """Batches from a dataset held as one tensor (on the GPU if given), augmented a whole batch at a time.
 
     ``TensorLoader(images_uint8, labels, batch_size=512, flip=True, translate=2, mean=..., std=...,
-    device="cuda")``. Each batch is normalised to float (``dtype``), optionally channels_last.
+    device="cuda")``. ``flip="alternate"`` mirrors each image in every other epoch instead of at random. Each batch is normalised to float (``dtype``), optionally channels_last.
     Order and augmentation come from ``(seed, epoch)`` only: call ``set_epoch(e)`` (``fit`` does).
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, shuffle: bool = True,
-                 flip: bool = False, translate: int = 0, mean: tuple[float, ...] | None = None,
+                 flip: bool | str = False, translate: int = 0, mean: tuple[float, ...] | None = None,
                  std: tuple[float, ...] | None = None, device: torch.device | str | None = None,
                  dtype: torch.dtype = torch.float32, channels_last: bool = False, drop_last: bool = False,
                  seed: int = 0) -> None:
@@ -235,6 +235,8 @@ class TensorLoader:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
         flips = torch.rand(n, generator=g) < 0.5
+        if self.flip == "alternate":  # each image flipped in every other epoch (airbench's derandomised flip)
+            flips = (torch.rand(n, generator=torch.Generator().manual_seed(self.seed)) < 0.5) ^ bool(self.epoch % 2)
         shifts = torch.randint(-self.translate, self.translate + 1, (n, 2), generator=g)
         order, flips, shifts = order.to(self.device), flips.to(self.device), shifts.to(self.device)
         for i in range(self.start, len(self)):
