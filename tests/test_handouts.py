@@ -1,4 +1,8 @@
-"""Workshop handouts: a site built from a real smoke run opens from disk with every page and its plots."""
+"""Workshop handouts: a site built from a real smoke run opens from disk with every page and its plots.
+
+Tests marked `notebooks` share one smoke run of notebook 00 (about 10 s); the others build from
+hand-made run folders.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ def site(smoke_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     return handouts.build(smoke_run, tmp_path_factory.mktemp("site") / "handouts", pdf=False)
 
 
+@pytest.mark.notebooks
 def test_site_has_an_index_and_a_page_per_executed_notebook_with_plots_inline(site):
     index = site["index"].read_text()
     page = (site["index"].parent / f"{NB00.id}.html").read_text()
@@ -54,6 +59,7 @@ def test_site_has_an_index_and_a_page_per_executed_notebook_with_plots_inline(si
     assert 'href="index.html"' in page
 
 
+@pytest.mark.notebooks
 def test_pages_fetch_nothing_from_the_web(site):
     for path in [site["index"], *site["pages"], *site["weeks"]]:
         text = path.read_text()
@@ -61,6 +67,7 @@ def test_pages_fetch_nothing_from_the_web(site):
         assert "<script src" not in text and "require.js" not in text and "mathjax" not in text.lower()
 
 
+@pytest.mark.notebooks
 def test_notebooks_missing_from_the_run_are_listed_as_missing(site):
     index = site["index"].read_text()
     others = [nb for nb in syl.load().notebooks if nb.id != NB00.id]
@@ -70,6 +77,7 @@ def test_notebooks_missing_from_the_run_are_listed_as_missing(site):
     assert index.count("not in this run") == len(others)
 
 
+@pytest.mark.notebooks
 @pytest.mark.browser
 def test_site_opens_from_disk_in_chromium_with_every_image_and_prints_week_pdfs(smoke_run, chromium, tmp_path):  # noqa: F811
     from playwright.sync_api import sync_playwright
@@ -119,6 +127,7 @@ def _write_syllabus(path: Path) -> syl.Syllabus:
     return syl.load(path)
 
 
+@pytest.mark.notebooks
 def test_failed_and_missing_notebooks_are_shown_on_the_index_and_pages_link_in_order(smoke_run, tmp_path):
     course = _write_syllabus(tmp_path / "syllabus.toml")
     run = tmp_path / "run"
@@ -168,12 +177,15 @@ def test_widgets_are_drawn_without_javascript_and_unknown_ones_fall_back_to_text
     assert "widgets" not in nb.metadata
 
 
-def test_cli_says_what_to_do_without_a_run_and_never_overwrites_a_foreign_folder(cli, tmp_path, smoke_run):
+def test_cli_says_what_to_do_without_a_run_and_never_overwrites_a_foreign_folder(cli, tmp_path):
     res = cli("handouts", "--from", str(tmp_path / "nothing"), "--out", str(tmp_path / "site"), timeout=120)
     assert res.returncode == 2 and "No summary.json" in res.stderr and "course run" in res.stderr
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    res = cli("handouts", "--from", str(smoke_run), "--out", str(foreign), timeout=120)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"profile": "smoke", "results": []}))
+    res = cli("handouts", "--from", str(run), "--out", str(foreign), timeout=120)
     assert res.returncode == 2 and "not made by `course handouts`" in res.stderr
     assert (foreign / "notes.txt").read_text() == "keep me"
