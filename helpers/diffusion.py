@@ -1,0 +1,484 @@
+"""Stable Diffusion on 12 GB: pipelines, memory techniques, grids, reproducible PNGs, UNet LoRA.
+
+``tiny_pipeline()`` builds a tiny random Stable Diffusion pipeline offline (for the smoke
+profile) and saves it, so it loads back with ``from_pretrained`` exactly like a real model.
+``load_pipeline`` loads either; ``apply_technique`` switches on one memory technique by name;
+``measure_techniques`` makes the table of peak memory and seconds per image. ``generate``
+seeds every image and keeps its settings, ``save_png`` writes them into the PNG's text chunks
+and ``read_png`` reads them back. ``add_unet_lora`` / ``train_unet_lora`` teach the UNet a
+style the way diffusers' own LoRA training script does. diffusers is imported inside functions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+GIB = 2**30
+TINY_WORDS = ("a photo painting drawing of the cat dog red blue green yellow circle square triangle shapes "
+              "in style sks bright dark blurry ugly house tree sky mountain lake night day sun moon city "
+              "portrait watercolor oil flat bold colours colorful black white outline").split()
+TECHNIQUES = {
+    "fp32": "full precision, every component on the GPU (the baseline)",
+    "half": "16-bit weights and activations (fp16 on CUDA, bf16 on CPU)",
+    "half+no_sdpa": "16-bit, with PyTorch's fused attention (SDPA) switched off: what SDPA saves",
+    "half+attention_slicing": "16-bit, attention computed a few heads at a time",
+    "half+vae_slicing": "16-bit, the VAE decodes one image of the batch at a time",
+    "half+vae_tiling": "16-bit, the VAE decodes the image in overlapping tiles",
+    "half+model_cpu_offload": "16-bit, each whole model moves to the GPU only while it runs",
+    "half+sequential_cpu_offload": "16-bit, each layer moves to the GPU only while it runs",
+}
+SCHEDULERS = {
+    "DDIM": "DDIMScheduler", "PNDM": "PNDMScheduler", "Euler": "EulerDiscreteScheduler",
+    "Euler a": "EulerAncestralDiscreteScheduler", "DPM++ 2M": "DPMSolverMultistepScheduler",
+    "UniPC": "UniPCMultistepScheduler",
+}
+
+
+def _quiet() -> None:
+    """Silence load/save progress bars and info chatter from diffusers and transformers."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def tiny_tokenizer(max_length: int = 77) -> Any:
+    """A small CLIP BPE tokenizer built in memory (vocab dict + merges list, never the files trap)."""
+    from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    chars = list(bytes_to_unicode().values())
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for token in chars + [c + "</w>" for c in chars]:
+        vocab.setdefault(token, len(vocab))
+    merges: list[tuple[str, str]] = []
+    for word in TINY_WORDS:  # merge each word left to right, so common words become one token
+        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        while len(pieces) > 1:
+            pair = (pieces[0], pieces[1])
+            if pair not in merges:
+                merges.append(pair)
+            pieces = [pieces[0] + pieces[1]] + pieces[2:]
+            vocab.setdefault(pieces[0], len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
+
+
+def tiny_pipeline(path: str | Path | None = None, seed: int = 0) -> Path:
+    """Build a tiny random Stable Diffusion pipeline offline, save it once, return its folder."""
+    from helpers.profile import data_dir
+
+    target = Path(path) if path is not None else data_dir("tiny-sd")
+    if (target / "model_index.json").exists():
+        return target
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    _quiet()
+    torch.manual_seed(seed)
+    tokenizer = tiny_tokenizer()
+    unet = UNet2DConditionModel(
+        sample_size=16, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=16)
+    vae = AutoencoderKL(  # three blocks: 8x smaller latents would need four; 4x keeps it tiny and fast
+        sample_size=32, in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32, 32),
+        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+        layers_per_block=1, norm_num_groups=16)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1))
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    tmp = target.with_name(target.name + ".tmp")
+    pipe.save_pretrained(tmp)  # save beside it, then rename: a half-written folder is never loaded
+    target.rmdir()  # data_dir created it empty
+    tmp.replace(target)
+    return target
+
+
+def load_pipeline(model: str | Path, dtype: torch.dtype = torch.float32, device: str | torch.device | None = None,
+                  variant: str | None = None) -> Any:
+    """Load a text-to-image pipeline (hub id or local folder) without the safety checker, on ``device``."""
+    from diffusers import AutoPipelineForText2Image, DiffusionPipeline
+
+    _quiet()
+    config = DiffusionPipeline.load_config(str(model))
+    extra = {"safety_checker": None, "requires_safety_checker": False} if "safety_checker" in config else {}
+    try:
+        pipe = AutoPipelineForText2Image.from_pretrained(str(model), dtype=dtype, variant=variant, **extra)
+    except (OSError, ValueError) as err:
+        if variant is None or "variant" not in str(err):
+            raise
+        pipe = AutoPipelineForText2Image.from_pretrained(str(model), dtype=dtype, **extra)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device) if device is not None else pipe
+
+
+def half_dtype(device: str | torch.device) -> torch.dtype:
+    """The 16-bit type for this device: fp16 on CUDA (fast everywhere), bf16 on CPU (fp16 is not)."""
+    return torch.float16 if torch.device(device).type == "cuda" else torch.bfloat16
+
+
+def apply_technique(pipe: Any, name: str, device: str | torch.device) -> str | None:
+    """Switch on the memory technique ``name`` (see TECHNIQUES); return why it was skipped, or None."""
+    if name not in TECHNIQUES:
+        raise ValueError(f"Unknown technique {name!r}: use one of {', '.join(TECHNIQUES)}.")
+    extra = name.split("+", 1)[1] if "+" in name else ""
+    cuda = torch.device(device).type == "cuda"
+    if extra.endswith("cpu_offload"):
+        if not cuda:
+            return "needs a CUDA GPU (it moves weights between CPU and GPU)"
+        getattr(pipe, f"enable_{extra}")(device=device)
+        return None
+    pipe.to(device)
+    if extra == "no_sdpa":
+        from diffusers.models.attention_processor import AttnProcessor
+
+        pipe.unet.set_attn_processor(AttnProcessor())
+        pipe.vae.set_attn_processor(AttnProcessor())
+    elif extra == "attention_slicing":
+        pipe.enable_attention_slicing()
+    elif extra == "vae_slicing":
+        pipe.vae.enable_slicing()
+    elif extra == "vae_tiling":
+        pipe.vae.enable_tiling()
+    return None
+
+
+def generate(pipe: Any, prompt: str | list[str], *, seed: int = 0, steps: int = 25, guidance: float = 7.5,
+             size: int | tuple[int, int] | None = None, negative_prompt: str | None = None, **kwargs: Any) -> list:
+    """Make images with a seeded CPU generator; each keeps its settings in ``image.info``."""
+    if size is not None:  # image-to-image takes its size from the input image instead
+        kwargs["width"], kwargs["height"] = (size, size) if isinstance(size, int) else size
+    generator = torch.Generator("cpu").manual_seed(seed)
+    images = pipe(prompt, num_inference_steps=steps, guidance_scale=guidance, negative_prompt=negative_prompt,
+                  generator=generator, **kwargs).images
+    meta = {"prompt": prompt if isinstance(prompt, str) else " | ".join(prompt), "seed": seed, "steps": steps,
+            "guidance": guidance, "negative_prompt": negative_prompt or "", "scheduler": type(pipe.scheduler).__name__,
+            "model": str(getattr(pipe, "name_or_path", None) or pipe.config.get("_name_or_path", "")),
+            "size": f"{images[0].width}x{images[0].height}"}
+    if "strength" in kwargs:
+        meta["strength"] = kwargs["strength"]
+    for image in images:
+        image.info.update({k: str(v) for k, v in meta.items()})
+    return images
+
+
+def use_scheduler(pipe: Any, name: str) -> Any:
+    """Swap the pipeline's scheduler for one named in SCHEDULERS, keeping the model's settings."""
+    import diffusers
+
+    if name not in SCHEDULERS:
+        raise ValueError(f"Unknown scheduler {name!r}: use one of {', '.join(SCHEDULERS)}.")
+    pipe.scheduler = getattr(diffusers, SCHEDULERS[name]).from_config(pipe.scheduler.config)
+    return pipe
+
+
+PNG_KEYS = ("prompt", "negative_prompt", "seed", "steps", "guidance", "scheduler", "model", "size", "strength")
+
+
+def save_png(image: Any, path: str | Path, **meta: Any) -> Path:
+    """Save a PNG with its prompt, seed, steps, model... as text chunks (from image.info plus ``meta``)."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    fields = {k: v for k, v in image.info.items() if k in PNG_KEYS} | {k: str(v) for k, v in meta.items()}
+    for key, value in fields.items():
+        info.add_text(key, str(value))
+    info.add_text("parameters", json.dumps(fields))  # one JSON chunk too, for tools that read a single field
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, pnginfo=info)
+    return path
+
+
+def read_png(path: str | Path) -> dict[str, Any]:
+    """Read the settings saved by :func:`save_png`; seed and steps come back as int, guidance as float."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        text = dict(img.text)
+    text.pop("parameters", None)
+    for key, kind in (("seed", int), ("steps", int), ("guidance", float), ("strength", float)):
+        if key in text:
+            text[key] = kind(text[key])
+    return text
+
+
+def show_grid(images: Sequence[Any], titles: Sequence[str] | None = None, cols: int | None = None,
+              size: float = 2.4, suptitle: str | None = None) -> Any:
+    """Show images in a matplotlib grid with a title under each; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    cols = cols or min(len(images), 4)
+    rows = -(-len(images) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + 0.3), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < len(images):
+            ax.imshow(images[i])
+            if titles:
+                ax.set_title(titles[i], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
+
+
+def pixel_difference(a: Any, b: Any) -> float:
+    """Mean absolute difference of two images' pixels, 0-255 (0.0 means identical)."""
+    import numpy as np
+
+    return float(np.abs(np.asarray(a, dtype=np.float32) - np.asarray(b, dtype=np.float32)).mean())
+
+
+def component_gib(pipe: Any) -> dict[str, float]:
+    """GiB of weights in each model of the pipeline, at the dtype it is loaded in."""
+    out = {}
+    for name, module in pipe.components.items():
+        if isinstance(module, torch.nn.Module):
+            out[name] = sum(p.numel() * p.element_size() for p in module.parameters()) / GIB
+    return out
+
+
+def planner_gib(pipe: Any, technique: str) -> float | None:
+    """The planner's (helpers.memory) GiB of weights on the GPU for this pipeline and technique, if available."""
+    try:
+        from helpers import memory
+    except ImportError:  # the planner is optional here: the table just loses its column
+        return None
+    bits = 32 if technique == "fp32" else 16
+    sizes = [memory.estimate({"_name": name, "_class_name": type(module).__name__,
+                              "_params": sum(p.numel() for p in module.parameters())}, bits=bits).components["weights"]
+             for name, module in pipe.components.items() if isinstance(module, torch.nn.Module)]
+    if technique.endswith("sequential_cpu_offload"):
+        return 0.0  # one layer at a time: a few MB
+    if technique.endswith("model_cpu_offload"):
+        return max(sizes) / GIB  # the largest model (the UNet) while it denoises
+    return sum(sizes) / GIB
+
+
+def measure_techniques(model: str | Path, techniques: Sequence[str], prompt: str, *, device: str | torch.device,
+                       size: int, steps: int, batch: int = 1, variant: str | None = None) -> list[dict[str, Any]]:
+    """Load a fresh pipeline per technique, make ``batch`` images, measure peak memory and seconds per image."""
+    from tqdm.auto import tqdm
+
+    from helpers.vram import free_cached, is_oom, track_peak
+
+    rows = []
+    for name in tqdm(techniques, desc="techniques"):
+        dtype = torch.float32 if name == "fp32" else half_dtype(device)
+        row: dict[str, Any] = {"technique": name, "dtype": str(dtype).replace("torch.", "")}
+        pipe = load_pipeline(model, dtype=dtype, variant=variant)
+        skipped = apply_technique(pipe, name, device)
+        if skipped:
+            rows.append(row | {"note": f"skipped: {skipped}"})
+            del pipe
+            free_cached()
+            continue
+        try:
+            generate(pipe, prompt, seed=0, steps=1, size=size)  # warm-up: kernels, caches, offload hooks
+            free_cached()
+            with track_peak(device) as peak:
+                start = time.perf_counter()
+                images = generate(pipe, [prompt] * batch, seed=0, steps=steps, size=size)
+                seconds = time.perf_counter() - start
+        except Exception as err:  # noqa: BLE001 - an out-of-memory row is a result; anything else is re-raised
+            if not is_oom(err):
+                raise
+            rows.append(row | {"note": "out of memory"})
+            del pipe, err
+            free_cached()
+            continue
+        row |= {"peak_gib": round(peak.peak / GIB, 3), "rise_gib": round(peak.delta / GIB, 3),
+                "s_per_image": round(seconds / batch, 3)}
+        planned = planner_gib(pipe, name)
+        if planned is not None:
+            row["planner_weights_gib"] = round(planned, 3)
+        row["note"] = f"{len(images)} image(s) of {images[0].width}x{images[0].height}"
+        rows.append(row)
+        del pipe, images
+        free_cached()
+    return rows
+
+
+# ---- teaching the UNet a style with LoRA (the way diffusers' train_text_to_image_lora.py does) ----
+
+PALETTE = ((230, 57, 70), (29, 53, 87), (252, 191, 73), (42, 157, 143), (244, 162, 97), (69, 123, 157))
+COLOUR_NAMES = ("red", "navy", "yellow", "teal", "orange", "blue")
+
+
+def style_images(n: int, size: int, seed: int = 0, trigger: str = "sks") -> tuple[list, list[str]]:
+    """Make ``n`` images in one flat, bold style (shapes with thick outlines) and a caption for each."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    images, captions = [], []
+    for _ in range(n):
+        bg = rng.randrange(len(PALETTE))
+        img = Image.new("RGB", (size, size), (241, 233, 218))
+        draw = ImageDraw.Draw(img)
+        draw.rectangle([0, int(size * 0.7), size, size], fill=PALETTE[bg])
+        names = []
+        for _ in range(rng.randint(2, 4)):
+            colour = rng.randrange(len(PALETTE))
+            kind = rng.choice(("circle", "square", "triangle"))
+            r = rng.uniform(0.12, 0.25) * size
+            x, y = rng.uniform(r, size - r), rng.uniform(r, size - r)
+            box = [x - r, y - r, x + r, y + r]
+            style = {"fill": PALETTE[colour], "outline": (20, 20, 20), "width": max(2, size // 48)}
+            if kind == "circle":
+                draw.ellipse(box, **style)
+            elif kind == "square":
+                draw.rectangle(box, **style)
+            else:
+                draw.polygon([(x, y - r), (x + r, y + r), (x - r, y + r)], **style)
+            names.append(f"{'an' if COLOUR_NAMES[colour][0] in 'aeiou' else 'a'} {COLOUR_NAMES[colour]} {kind}")
+        images.append(img)
+        captions.append(f"a picture in {trigger} style of " + " and ".join(names))
+    return images, captions
+
+
+def load_images(source: str | Path, n: int, size: int, trigger: str = "sks", seed: int = 0) -> tuple[list, list[str]]:
+    """Training images: "shapes" (made here), a folder of your own images, or "hf-dataset:ORG/NAME"."""
+    from PIL import Image, ImageOps
+
+    source = str(source)
+    if source == "shapes":
+        return style_images(n, size, seed=seed, trigger=trigger)
+    if source.startswith("hf-dataset:"):
+        from datasets import Image as ImageFeature
+        from datasets import load_dataset
+
+        ds = load_dataset(source.split(":", 1)[1], split="train")
+        column = next((k for k, f in ds.features.items() if isinstance(f, ImageFeature)), None)
+        if column is None:
+            raise ValueError(f"{source} has no image column: pick a dataset with images, or a folder.")
+        raw = [ds[i][column].convert("RGB") for i in range(min(n, len(ds)))]
+    else:
+        folder = Path(source).expanduser()
+        files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+        if not files:
+            raise FileNotFoundError(f"No .png/.jpg/.webp images in {folder}: put 5-20 images of one style there, "
+                                    "or set IMAGES = \"shapes\".")
+        raw = [Image.open(p).convert("RGB") for p in files[:n]]
+    images = [ImageOps.fit(img, (size, size)) for img in raw]  # centre crop to a square, then resize
+    return images, [f"a picture in {trigger} style"] * len(images)
+
+
+def add_unet_lora(pipe: Any, rank: int = 4, alpha: int | None = None) -> int:
+    """Add a LoRA adapter to the UNet's attention projections; freeze the rest; return trainable params."""
+    from peft import LoraConfig
+
+    for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+        module.requires_grad_(False)
+    config = LoraConfig(r=rank, lora_alpha=alpha or rank, init_lora_weights="gaussian",
+                        target_modules=["to_k", "to_q", "to_v", "to_out.0"])
+    pipe.unet.add_adapter(config)
+    for p in pipe.unet.parameters():  # LoRA weights train in fp32 even when the UNet is fp16
+        if p.requires_grad:
+            p.data = p.data.float()
+    return sum(p.numel() for p in pipe.unet.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def encode_examples(pipe: Any, images: Sequence[Any], captions: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Encode images to latent distributions (mean, std) and captions to text embeddings, once."""
+    from torchvision.transforms.functional import pil_to_tensor
+
+    dev, vae = pipe.unet.device, pipe.vae
+    pixels = torch.stack([pil_to_tensor(img) for img in images]).to(dev, vae.dtype) / 127.5 - 1
+    dist = vae.encode(pixels).latent_dist
+    ids = pipe.tokenizer(list(captions), padding="max_length", truncation=True,
+                         max_length=pipe.tokenizer.model_max_length, return_tensors="pt").input_ids.to(dev)
+    return {"mean": dist.mean, "std": dist.std, "text": pipe.text_encoder(ids)[0]}
+
+
+def _diffusion_loss(pipe: Any, noise_scheduler: Any, batch: dict[str, torch.Tensor], generator: torch.Generator,
+                    timesteps: torch.Tensor | None = None) -> torch.Tensor:
+    """Noise the latents at random (or given) timesteps; MSE between the UNet's prediction and the target."""
+    dev = pipe.unet.device
+    eps = torch.randn(batch["mean"].shape, generator=generator).to(dev, batch["mean"].dtype)
+    latents = (batch["mean"] + batch["std"] * eps) * pipe.vae.config.scaling_factor
+    noise = torch.randn(latents.shape, generator=generator).to(dev, latents.dtype)
+    if timesteps is None:
+        timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
+    timesteps = timesteps.to(dev)
+    noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+    if noise_scheduler.config.prediction_type == "v_prediction":
+        target = noise_scheduler.get_velocity(latents, noise, timesteps)
+    else:
+        target = noise
+    use_amp = dev.type == "cuda" and pipe.unet.dtype != torch.float32
+    with torch.autocast(dev.type, dtype=pipe.unet.dtype, enabled=use_amp):
+        pred = pipe.unet(noisy, timesteps, batch["text"]).sample
+    return torch.nn.functional.mse_loss(pred.float(), target.float())
+
+
+@torch.no_grad()
+def eval_loss(pipe: Any, examples: dict[str, torch.Tensor], seed: int = 0, n_timesteps: int = 8) -> float:
+    """Diffusion loss at fixed noise and evenly spread timesteps: a steady yardstick before/after training."""
+    from diffusers import DDPMScheduler
+
+    sched = DDPMScheduler.from_config(pipe.scheduler.config)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    total = 0.0
+    for t in torch.linspace(50, sched.config.num_train_timesteps - 50, n_timesteps).long():
+        ts = t.repeat(len(examples["mean"]))
+        total += _diffusion_loss(pipe, sched, examples, generator, timesteps=ts).item()
+    return total / n_timesteps
+
+
+def train_unet_lora(pipe: Any, examples: dict[str, torch.Tensor], steps: int, lr: float = 1e-4,
+                    batch_size: int = 1, seed: int = 0, checkpointing: bool = False) -> list[float]:
+    """Train the UNet's LoRA adapter with AdamW on the encoded examples; return the loss of every step."""
+    from diffusers import DDPMScheduler
+    from tqdm.auto import tqdm
+
+    sched = DDPMScheduler.from_config(pipe.scheduler.config)
+    params = [p for p in pipe.unet.parameters() if p.requires_grad]
+    if not params:
+        raise RuntimeError("The UNet has no trainable weights: call add_unet_lora(pipe) first.")
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    if checkpointing:
+        pipe.unet.enable_gradient_checkpointing()  # recompute activations in backward: less VRAM, ~20% slower
+    pipe.unet.train()
+    generator = torch.Generator("cpu").manual_seed(seed)
+    n, losses = len(examples["mean"]), []
+    bar = tqdm(range(steps), desc="LoRA steps")
+    for _ in bar:
+        idx = torch.randint(0, n, (min(batch_size, n),), generator=generator)
+        batch = {k: v[idx.to(v.device)] for k, v in examples.items()}
+        loss = _diffusion_loss(pipe, sched, batch, generator)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{sum(losses[-10:]) / len(losses[-10:]):.4f}")
+    pipe.unet.eval()
+    return losses
+
+
+def save_unet_lora(pipe: Any, folder: str | Path) -> Path:
+    """Save only the LoRA weights (a few MB) in diffusers' format; load them with ``pipe.load_lora_weights``."""
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft.utils import get_peft_model_state_dict
+
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
+    type(pipe).save_lora_weights(str(folder), unet_lora_layers=layers, safe_serialization=True)
+    return Path(folder)
