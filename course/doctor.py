@@ -53,17 +53,48 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
-def judge(nb: syl.Notebook, gpu: dict) -> Verdict:
-    """Decide whether the notebook's full profile fits this machine."""
+def _plan_specs(source: Path | None = None) -> dict[str, dict]:
+    """The optional ``plan = { model = ..., method = ... }`` table of each syllabus entry, by notebook id."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(Path(source or syl.SYLLABUS_PATH).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    return {e["id"]: e["plan"] for e in data.get("notebooks", []) if isinstance(e, dict) and isinstance(e.get("plan"), dict)}
+
+
+def planner_need(nb: syl.Notebook, source: Path | None = None) -> tuple[float, str] | None:
+    """(GiB, how it was computed) from the VRAM planner, for a notebook whose syllabus entry names a model."""
+    spec = _plan_specs(source).get(nb.id)
+    if not spec:
+        return None
+    from helpers import memory
+
+    try:
+        est = memory.estimate(**spec)
+    except (ValueError, TypeError) as err:
+        return nb.full.vram_gb, f"syllabus figure; the planner refused its plan: {err}"
+    how = f"planner: {spec['model']} {est.method} {est.bits}-bit, batch {est.batch} x {est.seq} tokens"
+    return round(est.total / 2**30, 2), how
+
+
+def judge(nb: syl.Notebook, gpu: dict, source: Path | None = None) -> Verdict:
+    """Decide whether the notebook's full profile fits this machine (the planner's figure when it names a model)."""
     has_cuda = gpu["device"] == "cuda"
     total = gpu.get("vram_total_gb") or 0.0
+    planned = planner_need(nb, source)
+    if has_cuda and planned and planned[0] > total:
+        return Verdict(nb.id, False, f"needs about {planned[0]:g} GiB ({planned[1]}), this GPU has {total:.1f} GiB",
+                       "use the smaller model or 4-bit option in its parameters cell, or Colab")
     if ("gpu" in nb.needs or "cuda-only" in nb.needs) and not has_cuda:
         advice = ("run it with COURSE_PROFILE=smoke to learn the code path, or open it on Colab "
                   "(Runtime > Change runtime type > T4 GPU)")
         if gpu["device"] == "mps" and "cuda-only" not in nb.needs:
             return Verdict(nb.id, True, "Apple GPU: should run, slower than a CUDA card; 4-bit needs CUDA")
-        return Verdict(nb.id, False, f"needs a CUDA GPU with about {nb.full.vram_gb:g} GB", advice)
-    if has_cuda and nb.full.vram_gb > total:
+        need = f"{planned[0]:g} GiB ({planned[1]})" if planned else f"{nb.full.vram_gb:g} GB"
+        return Verdict(nb.id, False, f"needs a CUDA GPU with about {need}", advice)
+    if has_cuda and not planned and nb.full.vram_gb > total:
         return Verdict(nb.id, False, f"needs about {nb.full.vram_gb:g} GB of VRAM, this GPU has {total:.1f} GiB",
                        "use the smaller model or 4-bit option in its parameters cell, or Colab")
     missing = [d for d in nb.downloads if d.startswith("hf-") and not is_cached(d)]
@@ -71,6 +102,8 @@ def judge(nb: syl.Notebook, gpu: dict) -> Verdict:
         return Verdict(nb.id, False, f"offline (HF_HUB_OFFLINE=1) and not cached: {', '.join(missing)}",
                        "unset HF_HUB_OFFLINE and run it once online to cache them")
     reason = "ready" if has_cuda or not nb.needs else "runs on this machine"
+    if planned and has_cuda:
+        reason += f" (needs about {planned[0]:g} of {total:.1f} GiB; {planned[1]})"
     if missing:
         reason += f"; first run downloads {', '.join(missing)}"
     return Verdict(nb.id, True, reason)
@@ -100,7 +133,7 @@ def main(args: argparse.Namespace) -> int:
     rep = gpu_mod.report()
     gpu = rep.to_dict()
     env = environment()
-    verdicts = [judge(nb, gpu) for nb in course.notebooks]
+    verdicts = [judge(nb, gpu, course.source) for nb in course.notebooks]
     if args.json:
         print(json.dumps({"gpu": gpu, "environment": env, "verdict": gpu_mod.verdict(rep),
                           "notebooks": [v.__dict__ for v in verdicts]}, indent=2))

@@ -6,7 +6,9 @@
   scale per output row; NF4 with double quantisation: 0.5 plus one 8-bit absmax per 64 weights
   plus one fp32 absmax per 256 of those. As bitsandbytes does under transformers, only the
   linear layers of the blocks are quantised: embeddings, the LM head and norms stay 16-bit.
-  LoRA adapters are fp32 (peft's default ``autocast_adapter_dtype``).
+  LoRA adapters are fp32 (peft's default ``autocast_adapter_dtype``). For qlora, peft's
+  ``prepare_model_for_kbit_training`` (the usual recipe) casts the unquantised parameters
+  (embeddings, LM head, norms) to fp32, so the logits are fp32 too; the planner follows it.
 - ``kv_cache`` (inference): 2 (K and V) x layers x batch x tokens x KV heads x head_dim x 2
   bytes. GQA models (Llama-3, Mistral) have fewer KV heads than query heads. Mistral's sliding
   window caps the cached tokens at the window.
@@ -19,7 +21,9 @@
   compare with ``saved_tensors_hooks``); GPT-2/BERT/CLIP use a rougher per-layer rule.
 - ``gradients``: one per trainable parameter, in its dtype.
 - ``optimizer``: AdamW keeps two states per trainable parameter in its dtype (as
-  ``torch.optim.AdamW`` does), 8-bit AdamW two bytes, SGD with momentum one state.
+  ``torch.optim.AdamW`` does), 8-bit AdamW two bytes, SGD with momentum one state. Its step
+  (foreach, the CUDA default) briefly holds one more state-sized temporary, after the
+  activations are freed: the activations row is the larger of the two.
 - ``overhead``: the CUDA context (not visible to PyTorch's allocator, visible to nvidia-smi)
   and a reserve for the allocator's fragmentation.
 
@@ -129,14 +133,14 @@ def lora_targets(arch: Arch, targets: str | tuple[str, ...] | list[str]) -> list
     return chosen
 
 
-def weight_bytes(arch: Arch, bits: int, double_quant: bool = True) -> int:
-    """Bytes of the (frozen or trained) base weights at a precision, as bitsandbytes stores them."""
+def weight_bytes(arch: Arch, bits: int, double_quant: bool = True, rest_bytes: int = 2) -> int:
+    """Bytes of the base weights at a precision, as bitsandbytes stores them (``rest_bytes``: unquantised params)."""
     kinds = arch.params_by_kind()
     if arch.family == "component":
         kinds = {"linear": kinds["other"], "embedding": 0, "head": 0, "other": 0}
     if bits in (32, 16):
         return arch.params * bits // 8
-    rest = (kinds["embedding"] + kinds["head"] + kinds["other"]) * 2
+    rest = (kinds["embedding"] + kinds["head"] + kinds["other"]) * rest_bytes
     if bits == 8:
         rows = arch.layers * sum(o for _, _, o in arch.block_linears()) if arch.family != "component" else 0
         return int(kinds["linear"] + 4 * rows + rest)
@@ -233,7 +237,8 @@ def estimate(model: str | dict | Path | Arch, method: str = "inference", bits: i
         raise ValueError(f"{arch.name} is a diffusers component: the planner models its weights for inference only.")
     b = 4 if bits == 32 else 2  # compute dtype: fp32, else bf16/fp16 (bitsandbytes' compute dtype)
     notes = [f"config: {arch.source}"]
-    weights, kv, grads, opt, trainable = weight_bytes(arch, bits, double_quant), 0, 0, 0, 0
+    upcast = method == "qlora"  # peft's prepare_model_for_kbit_training casts the unquantised params to fp32
+    weights, kv, grads, opt, trainable = weight_bytes(arch, bits, double_quant, 4 if upcast else 2), 0, 0, 0, 0
     saved = transient = 0
     if method == "inference":
         kv = kv_cache_bytes(arch, batch, seq, b)
@@ -255,7 +260,9 @@ def estimate(model: str | dict | Path | Arch, method: str = "inference", bits: i
         if checkpointing:
             full_saved = saved_activation_bytes(arch, batch, seq, b, frozen, targets, lora_rank, False)
             one_layer = (full_saved - saved) // max(arch.layers, 1)
-        transient = _transient(arch, batch, seq, b, True, one_layer)
+        transient = _transient(arch, batch, seq, 4 if upcast else b, True, one_layer)
+        if optimizer != "adamw8bit":  # torch's foreach step makes one temporary the size of a state
+            transient = max(transient, state_bytes * trainable - saved)
         if arch.family != "llama":
             notes.append("activations of GPT-2/BERT-style blocks use a rough per-layer rule (not validated).")
     tensors = weights + kv + saved + transient + grads + opt

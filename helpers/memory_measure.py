@@ -65,7 +65,7 @@ def meta_params(model: str | dict | Path, **overrides: Any) -> int:
 
 
 def kv_cache_bytes(cache: Any) -> int:
-    """Bytes held by the key and value tensors of a transformers cache (``outputs.past_key_values``)."""
+    """Bytes held by the key and value tensors of a transformers cache (``outputs.cache`` in transformers 5)."""
     total = 0
     for layer in getattr(cache, "layers", []):
         for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
@@ -101,7 +101,11 @@ def training_saved_bytes(net: Any, batch: int, seq: int, checkpointing: bool = F
     import torch
 
     if checkpointing:  # the reentrant variant saves each layer's input where the hooks can see it
-        net.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+        enable = getattr(net, "activation_checkpointing_enable", None)  # transformers 5 name
+        if enable is not None:
+            enable(activation_checkpointing_kwargs={"use_reentrant": True})
+        else:
+            net.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
     net.train()
     gen = torch.Generator().manual_seed(seed)
     device = next(net.parameters()).device
@@ -121,3 +125,118 @@ def cuda_peak(step: Callable[[], Any]) -> dict[str, int]:
     free, total = torch.cuda.mem_get_info()
     return {"peak_allocated": torch.cuda.max_memory_allocated(), "peak_reserved": torch.cuda.max_memory_reserved(),
             "device_used": total - free, "reserved": torch.cuda.memory_reserved()}
+
+
+def _quantised_replica(net: Any, bits: int, device: str) -> Any:
+    """Save a random replica and load it back through bitsandbytes, as a learner's from_pretrained would."""
+    import tempfile
+
+    import torch
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+    compute = torch.bfloat16 if device != "cpu" else torch.float32
+    qconf = (BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                bnb_4bit_compute_dtype=compute) if bits == 4 else BitsAndBytesConfig(load_in_8bit=True))
+    with tempfile.TemporaryDirectory(prefix="replica-") as tmp:
+        net.save_pretrained(tmp)
+        del net
+        return AutoModelForCausalLM.from_pretrained(tmp, quantization_config=qconf, dtype=compute,
+                                                    device_map={"": device if device != "cuda" else 0})
+
+
+def rehearse(model: str | dict | Path, method: str = "inference", bits: int | None = None, batch: int = 1,
+             seq: int = 512, steps: int = 2, device: str = "cuda", cap_gib: float | None = 12.0,
+             checkpointing: bool | None = None, lora_rank: int = 16, **overrides: Any) -> dict[str, Any]:
+    """Build a random-weight replica, run a few inference or training steps, and return peak vs estimate.
+
+    On CUDA the card is capped at ``cap_gib`` (``set_per_process_memory_fraction``), so a 12 GB claim
+    is tested on any larger GPU. On a CPU the same steps run and the peak is this process's RSS (noisy).
+    """
+    import gc
+
+    import torch
+
+    from helpers import memory, vram
+
+    bits = bits if bits is not None else (4 if method == "qlora" else 16)
+    checkpointing = (method == "qlora") if checkpointing is None else checkpointing
+    cfg = dict(preset_config(model)) if isinstance(model, str) and not Path(model).is_file() else model
+    cfg = cfg | overrides if isinstance(cfg, dict) else cfg
+    est = memory.estimate(cfg, method=method, bits=bits, batch=batch, seq=seq, checkpointing=checkpointing,
+                          lora_rank=lora_rank)
+    cuda = device == "cuda"
+    if cuda:
+        total = torch.cuda.get_device_properties(0).total_memory
+        if cap_gib:
+            torch.cuda.set_per_process_memory_fraction(min(1.0, cap_gib * 2**30 / total))
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    dtype = torch.float32 if bits == 32 or not cuda else torch.bfloat16
+    status, peak = "ok", None
+    try:
+        with vram.track_peak(device) as tracked:
+            if method == "qlora" or (method == "inference" and bits in (8, 4)):
+                net = _quantised_replica(build(cfg, device="cpu", dtype=dtype), bits, device)
+            else:
+                net = build(cfg, device=device, dtype=dtype)
+            ids = torch.randint(0, net.config.vocab_size, (batch, seq), device=device)
+            if method == "inference":
+                net.eval()
+                with torch.no_grad():
+                    out = net(input_ids=ids[:, :-steps], use_cache=True, logits_to_keep=1)
+                    cache = out.cache
+                    for i in range(steps):  # decode the last tokens one by one, as generate does
+                        out = net(input_ids=ids[:, seq - steps + i:seq - steps + i + 1], cache=cache,
+                                  use_cache=True, logits_to_keep=1)
+            else:
+                if method in ("lora", "qlora"):
+                    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+                    if method == "qlora":
+                        net = prepare_model_for_kbit_training(net, use_gradient_checkpointing=checkpointing)
+                    elif checkpointing:
+                        net.gradient_checkpointing_enable()
+                        net.enable_input_require_grads()
+                    net = get_peft_model(net, LoraConfig(r=lora_rank, target_modules="all-linear", lora_dropout=0.0))
+                elif checkpointing:
+                    net.gradient_checkpointing_enable()
+                net.train()
+                opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-5)
+                for _ in range(steps):
+                    loss = net(input_ids=ids, labels=ids, use_cache=False).loss
+                    loss.backward()
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+            if cuda:
+                torch.cuda.synchronize()
+                peak = {"peak_allocated": torch.cuda.max_memory_allocated(),
+                        "peak_reserved": torch.cuda.max_memory_reserved()}
+                free, total = torch.cuda.mem_get_info()
+                peak["context"] = max(total - free - torch.cuda.memory_reserved(), 0)
+    except Exception as err:  # noqa: BLE001 - an OOM under the cap is a result, not a crash
+        if not vram.is_oom(err):
+            raise
+        status = "oom"
+    finally:
+        net = cache = out = opt = None
+        gc.collect()
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.set_per_process_memory_fraction(1.0)
+    tensors = est.total - est.components["overhead"]
+    measured = peak["peak_allocated"] if peak else (tracked.delta if status == "ok" else None)
+    row = {"model": est.model, "method": method, "bits": bits, "batch": batch, "seq": seq,
+           "checkpointing": checkpointing, "device": device, "cap_gib": cap_gib if cuda else None, "status": status,
+           "estimate_tensors_bytes": tensors, "estimate_total_bytes": est.total,
+           "estimate_fits_cap": est.fits(cap_gib) if cap_gib else None, "measured_bytes": measured,
+           "components": est.components}
+    if peak:
+        row |= peak
+    if measured:
+        error = tensors - measured
+        row |= {"error_bytes": error, "error_rel": error / measured,
+                "within_goal": abs(error) <= max(0.10 * measured, 0.5e9)}
+    return row

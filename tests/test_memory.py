@@ -1,0 +1,198 @@
+"""The planner against the real thing: parameter counts, KV cache and saved activations, on CPU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from course.exercises import week06b
+from helpers import memory
+from helpers import memory_measure as mm
+from helpers.memory_presets import GIB, GPUS, preset_config, preset_names
+
+TINY = dict(model_type="llama", hidden_size=64, intermediate_size=176, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, vocab_size=256, max_position_embeddings=512)
+MEDIUM = dict(model_type="llama", hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=8,
+              num_key_value_heads=2, vocab_size=2048, max_position_embeddings=1024)
+SIZES = {"tiny": (TINY, 2, 48), "medium": (MEDIUM, 2, 128)}
+TRANSFORMERS_PRESETS = [n for n in preset_names() if "_class_name" not in preset_config(n)]
+
+
+@pytest.mark.parametrize("name", TRANSFORMERS_PRESETS)
+def test_param_count_from_config_equals_the_real_model_on_meta(name):
+    assert memory.load_arch(name).params == mm.meta_params(name)
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_cites_its_source_and_matches_the_published_count(name):
+    cfg = preset_config(name)
+    assert cfg["_source"].startswith("https://huggingface.co/") and cfg["_published_source"]
+    assert memory.load_arch(name).params == pytest.approx(cfg["_published_params"], rel=0.05)
+
+
+def test_diffusers_component_counts_equal_the_real_unet_and_vae_on_meta():
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+
+    for name in ("sd15-unet", "sd15-vae", "sdxl-unet", "sdxl-vae"):
+        cfg = preset_config(name)
+        cls = UNet2DConditionModel if cfg["_class_name"].startswith("UNet") else AutoencoderKL
+        with torch.device("meta"):
+            net = cls.from_config({k: v for k, v in cfg.items() if not k.startswith("_")})
+        assert sum(p.numel() for p in net.parameters()) == cfg["_params"] == memory.load_arch(name).params
+
+
+def test_gqa_models_cache_fewer_kv_heads_than_query_heads():
+    llama2, llama3 = memory.load_arch("llama-2-7b"), memory.load_arch("llama-3-8b")
+    assert memory.kv_cache_bytes(llama2, 1, 4096) == 4 * memory.kv_cache_bytes(llama3, 1, 4096)
+    assert memory.kv_cache_bytes(llama3, 1, 8192) == 2 * 32 * 8192 * 8 * 128 * 2  # 1 GiB at 8k tokens
+
+
+@pytest.mark.parametrize("cfg", [TINY, MEDIUM, dict(MEDIUM, model_type="mistral", sliding_window=64)],
+                         ids=["llama-tiny", "llama-medium", "mistral-window"])
+def test_kv_cache_estimate_equals_the_cache_tensors_after_a_forward(cfg):
+    net = mm.build(cfg, device="cpu", dtype=torch.bfloat16)
+    ids = torch.randint(0, cfg["vocab_size"], (2, 96))
+    with torch.no_grad():
+        cache = net(input_ids=ids, use_cache=True).cache
+    assert mm.kv_cache_bytes(cache) == memory.kv_cache_bytes(memory.load_arch(cfg), 2, 96, 2) > 0
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["no-ckpt", "ckpt"])
+def test_full_finetune_saved_activations_within_15_percent_of_measured(size, dtype, checkpointing):
+    cfg, batch, seq = SIZES[size]
+    measured = mm.training_saved_bytes(mm.build(cfg, device="cpu", dtype=dtype), batch, seq, checkpointing)
+    est = memory.saved_activation_bytes(memory.load_arch(cfg), batch, seq, 4 if dtype == torch.float32 else 2,
+                                        checkpointing=checkpointing)
+    assert est == pytest.approx(measured, rel=0.15)
+    if checkpointing:
+        assert est < 0.5 * memory.saved_activation_bytes(memory.load_arch(cfg), batch, seq,
+                                                         4 if dtype == torch.float32 else 2)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("targets", ["all-linear", ("q_proj", "v_proj")], ids=["all-linear", "qv"])
+def test_lora_saved_activations_within_15_percent_of_measured(size, targets):
+    from peft import LoraConfig, get_peft_model
+
+    cfg, batch, seq = SIZES[size]
+    net = get_peft_model(mm.build(cfg, device="cpu", dtype=torch.bfloat16),
+                         LoraConfig(r=8, target_modules=targets if isinstance(targets, str) else list(targets),
+                                    lora_dropout=0.0))
+    measured = mm.training_saved_bytes(net, batch, seq)
+    arch = memory.load_arch(cfg)
+    est = memory.saved_activation_bytes(arch, batch, seq, 2, True, memory.lora_targets(arch, targets), 8)
+    assert est == pytest.approx(measured, rel=0.15)
+
+
+def test_lora_trainable_count_equals_peft():
+    from peft import LoraConfig, get_peft_model
+
+    net = get_peft_model(mm.build(MEDIUM, device="meta"), LoraConfig(r=8, target_modules="all-linear"))
+    trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    assert memory.estimate(MEDIUM, method="lora", lora_rank=8).trainable == trainable
+
+
+def test_four_bit_keeps_embeddings_and_head_in_16_bit():
+    arch = memory.load_arch("llama-3-8b")
+    kinds = arch.params_by_kind()
+    w4 = memory.weight_bytes(arch, 4)
+    assert w4 > (kinds["embedding"] + kinds["head"]) * 2 + kinds["linear"] * 0.5
+    assert 5.0 * GIB < w4 < 5.6 * GIB  # 1.96 GiB of the 5.4 are the 16-bit embedding and head
+    assert memory.weight_bytes(arch, 4, double_quant=False) > w4
+
+
+def test_breakdown_has_the_six_named_components_and_a_total():
+    est = memory.estimate("llama-3-8b", method="qlora")
+    assert tuple(est.components) == memory.COMPONENTS
+    assert est.total == sum(est.components.values()) and est.trainable > 0
+    assert "weights" in est.table() and "<table>" in est._repr_html_()
+    assert json.loads(json.dumps(est.to_dict(12)))["fits"] in (True, False)
+
+
+def test_inference_has_a_kv_cache_and_training_has_gradients_and_optimizer():
+    inf = memory.estimate("llama-3.2-1b", method="inference", seq=1024)
+    full = memory.estimate("llama-3.2-1b", method="full", seq=1024)
+    assert inf.components["kv_cache"] > 0 and inf.components["gradients"] == inf.components["optimizer"] == 0
+    assert full.components["kv_cache"] == 0 and full.components["optimizer"] == 2 * full.components["gradients"]
+    eight = memory.estimate("llama-3.2-1b", method="full", seq=1024, optimizer="adamw8bit")
+    assert eight.components["optimizer"] < full.components["optimizer"] / 1.9
+
+
+def test_checkpointing_shrinks_activations_and_qlora_turns_it_on_by_default():
+    off = memory.estimate("llama-3-8b", method="qlora", checkpointing=False)
+    on = memory.estimate("llama-3-8b", method="qlora")
+    assert on.knobs["checkpointing"] and on.components["activations"] < off.components["activations"] / 3
+
+
+def test_largest_batch_and_sequence_fit_and_one_more_does_not():
+    kw = dict(method="qlora", seq=512)
+    n = memory.max_batch("llama-3-8b", 12, **kw)
+    assert n >= 1 and memory.estimate("llama-3-8b", batch=n, **kw).fits(12)
+    assert not memory.estimate("llama-3-8b", batch=n + 1, **kw).fits(12)
+    s = memory.max_seq("llama-3-8b", 12, method="inference", bits=4)
+    assert 0 < s <= 8192
+
+
+def test_seventy_b_at_4_bit_needs_more_than_30_gib_of_weights_alone():
+    assert memory.estimate("llama-2-70b", bits=4).components["weights"] > 30 * GIB
+    assert memory.max_seq("llama-2-70b", 12, bits=4) == 0
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"bits": 5}, "bits"), ({"batch": -1}, "batch"), ({"batch": 0}, "batch"), ({"method": "train"}, "method"),
+    ({"method": "full", "bits": 4}, "qlora"), ({"method": "qlora", "bits": 16}, "lora"), ({"seq": 0}, "seq"),
+    ({"optimizer": "adam"}, "optimizer"),
+])
+def test_nonsense_values_are_refused_with_a_message_naming_them(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        memory.estimate("gpt2", **kwargs)
+
+
+def test_unknown_model_lists_presets_and_mentions_config_json():
+    with pytest.raises(ValueError, match="or pass a path to a config.json") as err:
+        memory.load_arch("llama-9-99b")
+    assert "llama-3-8b" in str(err.value)
+
+
+def test_config_missing_a_field_names_it(tmp_path):
+    cfg = {k: v for k, v in TINY.items() if k != "intermediate_size"}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="'intermediate_size'"):
+        memory.estimate(str(tmp_path / "config.json"))
+    with pytest.raises(ValueError, match="model_type"):
+        memory.load_arch({"hidden_size": 8})
+
+
+def test_gpu_table_has_the_cards_the_course_names():
+    assert {"rtx4060-8gb", "rtx4070ti", "rtx4070ti-super", "rtx4090", "t4", "a100-40gb", "a100-80gb", "h100",
+            "h200"} <= set(GPUS)
+    assert GPUS["rtx4070ti"][1] == 12 and GPUS["t4"][1] == 16
+
+
+@pytest.mark.parametrize("question", ["q1", "q2", "q3", "q4"])
+def test_week06b_exercises_reject_typical_wrong_answers(question, capsys):
+    ex = getattr(week06b, question)
+    for wrong in week06b.TYPICAL_WRONG[question]:
+        assert ex.check(wrong) is False
+    assert "not yet" in capsys.readouterr().out
+    assert ex.check(ex.solve()) is True
+
+
+@pytest.mark.parametrize("method, bits", [("inference", 16), ("qlora", 4)])
+def test_rehearsal_code_path_runs_on_cpu_with_a_tiny_replica(method, bits):
+    row = mm.rehearse(dict(TINY), method=method, bits=bits, batch=1, seq=32, device="cpu")
+    assert row["status"] == "ok" and row["estimate_tensors_bytes"] > 0 and row["measured_bytes"] is not None
+    assert set(row["components"]) == set(memory.COMPONENTS)
+
+
+def test_rehearse_benchmark_without_cuda_says_it_needs_a_gpu_and_exits_0(capsys):
+    from benchmarks import rehearse
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: the benchmark would really run")
+    assert rehearse.main([]) == 0
+    assert "needs a CUDA GPU" in capsys.readouterr().out
