@@ -11,7 +11,7 @@ TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB
 	COURSE_PROFILE=smoke MPLBACKEND=Agg PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false
 JOBS ?= 2
 
-.PHONY: setup lab test test-unit test-notebooks test-runner test-browser lint benchmarks drift constraints clean
+.PHONY: setup lab test test-unit test-notebooks test-runner test-browser handouts lint benchmarks drift constraints clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,17 @@ test-notebooks: setup
 
 test-runner: setup
 	$(TEST_ENV) $(PY) -m course run all --profile smoke --out .course-runs/smoke
+
+## JupyterLab driven by Chromium, and the handouts opened from disk (installs Debian's chromium when root).
+test-browser: setup
+	$(TEST_ENV) $(PY) -m pytest -q -m browser tests
+
+## Workshop handouts (HTML + a PDF per week) from a smoke run with inline plots (Agg would draw none).
+## Open .course-runs/handouts/index.html. For a workshop, run with --profile full on a GPU first.
+handouts: setup
+	-$(TEST_ENV) MPLBACKEND=module://matplotlib_inline.backend_inline $(PY) -m course run all --profile smoke \
+		--out .course-runs/handouts-run
+	$(PY) -m course handouts --from .course-runs/handouts-run --out .course-runs/handouts
 
 lint: setup
 	$(VENV)/bin/ruff check .
