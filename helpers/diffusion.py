@@ -12,6 +12,8 @@ style the way diffusers' own LoRA training script does. diffusers is imported in
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -101,10 +103,15 @@ def tiny_pipeline(path: str | Path | None = None, seed: int = 0) -> Path:
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
-    tmp = target.with_name(target.name + ".tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     pipe.save_pretrained(tmp)  # save beside it, then rename: a half-written folder is never loaded
-    target.rmdir()  # data_dir created it empty
-    tmp.replace(target)
+    if target.exists() and not (target / "model_index.json").exists():
+        shutil.rmtree(target, ignore_errors=True)  # empty (data_dir makes it) or left half-built
+    try:
+        tmp.rename(target)
+    except OSError:  # another process (a parallel notebook) finished first: keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -1,0 +1,165 @@
+"""helpers.diffusion: the tiny offline pipeline, seeds, PNG metadata, memory techniques, UNet LoRA."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import diffusion
+
+pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models run faster on one thread (and do not fight other tests for the cores)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return diffusion.tiny_pipeline(tmp_path_factory.mktemp("sd") / "tiny-sd")
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_dir):
+    return diffusion.load_pipeline(tiny_dir, device="cpu")
+
+
+def test_tiny_tokenizer_gives_words_their_own_ids_instead_of_the_silent_endoftext_trap():
+    tok = diffusion.tiny_tokenizer()
+    ids = tok("a red cat")["input_ids"]
+    eos = tok.convert_tokens_to_ids("<|endoftext|>")
+    assert ids[0] == tok.convert_tokens_to_ids("<|startoftext|>") and ids[-1] == eos
+    words = ids[1:-1]
+    assert len(words) == 3 and eos not in words and len(set(words)) == 3  # one merged token per known word
+    assert eos not in tok("zebra")["input_ids"][1:-1]  # unknown words fall back to characters, not to <|endoftext|>
+    assert tok.model_max_length == 77
+
+
+def test_tiny_pipeline_is_saved_once_and_loads_back_with_from_pretrained(tiny_dir, pipe):
+    assert {"model_index.json", "unet", "vae", "text_encoder", "tokenizer", "scheduler"} <= {p.name for p in tiny_dir.iterdir()}
+    stamp = (tiny_dir / "model_index.json").stat().st_mtime_ns
+    assert diffusion.tiny_pipeline(tiny_dir) == tiny_dir
+    assert (tiny_dir / "model_index.json").stat().st_mtime_ns == stamp  # cached: not rebuilt
+    sizes = diffusion.component_gib(pipe)
+    assert set(sizes) == {"unet", "vae", "text_encoder"} and sizes["unet"] > sizes["text_encoder"]
+
+
+def test_same_seed_gives_the_same_image_and_another_seed_a_different_one(pipe):
+    a = diffusion.generate(pipe, "a red circle", seed=3, steps=2)[0]
+    b = diffusion.generate(pipe, "a red circle", seed=3, steps=2)[0]
+    c = diffusion.generate(pipe, "a red circle", seed=4, steps=2)[0]
+    assert diffusion.pixel_difference(a, b) == 0.0
+    assert diffusion.pixel_difference(a, c) > 1.0
+
+
+def test_images_come_out_at_the_requested_size_with_their_settings_attached(pipe):
+    images = diffusion.generate(pipe, ["a cat", "a dog"], seed=0, steps=1, size=(96, 64), guidance=3.0)
+    assert [im.size for im in images] == [(96, 64), (96, 64)]
+    assert images[0].info["seed"] == "0" and images[0].info["guidance"] == "3.0"
+    assert images[0].info["prompt"] == "a cat | a dog" and images[0].info["size"] == "96x64"
+
+
+def test_png_metadata_round_trips_and_regenerates_the_same_image(pipe, tmp_path):
+    image = diffusion.generate(pipe, "a blue square", seed=7, steps=2, negative_prompt="blurry")[0]
+    path = diffusion.save_png(image, tmp_path / "out" / "x.png", note="made in a test")
+    meta = diffusion.read_png(path)
+    assert meta["prompt"] == "a blue square" and meta["seed"] == 7 and meta["steps"] == 2
+    assert meta["negative_prompt"] == "blurry" and meta["note"] == "made in a test"
+    assert meta["model"] == str(pipe.name_or_path) and meta["scheduler"] == "DDIMScheduler"
+    again = diffusion.generate(pipe, meta["prompt"], seed=meta["seed"], steps=meta["steps"],
+                               guidance=meta["guidance"], negative_prompt=meta["negative_prompt"])[0]
+    assert diffusion.pixel_difference(again, image) == 0.0
+
+
+def test_scheduler_swap_keeps_the_config_and_unknown_names_list_the_choices(tiny_dir):
+    pipe = diffusion.load_pipeline(tiny_dir, device="cpu")
+    diffusion.use_scheduler(pipe, "DPM++ 2M")
+    assert type(pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
+    assert pipe.scheduler.config.beta_schedule == "scaled_linear"
+    with pytest.raises(ValueError, match="Euler a"):
+        diffusion.use_scheduler(pipe, "euler-ancestral")
+
+
+def test_cpu_offload_is_skipped_on_a_cpu_with_a_reason_and_unknown_techniques_are_refused(tiny_dir):
+    pipe = diffusion.load_pipeline(tiny_dir)
+    assert "CUDA" in diffusion.apply_technique(pipe, "half+model_cpu_offload", "cpu")
+    assert diffusion.apply_technique(pipe, "half+vae_tiling", "cpu") is None and pipe.vae.use_tiling
+    with pytest.raises(ValueError, match="attention_slicing"):
+        diffusion.apply_technique(pipe, "xformers", "cpu")
+
+
+def test_technique_table_measures_each_row_and_marks_the_skipped_ones(tiny_dir):
+    rows = diffusion.measure_techniques(tiny_dir, ["fp32", "half+attention_slicing", "half+sequential_cpu_offload"],
+                                        "a cat", device="cpu", size=64, steps=1, batch=2)
+    by_name = {r["technique"]: r for r in rows}
+    assert by_name["fp32"]["dtype"] == "float32" and by_name["half+attention_slicing"]["dtype"] == "bfloat16"
+    for name in ("fp32", "half+attention_slicing"):
+        assert by_name[name]["peak_gib"] > 0 and by_name[name]["s_per_image"] > 0
+        assert by_name[name]["note"] == "2 image(s) of 64x64"
+    assert by_name["half+sequential_cpu_offload"]["note"].startswith("skipped")
+    # the planner's weights: fp32 is twice 16-bit for the same pipeline
+    assert by_name["fp32"]["planner_weights_gib"] == pytest.approx(2 * by_name["half+attention_slicing"]["planner_weights_gib"], rel=0.01)
+
+
+def test_planner_counts_only_the_largest_model_under_model_offload(pipe):
+    whole = diffusion.planner_gib(pipe, "fp32")
+    assert whole == pytest.approx(sum(diffusion.component_gib(pipe).values()), rel=1e-6)
+    assert diffusion.planner_gib(pipe, "half+model_cpu_offload") == pytest.approx(diffusion.component_gib(pipe)["unet"] / 2)
+    assert diffusion.planner_gib(pipe, "half+sequential_cpu_offload") == 0.0
+
+
+def test_style_images_are_deterministic_and_captioned_with_the_trigger():
+    a, caps = diffusion.style_images(3, 48, seed=1, trigger="zwx")
+    b, _ = diffusion.style_images(3, 48, seed=1, trigger="zwx")
+    assert [im.size for im in a] == [(48, 48)] * 3
+    assert all(diffusion.pixel_difference(x, y) == 0 for x, y in zip(a, b))
+    assert all(c.startswith("a picture in zwx style of ") for c in caps)
+    assert "a orange" not in " ".join(caps)
+
+
+def test_own_images_are_cropped_square_and_an_empty_folder_says_what_to_do(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (120, 80), (255, 0, 0)).save(tmp_path / "wide.jpg")
+    Image.new("RGB", (50, 90), (0, 0, 255)).save(tmp_path / "tall.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    images, captions = diffusion.load_images(tmp_path, 10, 32, trigger="sks")
+    assert [im.size for im in images] == [(32, 32), (32, 32)]
+    assert captions == ["a picture in sks style"] * 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="shapes"):
+        diffusion.load_images(empty, 4, 32)
+
+
+def test_unet_lora_trains_only_the_adapter_lowers_the_eval_loss_and_reloads_identically(tiny_dir, tmp_path):
+    pipe = diffusion.load_pipeline(tiny_dir, device="cpu")
+    frozen = {k: v.clone() for k, v in pipe.unet.state_dict().items() if "lora" not in k}
+    trainable = diffusion.add_unet_lora(pipe, rank=4)
+    assert 0 < trainable < 0.1 * sum(p.numel() for p in pipe.unet.parameters())
+    images, captions = diffusion.style_images(4, 64, seed=0)
+    examples = diffusion.encode_examples(pipe, images, captions)
+    before = diffusion.eval_loss(pipe, examples)
+    assert diffusion.eval_loss(pipe, examples) == before  # fixed noise and timesteps: a steady yardstick
+    losses = diffusion.train_unet_lora(pipe, examples, steps=15, lr=3e-3, batch_size=4)
+    assert len(losses) == 15
+    assert diffusion.eval_loss(pipe, examples) < before
+    base = {k.replace(".base_layer", ""): v for k, v in pipe.unet.state_dict().items() if "lora" not in k}
+    assert all(torch.equal(base[k], v) for k, v in frozen.items())  # the original weights did not move
+    after = diffusion.generate(pipe, "a cat in sks style", seed=0, steps=2)[0]
+    folder = diffusion.save_unet_lora(pipe, tmp_path / "lora")
+    fresh = diffusion.load_pipeline(tiny_dir, device="cpu")
+    fresh.load_lora_weights(str(folder))
+    assert diffusion.pixel_difference(diffusion.generate(fresh, "a cat in sks style", seed=0, steps=2)[0], after) == 0.0
+
+
+def test_training_without_an_adapter_says_to_add_one(tiny_dir):
+    pipe = diffusion.load_pipeline(tiny_dir, device="cpu")
+    pipe.unet.requires_grad_(False)
+    with pytest.raises(RuntimeError, match="add_unet_lora"):
+        diffusion.train_unet_lora(pipe, {"mean": torch.zeros(1, 4, 16, 16)}, steps=1)
