@@ -183,3 +183,16 @@ def train(model: Any, data: Iterator[dict[str, Any]], steps: int, lr: float = 2e
         bar.set_postfix(loss=f"{total:.3f}")
     model.eval()
     return history
+
+
+def step_peak(model: Any, batch: dict[str, Any], optimizer: str = "adamw", lr: float = 2e-4, steps: int = 2) -> int:
+    """Peak memory in bytes (GPU allocator, else process RSS) of a few training steps on one batch."""
+    import itertools
+
+    from helpers.vram import free_cached, track_peak
+
+    device = next(p.device for p in model.parameters() if p.requires_grad)
+    free_cached()
+    with track_peak(device) as peak:
+        train(model, itertools.repeat(batch), steps, lr=lr, optimizer=optimizer, progress=False)
+    return peak.peak
