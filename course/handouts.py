@@ -34,6 +34,8 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 STATUS_TEXT = {"passed": "passed", "failed": "missed a threshold", "error": "stopped with an error",
                "timeout": "timed out", "missing": "not in this run"}
+PLOTS = re.compile(r"plt\.|\.plot\(|\bplots\.")  # notebooks that draw something
+EMBEDDED_IMAGE = re.compile(r'<img[^>]+src="data:image/')
 BAR_COLOURS = {"success": "#4caf50", "danger": "#f44336", "warning": "#ff9800", "info": "#00bcd4"}
 
 # A page = nbconvert's "lab" template without its web scripts (require.js, MathJax, mermaid,
@@ -190,12 +192,10 @@ def _run_line(entry: Entry, profile: str) -> str:
 
 
 def _nav(prev: Entry | None, nxt: Entry | None) -> str:
-    def link(e: Entry | None, arrow: str) -> str:
-        if e is None:
-            return "<span></span>"
-        text = f"{html.escape(e.nb.week_label)} · {html.escape(e.nb.title)}"
-        return f'<a href="{e.page}">{arrow} {text}</a>' if arrow == "←" else f'<a href="{e.page}">{text} {arrow}</a>'
-    return f'<nav class="handout-nav">{link(prev, "←")}<a href="index.html">Contents</a>{link(nxt, "→")}</nav>'
+    def link(e: Entry | None, fmt: str) -> str:
+        return fmt.format(e.page, html.escape(f"{e.nb.week_label} · {e.nb.title}")) if e else "<span></span>"
+    back, forward = link(prev, '<a href="{}">← {}</a>'), link(nxt, '<a href="{}">{} →</a>')
+    return f'<nav class="handout-nav">{back}<a href="index.html">Contents</a>{forward}</nav>'
 
 
 def render_page(entry: Entry, profile: str, prev: Entry | None, nxt: Entry | None, exporter: Any) -> str:
@@ -215,7 +215,7 @@ def render_page(entry: Entry, profile: str, prev: Entry | None, nxt: Entry | Non
     return body
 
 
-def render_week(label: str, entries: list[Entry], exporter: Any) -> str:
+def render_week(label: str, entries: list[Entry], profile: str, exporter: Any) -> str:
     """All of a week's executed notebooks on one page, each starting on a new printed page."""
     import nbformat
 
@@ -232,18 +232,18 @@ def render_week(label: str, entries: list[Entry], exporter: Any) -> str:
     merged.metadata["widgets"] = {WIDGET_STATE: {"state": state}}
     make_static(merged)
     nav = '<nav class="handout-nav"><a href="index.html">Contents</a></nav>'
+    note = (f'<div class="handout-banner passed"><b>{html.escape(label)}</b>: {len(entries)} notebook(s) as executed '
+            f'in the <b>{html.escape(profile)}</b> profile on {time.strftime("%Y-%m-%d")}'
+            + (" (tiny models and stand-in data on a CPU; the full profile on a 12 GB GPU gives the real numbers)"
+               if profile == "smoke" else "") + ".</div>")
     resources = {"metadata": {"name": label, "path": str(entries[0].nb.path.parent)},
-                 "handout_css": CSS, "handout_top": nav, "handout_bottom": ""}
+                 "handout_css": CSS, "handout_top": nav + note, "handout_bottom": ""}
     body, _ = exporter.from_notebook_node(merged, resources=resources)
     return body
 
 
 def _week_key(week: int | str) -> str:
     return "extras" if week == "extras" else f"week-{int(week):02d}"
-
-
-def _cell(text: str) -> str:
-    return f"<td>{text}</td>"
 
 
 def render_index(course: syl.Syllabus, summary: dict[str, Any], entries: list[Entry], run_dir: Path,
@@ -261,16 +261,17 @@ def render_index(course: syl.Syllabus, summary: dict[str, Any], entries: list[En
         if key in pdfs:
             links.append(f'<a href="{pdfs[key]}">PDF</a>')
         rows.append(f'<h2 id="{key}">{label} <small>{" · ".join(links)}</small></h2>')
-        rows.append("<table><tr><th>Notebook</th><th>You will</th><th>Smoke (CPU)</th>"
-                    "<th>Full: time · peak VRAM</th><th>In this run</th></tr>")
+        rows.append('<table><colgroup><col style="width:19%"><col style="width:41%"><col style="width:11%">'
+                    '<col style="width:13%"><col style="width:16%"></colgroup><tr><th>Notebook</th>'
+                    '<th>You will</th><th>Smoke (CPU)</th><th>Full: time · peak VRAM</th><th>In this run</th></tr>')
         for e in week_entries:
             nb = e.nb
             title = html.escape(nb.title)
             name = f'<a href="{e.page}">{title}</a>' if e.page else f"{title}"
             name += f'<br><code>{html.escape(nb.id)}</code>'
             objectives = "<ul>" + "".join(f"<li>{html.escape(o)}</li>" for o in nb.objectives) + "</ul>"
-            smoke = f"{nb.smoke.minutes:g} min · " + (f"{nb.smoke.vram_gb:g} GB" if nb.smoke.vram_gb else "no GPU")
-            full = f"{nb.full.minutes:g} min · {nb.full.vram_gb:g} GB"
+            smoke, full = (f"{p.minutes:g} min · " + (f"{p.vram_gb:g} GB" if p.vram_gb else "no GPU")
+                           for p in (nb.smoke, nb.full))
             if nb.needs:
                 full += f"<br><small>needs {html.escape(', '.join(nb.needs))}</small>"
             outcome = f'<span class="status {e.status}">{html.escape(STATUS_TEXT.get(e.status, e.status))}</span>'
@@ -280,7 +281,7 @@ def render_index(course: syl.Syllabus, summary: dict[str, Any], entries: list[En
                 outcome += f"<br><small>{html.escape(' · '.join(_run_facts(e)))}</small>"
             if e.message and e.status != "passed":
                 outcome += f"<br><small>{html.escape(e.message)}</small>"
-            rows.append("<tr>" + "".join(_cell(x) for x in (name, objectives, smoke, full, outcome)) + "</tr>")
+            rows.append("<tr>" + "".join(f"<td>{x}</td>" for x in (name, objectives, smoke, full, outcome)) + "</tr>")
         rows.append("</table>")
     warning = ""
     if profile == "smoke":
@@ -292,7 +293,7 @@ def render_index(course: syl.Syllabus, summary: dict[str, Any], entries: list[En
 <title>{html.escape(course.title)}: handouts</title>
 <style>
 body {{ font: 15px/1.45 system-ui, sans-serif; max-width: 70em; margin: 2em auto; padding: 0 1em; color: #222; }}
-table {{ border-collapse: collapse; width: 100%; }} td, th {{ border: 1px solid #ddd; padding: .4em .6em; vertical-align: top; text-align: left; }}
+table {{ border-collapse: collapse; width: 100%; table-layout: fixed; }} td, th {{ border: 1px solid #ddd; padding: .4em .6em; vertical-align: top; text-align: left; }}
 th {{ background: #f3f5f7; }} ul {{ margin: 0; padding-left: 1.2em; }} h2 small {{ font-weight: normal; font-size: 60%; }}
 .status {{ font-weight: bold; padding: 0 .3em; border-radius: 3px; }} .status.passed {{ background: #c8e6c9; }}
 .status.failed, .status.error, .status.timeout {{ background: #ffcdd2; }} .status.missing {{ background: #e0e0e0; }}
@@ -353,11 +354,12 @@ def build(run_dir: Path | str, out: Path | str, course: syl.Syllabus | None = No
     exporter = _exporter()
     shown = [e for e in entries if e.page]
     profile = str(summary.get("profile", "?"))
-    images = 0
+    no_plots = []
     for i, entry in enumerate(tqdm(shown, desc="pages", unit="notebook", file=sys.stderr, disable=None)):
         text = render_page(entry, profile, shown[i - 1] if i else None, shown[i + 1] if i + 1 < len(shown) else None,
                            exporter)
-        images += text.count("data:image/")
+        if not EMBEDDED_IMAGE.search(text) and PLOTS.search(entry.executed.read_text(encoding="utf-8")):
+            no_plots.append(entry.nb.id)
         (out / entry.page).write_text(text, encoding="utf-8")
     weeks: dict[str, Path] = {}
     for week in course.weeks():
@@ -366,7 +368,8 @@ def build(run_dir: Path | str, out: Path | str, course: syl.Syllabus | None = No
             key = _week_key(week)
             label = "Extras" if week == "extras" else f"Week {week}"
             weeks[key] = out / f"{key}.html"
-            weeks[key].write_text(render_week(f"{course.title}: {label}", week_entries, exporter), encoding="utf-8")
+            weeks[key].write_text(render_week(f"{course.title}: {label}", week_entries, profile,
+                                                    exporter), encoding="utf-8")
     pdfs: dict[str, str] = {}
     chromium = chromium_path()
     pdf_note = ""
@@ -376,9 +379,9 @@ def build(run_dir: Path | str, out: Path | str, course: syl.Syllabus | None = No
         pdf_note = ("No PDFs: Chromium is not installed (on Debian/Ubuntu: `sudo apt-get install chromium`; "
                     "or set COURSE_CHROMIUM to a Chromium binary). The HTML pages are complete without it.")
     (out / "index.html").write_text(render_index(course, summary, entries, run_dir, pdfs), encoding="utf-8")
-    if shown and images == 0:
-        pdf_note += ("\nNo plots in these notebooks: the run was probably made with MPLBACKEND=Agg set, which stops "
-                     "the kernel drawing inline. Run `course run` again without it (`env -u MPLBACKEND ...`).")
+    if no_plots:
+        pdf_note += (f"\nNo plots in {', '.join(no_plots)}, though they draw some: the run was probably made with "
+                     "MPLBACKEND=Agg set, which stops the kernel drawing inline. Run `course run` again without it.")
     return {"index": out / "index.html", "pages": [out / e.page for e in shown], "weeks": list(weeks.values()),
             "pdfs": [out / p for p in pdfs.values()], "missing": [e.nb.id for e in entries if e.status == "missing"],
             "problems": [e.nb.id for e in entries if e.status not in ("passed", "missing")], "note": pdf_note.strip()}
