@@ -1,4 +1,4 @@
-"""A real browser drives the course's JupyterLab: notebook 00 runs in Chromium, and the API wants the token.
+"""The course's JupyterLab: a real browser runs notebook 00 in it, and only the token holder gets in.
 
 The session fixture installs Debian's Chromium when it is missing and we are root (CI starts
 from nothing and runs as root); anywhere else it skips and says how to install it. Jupyter's
@@ -27,8 +27,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
+from course import lab
 from course import syllabus as syl
 from course.handouts import CHROMIUM, CHROMIUM_ARGS, chromium_path
 
@@ -36,7 +38,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / ".course-runs" / "artifacts"
 NB00 = syl.load().notebooks[0]
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
 
 def _install_chromium() -> str:
@@ -171,6 +172,8 @@ def _run_all_cells(page) -> None:
     raise AssertionError("Run > Run All Cells did not start the notebook")
 
 
+@pytest.mark.browser
+@pytest.mark.xdist_group("browser")
 def test_lab_runs_notebook_00_in_chromium_and_refuses_api_calls_without_the_token(chromium, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -182,6 +185,8 @@ def test_lab_runs_notebook_00_in_chromium_and_refuses_api_calls_without_the_toke
         assert _status(f"{base}/api/contents") in (401, 403)
         assert _status(f"{base}/api/kernels", token="wrong-token") in (401, 403)
         assert _status(f"{base}/api/contents", token=token) == 200
+        lab_cmd = " ".join(" ".join(p.cmdline()) for p in psutil.Process(proc.pid).children(recursive=True))
+        assert "--ip=127.0.0.1" in lab_cmd and "--port-retries=0" in lab_cmd
 
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -216,3 +221,20 @@ def test_lab_runs_notebook_00_in_chromium_and_refuses_api_calls_without_the_toke
     after = subprocess.run(["git", "status", "--porcelain", "--ignored", "--", NB00.path.parent], cwd=ROOT,
                            capture_output=True, text=True).stdout
     assert after == before, "the browser run must leave the notebook folder as it was (no outputs, no checkpoints)"
+
+
+def test_lab_refuses_a_port_in_use_in_one_line_instead_of_a_traceback(cli):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        res = cli("lab", "--no-browser", "--port", str(busy.getsockname()[1]), timeout=60)
+    assert res.returncode == 2 and "is in use" in res.stderr and "--port" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_lab_warning_says_who_could_reach_the_kernel_beyond_loopback():
+    anywhere = lab.exposure_warning("0.0.0.0")
+    assert "local network" in anywhere and "run code on this machine" in anywhere and "127.0.0.1" in anywhere
+    assert "192.168.1.5" in lab.exposure_warning("192.168.1.5")
+    assert [lab.url_host(ip) for ip in ("127.0.0.1", "0.0.0.0", "::", "::1", "10.0.0.2")] == \
+        ["127.0.0.1", "127.0.0.1", "[::1]", "[::1]", "10.0.0.2"]
