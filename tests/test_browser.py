@@ -10,7 +10,6 @@ keeps no outputs.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -42,6 +41,8 @@ NB00 = syl.load().notebooks[0]
 
 def _install_chromium() -> str:
     """apt-get install Debian's Chromium (once, under a lock shared by pytest-xdist workers)."""
+    import fcntl  # POSIX only, like apt-get
+
     lock_path = Path(tempfile.gettempdir()) / "dl12gb-chromium-install.lock"
     with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be installing it right now
