@@ -170,6 +170,7 @@ def generate(pipe: Any, prompt: str | list[str], *, seed: int = 0, steps: int = 
     if size is not None:  # image-to-image takes its size from the input image instead
         kwargs["width"], kwargs["height"] = (size, size) if isinstance(size, int) else size
     generator = torch.Generator("cpu").manual_seed(seed)
+    pipe.set_progress_bar_config(disable=True)  # our own loops show progress instead
     images = pipe(prompt, num_inference_steps=steps, guidance_scale=guidance, negative_prompt=negative_prompt,
                   generator=generator, **kwargs).images
     meta = {"prompt": prompt if isinstance(prompt, str) else " | ".join(prompt), "seed": seed, "steps": steps,
