@@ -103,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CourseError as err:
         sys.stderr.write(f"error: {err}\n")
         return 2
+    except OSError as err:  # a folder that cannot be written, a file that cannot be read: say which
+        where = f" {err.filename}" if err.filename else ""
+        sys.stderr.write(f"error: cannot use{where}: {err.strerror or err}. Check the path and its permissions.\n")
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

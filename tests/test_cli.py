@@ -39,31 +39,6 @@ def test_doctor_json_reports_gpu_environment_and_verdicts(cli):
     assert all({"notebook", "full_ok", "reason"} <= set(v) for v in data["notebooks"])
 
 
-BAD_INPUTS = [
-    (["run", "99"], "Unknown notebook or week"),
-    (["run", "no-such-notebook"], "use a week"),
-    (["run", "0", "--profile", "fast"], "Unknown profile 'fast'"),
-    (["run", "0", "--repeat", "0"], "--repeat must be 1 or more"),
-    (["run", "0", "--timeout", "-3"], "--timeout must be a positive"),
-    (["run", "0", "--out", "/proc/no-such-dir"], "Cannot write to output folder"),
-    (["--syllabus", "/no/such/syllabus.toml", "list"], "syllabus not found"),
-    (["lab", "--port", "70000"], "Port 70000 is not valid"),
-    (["lab", "--notebook", "nope"], "No notebook 'nope'"),
-    (["lab", "--port", "abc"], "invalid int value"),
-    (["frobnicate"], "invalid choice"),
-    (["list", "--bogus"], "unrecognized arguments"),
-]
-
-
-@pytest.mark.parametrize("args, message", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
-def test_bad_input_gets_one_line_and_exit_2(cli, args, message):
-    res = cli(*args, timeout=60)
-    assert res.returncode == 2, (res.stdout, res.stderr)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:"), res.stderr
-    assert message in lines[0] and "Traceback" not in res.stderr
-
-
 def test_a_broken_syllabus_is_named_in_one_line(cli, tmp_path):
     bad = tmp_path / "syllabus.toml"
     bad.write_text('[course]\ntitle = "x"\n')
