@@ -52,7 +52,7 @@ NF4_BYTES_NO_DQ = 0.5 + 4 / 64  # without double quantisation: one fp32 absmax p
 __all__ = ["estimate", "Estimate", "max_batch", "max_seq", "load_arch", "preset_names", "gpu_vram_gib"]
 
 
-@dataclass
+@dataclass(repr=False)
 class Estimate:
     """A planner answer: the six components in bytes, the parameter counts, and what was assumed."""
 
@@ -101,6 +101,8 @@ class Estimate:
 
     def __str__(self) -> str:
         return self.table()
+
+    __repr__ = __str__
 
     def _repr_html_(self) -> str:
         body = "".join(f"<tr><td>{k}</td><td style='text-align:right'>{g:.2f}</td></tr>" for k, g in self.rows())
@@ -304,7 +306,7 @@ def max_seq(model: str | dict | Path | Arch, vram_gib: float = 12.0, limit: int 
     return _largest(lambda n: estimate(arch, seq=n, **kwargs).fits(vram_gib), limit)
 
 
-def compare(model: str | dict | Path | Arch, vram_gib: float = 12.0, **kwargs) -> list[Estimate]:
+def compare(model: str | dict | Path | Arch, **kwargs) -> list[Estimate]:
     """The same model under every method at its usual precision, for a side-by-side table."""
     arch = load_arch(model)
     combos = [("inference", 16), ("inference", 4), ("full", 16), ("lora", 16), ("qlora", 4)]

@@ -110,7 +110,7 @@ def training_saved_bytes(net: Any, batch: int, seq: int, checkpointing: bool = F
     gen = torch.Generator().manual_seed(seed)
     device = next(net.parameters()).device
     ids = torch.randint(0, net.config.vocab_size, (batch, seq), generator=gen).to(device)
-    nbytes, _ = saved_bytes(lambda: net(input_ids=ids, labels=ids), exclude=net.parameters())
+    nbytes, _ = saved_bytes(lambda: net(input_ids=ids, labels=ids, use_cache=False), exclude=net.parameters())
     return nbytes
 
 
