@@ -269,6 +269,8 @@ def render_index(course: syl.Syllabus, summary: dict[str, Any], entries: list[En
             title = html.escape(nb.title)
             name = f'<a href="{e.page}">{title}</a>' if e.page else f"{title}"
             name += f'<br><code>{html.escape(nb.id)}</code>'
+            if course.repository:
+                name += f'<br><small><a href="{html.escape(course.colab_url(nb))}">open in Colab</a></small>'
             objectives = "<ul>" + "".join(f"<li>{html.escape(o)}</li>" for o in nb.objectives) + "</ul>"
             smoke, full = (f"{p.minutes:g} min · " + (f"{p.vram_gb:g} GB" if p.vram_gb else "no GPU")
                            for p in (nb.smoke, nb.full))

@@ -53,6 +53,7 @@ def test_site_has_an_index_and_a_page_per_executed_notebook_with_plots_inline(si
     for objective in NB00.objectives:
         assert objective.replace("'", "&#x27;") in index
     assert "passed" in index and "0.25 min" in index and "1.1 GB" in index  # time and VRAM per profile
+    assert f'href="{syl.load().colab_url(NB00)}"' in index
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', page)) >= 2, "the two plots, embedded"
     assert 'class="handout-bar"' in page, "the memory gauge is drawn as static HTML"
     assert "Open In Colab" in page and "colab-badge.svg" not in page
