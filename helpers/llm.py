@@ -67,6 +67,10 @@ def load_causal_lm(name_or_dir: Any, quant: str | None = None, dtype: Any = None
     dev = torch.device(device) if device is not None else pick_device()
     dtype = dtype or default_dtype(dev)
     bnb = quant_config(quant, compute_dtype=dtype)
+    if quant == "8bit":  # LLM.int8 logs "inputs will be cast to float16" for every layer of every token
+        import logging
+
+        logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
     model = AutoModelForCausalLM.from_pretrained(
         str(name_or_dir), dtype=dtype, quantization_config=bnb, use_safetensors=True,
         device_map={"": dev.index or 0} if dev.type == "cuda" else None, **kwargs)
@@ -151,7 +155,8 @@ def measure_kv_cache(model: Any, lengths: Sequence[int], batch_size: int = 1) ->
         ids = torch.randint(0, vocab, (batch_size, n), generator=torch.Generator().manual_seed(n)).to(model.device)
         with track_peak(model.device) as peak, torch.inference_mode():
             out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
-        rows.append({"tokens": n, "kv_cache_mib": kv_cache_bytes(out.past_key_values) / 2**20,
+        cache = getattr(out, "cache", None) or out.past_key_values  # transformers 5 renamed it "cache"
+        rows.append({"tokens": n, "kv_cache_mib": kv_cache_bytes(cache) / 2**20,
                      "peak_mib": peak.peak / 2**20, "delta_mib": peak.delta / 2**20})
         del out
     return rows
