@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebook", default=None, help="notebook id to open (default: the first)")
 
     p = sub.add_parser("plan", help="will a model fit in N GB? the VRAM planner")
-    p.add_argument("model", help="a preset name (`course plan list` shows them) or a path to a config.json")
+    p.add_argument("model", nargs="?", help="a preset name (`course plan --list` shows them) or a path to a config.json")
+    p.add_argument("--list", action="store_true", help="list the presets and GPU names")
     p.add_argument("--method", default="inference", help="inference, full, lora or qlora")
     p.add_argument("--bits", type=int, default=None, help="32, 16, 8 or 4 (default: 16; 4 for qlora)")
     p.add_argument("--seq", type=int, default=None, help="sequence length in tokens")
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("handouts", help="build the workshop handouts (HTML + PDF) from an executed run")
     p.add_argument("--from", dest="run_dir", default=".course-runs/latest", help="folder written by `course run`")
-    p.add_argument("--out", default="handouts", help="folder for the site")
+    p.add_argument("--out", default=".course-runs/handouts", help="folder for the site")
     return parser
 
 

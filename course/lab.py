@@ -47,16 +47,21 @@ def port_is_free(ip: str, port: int) -> bool:
     return True
 
 
-def command(port: int, token: str, start: str, ip: str = "127.0.0.1", open_browser: bool = True) -> list[str]:
-    """The jupyter-lab command line for the course (token required, root folder = the repo)."""
+def command(port: int, token: str, start: str, ip: str = "127.0.0.1",
+            open_browser: bool = True) -> tuple[list[str], dict[str, str]]:
+    """The jupyter-lab command line and environment (token required; root folder = the repo).
+
+    The token travels in the JUPYTER_TOKEN environment variable, not on the command line, where
+    any local user could read it with `ps`.
+    """
     if not token:
         raise CourseError("Refusing to start JupyterLab without a token.")
     cmd = [sys.executable, "-m", "jupyterlab", f"--ip={ip}", f"--port={port}", "--port-retries=0",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={syl.REPO_ROOT}",
+           f"--ServerApp.root_dir={syl.REPO_ROOT}",
            f"--LabApp.default_url=/lab/tree/{start}", f"--ServerApp.open_browser={open_browser}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
-    return cmd
+    return cmd, {**os.environ, "JUPYTER_TOKEN": token}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -73,7 +78,8 @@ def main(args: argparse.Namespace) -> int:
     token = os.environ.get("COURSE_LAB_TOKEN") or secrets.token_urlsafe(24)
     url = f"http://{url_host(args.ip)}:{args.port}/lab/tree/{start.file}?token={token}"
     print(f"Opening {course.title} in JupyterLab:\n  {url}\n(Ctrl+C to stop.)", flush=True)
-    proc = subprocess.Popen(command(args.port, token, start.file, args.ip, not args.no_browser))
+    cmd, env = command(args.port, token, start.file, args.ip, not args.no_browser)
+    proc = subprocess.Popen(cmd, env=env)
 
     def _stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

@@ -87,9 +87,11 @@ def run_one(nb: syl.Notebook, profile: str, out: Path, timeout: float | None = N
     metrics_file.unlink(missing_ok=True)
     output = out / f"{nb.id}{suffix}.ipynb"
     cell_timeout = DEFAULT_CELL_TIMEOUT[profile] if timeout is None else timeout
-    env_backup = {k: os.environ.get(k) for k in ("COURSE_METRICS_FILE", "COURSE_PROFILE", "JUPYTER_PATH")}
+    env_backup = {k: os.environ.get(k) for k in ("COURSE_METRICS_FILE", "COURSE_PROFILE", "JUPYTER_PATH",
+                                                 "MPLBACKEND")}
     os.environ["COURSE_METRICS_FILE"] = str(metrics_file)
     os.environ["COURSE_PROFILE"] = profile
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # plots inline in the executed copy
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(_kernel_dir()), env_backup["JUPYTER_PATH"]]))
     start = time.perf_counter()
     status, message = "passed", ""

@@ -47,8 +47,9 @@ def test_a_broken_syllabus_is_named_in_one_line(cli, tmp_path):
 
 
 def test_lab_command_always_has_a_token_and_binds_loopback():
-    cmd = lab.command(8888, "tok", "notebooks/x.ipynb")
-    assert "--ip=127.0.0.1" in cmd and "--IdentityProvider.token=tok" in cmd
+    cmd, env = lab.command(8888, "tok", "notebooks/x.ipynb")
+    assert "--ip=127.0.0.1" in cmd and env["JUPYTER_TOKEN"] == "tok"
+    assert not any("tok" in part for part in cmd), "the token stays off the command line (ps shows it)"
     with pytest.raises(CourseError):
         lab.command(8888, "", "notebooks/x.ipynb")
 
