@@ -163,3 +163,14 @@ def test_training_without_an_adapter_says_to_add_one(tiny_dir):
     pipe.unet.requires_grad_(False)
     with pytest.raises(RuntimeError, match="add_unet_lora"):
         diffusion.train_unet_lora(pipe, {"mean": torch.zeros(1, 4, 16, 16)}, steps=1)
+
+
+def test_gradient_checkpointing_still_trains_every_adapter_weight(tiny_dir):
+    pipe = diffusion.load_pipeline(tiny_dir, device="cpu")
+    diffusion.add_unet_lora(pipe, rank=4)
+    images, captions = diffusion.style_images(2, 64, seed=2)
+    examples = diffusion.encode_examples(pipe, images, captions)
+    lora = [p for p in pipe.unet.parameters() if p.requires_grad]
+    before = [p.detach().clone() for p in lora]
+    diffusion.train_unet_lora(pipe, examples, steps=2, lr=1e-2, batch_size=2, checkpointing=True)
+    assert all(not torch.equal(a, b) for a, b in zip(before, lora))
