@@ -1,6 +1,6 @@
 """``python -m course plan MODEL``: will it fit? The planner's breakdown, a verdict, and what to change.
 
-MODEL is a preset name (``python -m course plan list`` shows them) or a path to a config.json.
+MODEL is a preset name (``python -m course plan --list`` shows them) or a path to a config.json.
 Bad input (an unknown model, a config missing a field, bits 5, a negative batch) is refused in
 one line with exit code 2.
 """
@@ -88,9 +88,12 @@ def _vram(args: argparse.Namespace) -> tuple[str, float]:
 
 def main(args: argparse.Namespace) -> int:
     """Print the breakdown and verdict (or JSON); exit 0 whether or not it fits."""
-    if args.model.strip().lower() in ("list", "--list"):
+    if getattr(args, "list", False) or (args.model or "").strip().lower() == "list":
         print(list_presets())
         return 0
+    if not args.model:
+        raise CourseError("give a MODEL: a preset name (`python -m course plan --list` shows them) "
+                          "or a path to a config.json.")
     label, vram = _vram(args)
     knobs = {k: getattr(args, k) for k in ("optimizer", "checkpointing", "lora_rank") if getattr(args, k, None) is not None}
     try:

@@ -35,8 +35,9 @@ def test_a_plan_that_does_not_fit_suggests_changes_that_were_checked(cli):
     assert "--checkpointing" in out and "smaller model" in out and "GiB (" in out
 
 
-def test_list_shows_presets_with_sources_and_gpu_names(cli):
-    out = cli("plan", "list").stdout
+@pytest.mark.parametrize("args", [["--list"], ["list"]])
+def test_list_shows_presets_with_sources_and_gpu_names(cli, args):
+    out = cli("plan", *args).stdout
     assert "llama-3.2-1b" in out and "sdxl-unet" in out and "rtx4070ti (12 GiB)" in out and "huggingface.co" in out
 
 
@@ -50,6 +51,7 @@ def test_a_config_json_path_works_like_a_preset(cli, tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["nope-7b"], ["Presets:", "or pass a path to a config.json"]),
+    ([], ["give a MODEL"]),
     (["gpt2", "--bits", "5"], ["bits must be one of 32, 16, 8, 4"]),
     (["gpt2", "--batch", "-1"], ["batch must be a whole number"]),
     (["gpt2", "--seq", "0"], ["seq must be a whole number"]),
