@@ -100,9 +100,10 @@ def train_gan(gen: Generator, disc: Discriminator, images: torch.Tensor, epochs:
 # ----------------------------------------------------------------------------------------- DDPM
 def linear_schedule(steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> dict[str, torch.Tensor]:
     """Ho et al.'s noise schedule: betas, alphas and the cumulative products alpha-bar, per step."""
-    # Scaled so that any number of steps ends about as noisy as Ho et al.'s 1000 steps do.
+    # Scaled so that any number of steps ends about as noisy as Ho et al.'s 1000 steps do (as in
+    # improved-diffusion); capped below 1, since a step cannot remove more than all of the signal.
     scale = 1000 / steps
-    betas = torch.linspace(beta_start * scale, beta_end * scale, steps)
+    betas = torch.linspace(beta_start * scale, beta_end * scale, steps).clamp(max=0.999)
     alphas = 1 - betas
     return {"betas": betas, "alphas": alphas, "alpha_bar": torch.cumprod(alphas, 0)}
 
