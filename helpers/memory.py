@@ -8,7 +8,9 @@
   linear layers of the blocks are quantised: embeddings, the LM head and norms stay 16-bit.
   LoRA adapters are fp32 (peft's default ``autocast_adapter_dtype``). For qlora, peft's
   ``prepare_model_for_kbit_training`` (the usual recipe) casts the unquantised parameters
-  (embeddings, LM head, norms) to fp32, so the logits are fp32 too; the planner follows it.
+  (embeddings, LM head, norms) to fp32; the fp32 norms make the hidden states, and so every
+  activation and the logits, fp32 too (bitsandbytes returns its input's dtype). The planner
+  follows it, and the tests measure it.
 - ``kv_cache`` (inference): 2 (K and V) x layers x batch x tokens x KV heads x head_dim x 2
   bytes. GQA models (Llama-3, Mistral) have fewer KV heads than query heads. Mistral's sliding
   window caps the cached tokens at the window.
@@ -257,12 +259,13 @@ def estimate(model: str | dict | Path | Arch, method: str = "inference", bits: i
             grads, state_bytes = trainable * b, b
         opt = {"adamw": 2 * state_bytes * trainable, "adamw8bit": int(2 * trainable * (1 + 4 / 256)),
                "sgd": state_bytes * trainable}[optimizer]
-        saved = saved_activation_bytes(arch, batch, seq, b, frozen, targets, lora_rank, checkpointing)
+        act_b = 4 if upcast else b  # fp32 norms make every hidden state fp32 (bnb returns the input dtype)
+        saved = saved_activation_bytes(arch, batch, seq, act_b, frozen, targets, lora_rank, checkpointing)
         one_layer = 0
         if checkpointing:
-            full_saved = saved_activation_bytes(arch, batch, seq, b, frozen, targets, lora_rank, False)
+            full_saved = saved_activation_bytes(arch, batch, seq, act_b, frozen, targets, lora_rank, False)
             one_layer = (full_saved - saved) // max(arch.layers, 1)
-        transient = _transient(arch, batch, seq, 4 if upcast else b, True, one_layer)
+        transient = _transient(arch, batch, seq, act_b, True, one_layer)
         if optimizer != "adamw8bit":  # torch's foreach step makes one temporary the size of a state
             transient = max(transient, state_bytes * trainable - saved)
         if arch.family != "llama":

@@ -196,3 +196,22 @@ def test_rehearse_benchmark_without_cuda_says_it_needs_a_gpu_and_exits_0(capsys)
         pytest.skip("a GPU is present: the benchmark would really run")
     assert rehearse.main([]) == 0
     assert "needs a CUDA GPU" in capsys.readouterr().out
+
+
+def test_qlora_saved_activations_are_fp32_after_prepare_for_kbit_training(tmp_path):
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    mm.build(MEDIUM, device="cpu", dtype=torch.bfloat16).save_pretrained(tmp_path)
+    qconf = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                               bnb_4bit_compute_dtype=torch.bfloat16)
+    net = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=qconf, dtype=torch.bfloat16,
+                                               device_map={"": "cpu"})
+    net = prepare_model_for_kbit_training(net, use_gradient_checkpointing=False)  # norms and head to fp32
+    net = get_peft_model(net, LoraConfig(r=8, target_modules="all-linear", lora_dropout=0.0))
+    measured = mm.training_saved_bytes(net, 2, 128)
+    arch = memory.load_arch(MEDIUM)
+    est = memory.estimate(MEDIUM, method="qlora", batch=2, seq=128, lora_rank=8, checkpointing=False)
+    assert est.saved_activations == pytest.approx(measured, rel=0.15)
+    as_if_bf16 = memory.saved_activation_bytes(arch, 2, 128, 2, True, memory.lora_targets(arch, "all-linear"), 8)
+    assert as_if_bf16 < measured  # the fp32 upcast is real: a bf16 estimate would be too low
