@@ -300,7 +300,8 @@ def read_reports(out: str | Path, prefix: str = "") -> list[dict[str, Any]]:
 
 def load_weights(out: str | Path, rank: int, prefix: str = "") -> dict[str, torch.Tensor]:
     """The final weights one rank saved."""
-    return torch.load(Path(out) / f"{prefix}rank{rank}.pt", weights_only=True)
+    path = Path(out) / f"{prefix}rank{rank}.pt"
+    return torch.load(path, weights_only=True)
 
 
 def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
