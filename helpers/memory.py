@@ -273,6 +273,11 @@ def estimate(model: str | dict | Path | Arch, method: str = "inference", bits: i
     tensors = weights + kv + saved + transient + grads + opt
     overhead = CUDA_CONTEXT_BYTES + int(ALLOCATOR_RESERVE * tensors)
     comps = dict(zip(COMPONENTS, (weights, kv, saved + transient, grads, opt, overhead), strict=True))
+    if upcast and arch.family != "component":
+        kinds = arch.params_by_kind()
+        kept = (kinds["embedding"] + kinds["head"] + kinds["other"]) * 4
+        notes.append(f"weights: {(weights - kept - trainable * 4) / GIB:.2f} GiB of {bits}-bit blocks + {kept / GIB:.2f} GiB "
+                     "of fp32 embeddings, head and norms (peft's prepare_model_for_kbit_training upcasts them).")
     if arch.family == "component":
         notes.append("diffusers component: weights only; activations depend on resolution and attention settings.")
     knobs = {"optimizer": optimizer, "checkpointing": checkpointing, "lora_rank": lora_rank,
