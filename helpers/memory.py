@@ -38,6 +38,7 @@ other programs on the GPU, and activations of diffusers components (their weight
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -287,7 +288,7 @@ def estimate(model: str | dict | Path | Arch, method: str = "inference", bits: i
                     trainable=trainable, components=comps, saved_activations=saved, notes=notes, knobs=knobs)
 
 
-def _largest(fits_at: callable, limit: int) -> int:
+def _largest(fits_at: Callable[[int], bool], limit: int) -> int:
     """Largest n in [1, limit] with fits_at(n) true (0 if none), for a monotone test."""
     if not fits_at(1):
         return 0
