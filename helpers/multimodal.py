@@ -167,9 +167,11 @@ def image_embeddings(model: Any, pixel_values: Any) -> dict[str, Any]:
     cfg = model.config
     with torch.inference_mode():
         vision_out = model.model.vision_tower(pixel_values.to(model.dtype), output_hidden_states=True)
-        features = vision_out.hidden_states[cfg.vision_feature_layer]
+        layers = cfg.vision_feature_layer if isinstance(cfg.vision_feature_layer, list) else [cfg.vision_feature_layer]
+        chosen = [vision_out.hidden_states[i] for i in layers]  # some models concatenate several layers
         if cfg.vision_feature_select_strategy == "default":
-            features = features[:, 1:]  # drop the CLS token: keep one vector per image patch
+            chosen = [h[:, 1:] for h in chosen]  # drop the CLS token: keep one vector per image patch
+        features = torch.cat(chosen, dim=-1)
         projected = model.model.multi_modal_projector(features)
     return {"patch_features": features, "projected": projected}
 
