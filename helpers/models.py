@@ -63,6 +63,7 @@ The quick brown fox jumps over the lazy dog. One, two, three, four, five, six, s
 """
 
 TINY_KINDS = ("llama", "gpt2", "bert-classifier")
+TINY_VERSION = 2  # bump when the tiny models change, so cached folders are rebuilt
 
 
 def _texts(corpus: str | Iterable[str]) -> list[str]:
@@ -210,14 +211,19 @@ def tiny_model_dir(kind: str, path: str | os.PathLike | None = None, rebuild: bo
     folder = Path(path)
     marker = folder / "tiny-model.json"
     if marker.exists() and not rebuild:
-        return folder
+        try:
+            if json.loads(marker.read_text()).get("version") == TINY_VERSION:
+                return folder
+        except (OSError, ValueError):
+            pass  # unreadable marker: build again
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
     try:
         model, tok = build_tiny(kind)
         save_tiny(model, tok, tmp)
         n = sum(p.numel() for p in model.parameters())
-        (tmp / "tiny-model.json").write_text(json.dumps({"kind": kind, "parameters": n, "vocab": len(tok)}))
+        (tmp / "tiny-model.json").write_text(json.dumps({"kind": kind, "parameters": n, "vocab": len(tok),
+                                                         "version": TINY_VERSION}))
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         try:
