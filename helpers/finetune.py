@@ -120,8 +120,12 @@ LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
 def add_lora(model: Any, r: int = 16, alpha: int = 32, dropout: float = 0.05,
              targets: Sequence[str] = LLAMA_TARGETS, gradient_checkpointing: bool = False) -> Any:
     """Wrap a causal LM with LoRA adapters (QLoRA when the base is 4-bit); returns the peft model."""
+    import warnings
+
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
+    # peft 0.21 still calls transformers' old "gradient_checkpointing" names, which warn on every call
+    warnings.filterwarnings("ignore", message=r".*(is_)?gradient_checkpointing.* is deprecated", category=FutureWarning)
     if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
                                                 gradient_checkpointing_kwargs={"use_reentrant": False})
