@@ -8,7 +8,8 @@ STAMP := $(VENV)/.dl12gb-installed
 KERNEL := dl12gb
 # The test environment: offline hubs (set before Python starts), smoke profile, no stray bars.
 TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 \
-	COURSE_PROFILE=smoke MPLBACKEND=Agg PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false
+	COURSE_PROFILE=smoke MPLBACKEND=Agg PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1 \
+	COURSE_DATA_DIR=$(CURDIR)/.course-runs/data
 JOBS ?= 2
 
 .PHONY: setup lab test test-unit test-notebooks test-runner test-browser handouts lint benchmarks drift constraints clean

@@ -132,6 +132,29 @@ def _local_cifar10_class() -> type:
 
 
 # ---------------------------------------------------------------- the datasets a notebook asks for
+_CACHED = {  # a file that exists once each full-profile dataset is in the cache
+    "torchvision:MNIST": ("torchvision", "MNIST/raw/train-images-idx3-ubyte"),
+    "torchvision:CIFAR10": ("torchvision", "cifar-10-batches-py/data_batch_1"),
+    "pyg:Cora": ("pyg", "Cora/processed"),
+}
+
+
+def dataset_problem(spec: str) -> str | None:
+    """Why a full-profile dataset ("torchvision:MNIST", "torchvision:CIFAR10", "pyg:Cora") is out of reach, or None.
+
+    It is out of reach only when it is not cached and downloads are off; online, the loader downloads it.
+    """
+    if spec not in _CACHED:
+        raise ValueError(f"Unknown dataset {spec!r}: use one of {', '.join(_CACHED)}.")
+    folder, probe = _CACHED[spec]
+    root = data_dir(folder)
+    if (root / probe).exists() or not offline():
+        return None
+    name = spec.split(":", 1)[1]
+    return (f"{name} is not in {root} and downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE). "
+            "Run this notebook once online to cache it, or set PROFILE = \"smoke\".")
+
+
 def _download(cls: type, name: str, train: bool, transform: Any) -> Any:
     root = data_dir("torchvision")
     try:
@@ -139,8 +162,7 @@ def _download(cls: type, name: str, train: bool, transform: Any) -> Any:
     except RuntimeError:
         pass  # not cached yet
     if offline():
-        raise CannotRunFull(f"{name} is not in {root} and downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE). "
-                            "Run this notebook once online to cache it, or set PROFILE = \"smoke\".")
+        raise CannotRunFull(dataset_problem(f"torchvision:{name.replace('-', '')}") or f"{name} is missing from {root}.")
     try:
         return cls(root, train=train, transform=transform, download=True)
     except Exception as err:  # noqa: BLE001 - no network, proxy, full disk: the learner needs one message

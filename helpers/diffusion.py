@@ -12,8 +12,6 @@ style the way diffusers' own LoRA training script does. diffusers is imported in
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,45 +72,41 @@ def tiny_tokenizer(max_length: int = 77) -> Any:
     return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
 
 
+TINY_SD_VERSION = 1  # bump when the tiny pipeline changes, so cached copies are rebuilt
+
+
 def tiny_pipeline(path: str | Path | None = None, seed: int = 0) -> Path:
     """Build a tiny random Stable Diffusion pipeline offline, save it once, return its folder."""
-    from helpers.profile import data_dir
+    from helpers.profile import build_once, data_dir
 
     target = Path(path) if path is not None else data_dir("tiny-sd")
-    if (target / "model_index.json").exists():
-        return target
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
 
-    _quiet()
-    torch.manual_seed(seed)
-    tokenizer = tiny_tokenizer()
-    unet = UNet2DConditionModel(
-        sample_size=16, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=16)
-    vae = AutoencoderKL(  # three blocks: 8x smaller latents would need four; 4x keeps it tiny and fast
-        sample_size=32, in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32, 32),
-        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-        layers_per_block=1, norm_num_groups=16)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1))
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    pipe.save_pretrained(tmp)  # save beside it, then rename: a half-written folder is never loaded
-    if target.exists() and not (target / "model_index.json").exists():
-        shutil.rmtree(target, ignore_errors=True)  # empty (data_dir makes it) or left half-built
-    try:
-        tmp.rename(target)
-    except OSError:  # another process (a parallel notebook) finished first: keep its copy
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    def build(tmp: Path) -> None:
+        from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+        from transformers import CLIPTextConfig, CLIPTextModel
+
+        _quiet()
+        torch.manual_seed(seed)
+        tokenizer = tiny_tokenizer()
+        unet = UNet2DConditionModel(
+            sample_size=16, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+            cross_attention_dim=32, attention_head_dim=8, norm_num_groups=16)
+        vae = AutoencoderKL(  # three blocks: 8x smaller latents would need four; 4x keeps it tiny and fast
+            sample_size=32, in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32, 32),
+            down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+            layers_per_block=1, norm_num_groups=16)
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1))
+        scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                  clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+        pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                       scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                       requires_safety_checker=False)
+        pipe.save_pretrained(tmp)
+
+    return build_once(target, build, version=TINY_SD_VERSION)
 
 
 def load_pipeline(model: str | Path, dtype: torch.dtype = torch.float32, device: str | torch.device | None = None,

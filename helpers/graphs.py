@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from helpers.profile import CannotRunFull, data_dir, offline, resolve_profile
+from helpers.data import dataset_problem
+from helpers.profile import CannotRunFull, data_dir, resolve_profile
 
 
 def _import_pyg() -> None:
@@ -64,9 +65,9 @@ def node_graph(profile: str = "auto", seed: int = 0) -> Any:
 
     root = data_dir("pyg")
     try:
-        if offline() and not (root / "Cora" / "processed").exists():
-            raise CannotRunFull(f"Cora is not in {root} and downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE). "
-                                "Run this notebook once online to cache it, or set PROFILE = \"smoke\".")
+        problem = dataset_problem("pyg:Cora")
+        if problem:
+            raise CannotRunFull(problem)
         return Planetoid(str(root), "Cora")[0]
     except CannotRunFull:
         raise

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -202,38 +201,22 @@ def build_tiny(kind: str, corpus: str | Iterable[str] = DEFAULT_CORPUS, vocab_si
 
 def tiny_model_dir(kind: str, path: str | os.PathLike | None = None, rebuild: bool = False) -> Path:
     """A folder holding a tiny model of this kind and its tokenizer, built once and reused."""
+    from helpers.profile import build_once, data_dir
+
     if kind not in TINY_KINDS:
         raise ValueError(f"Unknown tiny model kind {kind!r}: use one of {', '.join(TINY_KINDS)}.")
-    if path is None:
-        from helpers.profile import data_dir
+    folder = Path(path) if path is not None else data_dir("tiny-models") / kind
+    if rebuild:
+        shutil.rmtree(folder, ignore_errors=True)
 
-        path = data_dir("tiny-models") / kind
-    folder = Path(path)
-    marker = folder / "tiny-model.json"
-    if marker.exists() and not rebuild:
-        try:
-            if json.loads(marker.read_text()).get("version") == TINY_VERSION:
-                return folder
-        except (OSError, ValueError):
-            pass  # unreadable marker: build again
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-    try:
+    def build(tmp: Path) -> None:
         model, tok = build_tiny(kind)
         save_tiny(model, tok, tmp)
         n = sum(p.numel() for p in model.parameters())
         (tmp / "tiny-model.json").write_text(json.dumps({"kind": kind, "parameters": n, "vocab": len(tok),
                                                          "version": TINY_VERSION}))
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process built it first: theirs is as good as ours
-            if not marker.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+
+    return build_once(folder, build, version=TINY_VERSION)
 
 
 # Published architectures (from each repository's config.json on the Hugging Face Hub), so that memory

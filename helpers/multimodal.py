@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -83,32 +82,20 @@ def build_tiny_llava(seed: int = 0, image_size: int = 32, patch_size: int = 8) -
 
 def tiny_llava_dir(path: str | os.PathLike | None = None, rebuild: bool = False) -> Path:
     """A folder with the tiny LLaVA model and processor, built once and reused (``from_pretrained`` loads it)."""
-    if path is None:
-        from helpers.profile import data_dir
+    from helpers.profile import build_once, data_dir
 
-        path = data_dir("tiny-models") / "llava"
-    folder = Path(path)
-    marker = folder / "tiny-model.json"
-    if marker.exists() and not rebuild:
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-    try:
+    folder = Path(path) if path is not None else data_dir("tiny-models") / "llava"
+    if rebuild:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def build(tmp: Path) -> None:
         model, processor = build_tiny_llava()
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         n = sum(p.numel() for p in model.parameters())
         (tmp / "tiny-model.json").write_text(json.dumps({"kind": "llava", "parameters": n}))
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process built it first: theirs is as good as ours
-            if not marker.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+
+    return build_once(folder, build, version=1)
 
 
 def load_vlm(name_or_dir: Any, quant: str | None = None, device: Any = None) -> tuple[Any, Any]:

@@ -112,6 +112,39 @@ def is_measurement(name: str) -> bool:
     return name.endswith(MEASURED_SUFFIXES)
 
 
+def build_once(folder: str | os.PathLike, build: Any, version: int = 1) -> Path:
+    """Build a folder once (``build(tmp_dir)`` writes its files) and reuse it while ``version`` matches.
+
+    The files are written to a temporary folder beside it and renamed into place, so a folder that
+    is half-written (a crash, two notebooks building at once) is never loaded; a folder built by an
+    older version of the code is rebuilt.
+    """
+    import shutil
+
+    folder = Path(folder)
+    marker = folder / ".built.json"
+    try:
+        if json.loads(marker.read_text()).get("version") == version:
+            return folder
+    except (OSError, ValueError):
+        pass  # missing, unreadable or from another version: build it
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
+    try:
+        build(tmp)
+        (tmp / ".built.json").write_text(json.dumps({"version": version}))
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        try:
+            os.replace(tmp, folder)
+        except OSError:  # another process built it first: theirs is as good as ours
+            if not marker.exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
 def data_dir(*parts: str) -> Path:
     """Where datasets, models and smoke stand-ins are cached: ``COURSE_DATA_DIR`` or ~/.cache/dl12gb."""
     root = Path(os.environ.get("COURSE_DATA_DIR") or Path.home() / ".cache" / "dl12gb").expanduser()
@@ -143,8 +176,8 @@ def _hub_problem(spec: str) -> str | None:
         return None
     if offline():
         return (f"{repo_type} {repo_id} is not in the local cache and downloads are off (HF_HUB_OFFLINE=1). "
-                f"Run once online to cache it (`hf download {repo_id}`"
-                f"{' --repo-type dataset' if repo_type == 'dataset' else ''}), or use PROFILE = \"smoke\".")
+                f"Run once online to cache it (`hf download {repo_id}"
+                f"{' --repo-type dataset' if repo_type == 'dataset' else ''}`), or use PROFILE = \"smoke\".")
     try:
         from huggingface_hub import auth_check
         from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
@@ -162,12 +195,14 @@ def _hub_problem(spec: str) -> str | None:
 
 
 def require_full(profile: str, *, gpu: bool = False, cuda: bool = False, vram_gb: float | None = None,
-                 hub: tuple[str, ...] | list[str] = (), what: str = "this notebook") -> None:
+                 hub: tuple[str, ...] | list[str] = (), datasets: tuple[str, ...] | list[str] = (),
+                 what: str = "this notebook") -> None:
     """In the full profile, stop at once with one clear message if this machine cannot run it.
 
     ``gpu``: needs a CUDA or Apple GPU; ``cuda``: needs an NVIDIA GPU (bitsandbytes, NVML);
     ``vram_gb``: needs that much total VRAM; ``hub``: "model:org/name" / "dataset:org/name" to
-    be cached or downloadable (checked in seconds, before anything heavy starts). Smoke: no-op.
+    be cached or downloadable (checked in seconds, before anything heavy starts); ``datasets``:
+    "torchvision:MNIST", "torchvision:CIFAR10", "pyg:Cora" to be cached unless downloads are on. Smoke: no-op.
     """
     if resolve_profile(profile) == "smoke":
         return
@@ -189,6 +224,10 @@ def require_full(profile: str, *, gpu: bool = False, cuda: bool = False, vram_gb
         problem = _hub_problem(spec)
         if problem:
             problems.append(problem)
+    if datasets:
+        from helpers.data import dataset_problem
+
+        problems.extend(p for p in map(dataset_problem, datasets) if p)
     if problems:
         fix = ("Set PROFILE = \"smoke\" in the parameters cell to run the small CPU version, or open this "
                "notebook on Colab with a GPU runtime.")
