@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import pkgutil
@@ -29,7 +30,8 @@ def main() -> int:
         if not hasattr(module, "run"):
             continue
         try:
-            rows.append(module.run(quick=args.quick))
+            with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):  # keep --json output pure
+                rows.append(module.run(quick=args.quick))
         except Exception as err:  # noqa: BLE001 - one broken benchmark must not hide the others
             traceback.print_exc(file=sys.stderr)
             rows.append(row(mod, float("nan"), "error", str(err)[:60], False))

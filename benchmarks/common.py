@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -44,7 +45,8 @@ def main(run: Callable[..., dict[str, Any]], argv: list[str] | None = None) -> i
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     args = parser.parse_args(argv)
-    result = run(quick=args.quick)
+    with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):  # keep --json output pure
+        result = run(quick=args.quick)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
