@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import diffusion
+from helpers import diffusion, style
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
 
@@ -114,8 +114,8 @@ def test_planner_counts_only_the_largest_model_under_model_offload(pipe):
 
 
 def test_style_images_are_deterministic_and_captioned_with_the_trigger():
-    a, caps = diffusion.style_images(3, 48, seed=1, trigger="zwx")
-    b, _ = diffusion.style_images(3, 48, seed=1, trigger="zwx")
+    a, caps = style.style_images(3, 48, seed=1, trigger="zwx")
+    b, _ = style.style_images(3, 48, seed=1, trigger="zwx")
     assert [im.size for im in a] == [(48, 48)] * 3
     assert all(diffusion.pixel_difference(x, y) == 0 for x, y in zip(a, b))
     assert all(c.startswith("a picture in zwx style of ") for c in caps)
@@ -128,31 +128,31 @@ def test_own_images_are_cropped_square_and_an_empty_folder_says_what_to_do(tmp_p
     Image.new("RGB", (120, 80), (255, 0, 0)).save(tmp_path / "wide.jpg")
     Image.new("RGB", (50, 90), (0, 0, 255)).save(tmp_path / "tall.png")
     (tmp_path / "notes.txt").write_text("not an image")
-    images, captions = diffusion.load_images(tmp_path, 10, 32, trigger="sks")
+    images, captions = style.load_images(tmp_path, 10, 32, trigger="sks")
     assert [im.size for im in images] == [(32, 32), (32, 32)]
     assert captions == ["a picture in sks style"] * 2
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="shapes"):
-        diffusion.load_images(empty, 4, 32)
+        style.load_images(empty, 4, 32)
 
 
 def test_unet_lora_trains_only_the_adapter_lowers_the_eval_loss_and_reloads_identically(tiny_dir, tmp_path):
     pipe = diffusion.load_pipeline(tiny_dir, device="cpu")
     frozen = {k: v.clone() for k, v in pipe.unet.state_dict().items() if "lora" not in k}
-    trainable = diffusion.add_unet_lora(pipe, rank=4)
+    trainable = style.add_unet_lora(pipe, rank=4)
     assert 0 < trainable < 0.1 * sum(p.numel() for p in pipe.unet.parameters())
-    images, captions = diffusion.style_images(4, 64, seed=0)
-    examples = diffusion.encode_examples(pipe, images, captions)
-    before = diffusion.eval_loss(pipe, examples)
-    assert diffusion.eval_loss(pipe, examples) == before  # fixed noise and timesteps: a steady yardstick
-    losses = diffusion.train_unet_lora(pipe, examples, steps=15, lr=3e-3, batch_size=4)
+    images, captions = style.style_images(4, 64, seed=0)
+    examples = style.encode_examples(pipe, images, captions)
+    before = style.eval_loss(pipe, examples)
+    assert style.eval_loss(pipe, examples) == before  # fixed noise and timesteps: a steady yardstick
+    losses = style.train_unet_lora(pipe, examples, steps=15, lr=3e-3, batch_size=4)
     assert len(losses) == 15
-    assert diffusion.eval_loss(pipe, examples) < before
+    assert style.eval_loss(pipe, examples) < before
     base = {k.replace(".base_layer", ""): v for k, v in pipe.unet.state_dict().items() if "lora" not in k}
     assert all(torch.equal(base[k], v) for k, v in frozen.items())  # the original weights did not move
     after = diffusion.generate(pipe, "a cat in sks style", seed=0, steps=2)[0]
-    folder = diffusion.save_unet_lora(pipe, tmp_path / "lora")
+    folder = style.save_unet_lora(pipe, tmp_path / "lora")
     fresh = diffusion.load_pipeline(tiny_dir, device="cpu")
     fresh.load_lora_weights(str(folder))
     assert diffusion.pixel_difference(diffusion.generate(fresh, "a cat in sks style", seed=0, steps=2)[0], after) == 0.0
@@ -162,15 +162,15 @@ def test_training_without_an_adapter_says_to_add_one(tiny_dir):
     pipe = diffusion.load_pipeline(tiny_dir, device="cpu")
     pipe.unet.requires_grad_(False)
     with pytest.raises(RuntimeError, match="add_unet_lora"):
-        diffusion.train_unet_lora(pipe, {"mean": torch.zeros(1, 4, 16, 16)}, steps=1)
+        style.train_unet_lora(pipe, {"mean": torch.zeros(1, 4, 16, 16)}, steps=1)
 
 
 def test_gradient_checkpointing_still_trains_every_adapter_weight(tiny_dir):
     pipe = diffusion.load_pipeline(tiny_dir, device="cpu")
-    diffusion.add_unet_lora(pipe, rank=4)
-    images, captions = diffusion.style_images(2, 64, seed=2)
-    examples = diffusion.encode_examples(pipe, images, captions)
+    style.add_unet_lora(pipe, rank=4)
+    images, captions = style.style_images(2, 64, seed=2)
+    examples = style.encode_examples(pipe, images, captions)
     lora = [p for p in pipe.unet.parameters() if p.requires_grad]
     before = [p.detach().clone() for p in lora]
-    diffusion.train_unet_lora(pipe, examples, steps=2, lr=1e-2, batch_size=2, checkpointing=True)
+    style.train_unet_lora(pipe, examples, steps=2, lr=1e-2, batch_size=2, checkpointing=True)
     assert all(not torch.equal(a, b) for a, b in zip(before, lora))

@@ -1,0 +1,184 @@
+"""Teach Stable Diffusion a style with LoRA, the way diffusers' train_text_to_image_lora.py does.
+
+``style_images`` draws a small captioned set in one style (or ``load_images`` reads your own
+folder or a Hub dataset); ``add_unet_lora`` puts LoRA adapters on the UNet's attention layers;
+``encode_examples`` turns images and captions into latents and text embeddings once;
+``train_unet_lora`` trains with the usual noise-prediction loss; ``eval_loss`` measures it on
+fixed noise, so before and after compare fairly; ``save_unet_lora`` writes the adapter in the
+format ``pipe.load_lora_weights`` reads. Pipelines come from ``helpers.diffusion``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PALETTE = ((230, 57, 70), (29, 53, 87), (252, 191, 73), (42, 157, 143), (244, 162, 97), (69, 123, 157))
+COLOUR_NAMES = ("red", "navy", "yellow", "teal", "orange", "blue")
+
+
+def style_images(n: int, size: int, seed: int = 0, trigger: str = "sks") -> tuple[list, list[str]]:
+    """Make ``n`` images in one flat, bold style (shapes with thick outlines) and a caption for each."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    images, captions = [], []
+    for _ in range(n):
+        bg = rng.randrange(len(PALETTE))
+        img = Image.new("RGB", (size, size), (241, 233, 218))
+        draw = ImageDraw.Draw(img)
+        draw.rectangle([0, int(size * 0.7), size, size], fill=PALETTE[bg])
+        names = []
+        for _ in range(rng.randint(2, 4)):
+            colour = rng.randrange(len(PALETTE))
+            kind = rng.choice(("circle", "square", "triangle"))
+            r = rng.uniform(0.12, 0.25) * size
+            x, y = rng.uniform(r, size - r), rng.uniform(r, size - r)
+            box = [x - r, y - r, x + r, y + r]
+            style = {"fill": PALETTE[colour], "outline": (20, 20, 20), "width": max(2, size // 48)}
+            if kind == "circle":
+                draw.ellipse(box, **style)
+            elif kind == "square":
+                draw.rectangle(box, **style)
+            else:
+                draw.polygon([(x, y - r), (x + r, y + r), (x - r, y + r)], **style)
+            names.append(f"{'an' if COLOUR_NAMES[colour][0] in 'aeiou' else 'a'} {COLOUR_NAMES[colour]} {kind}")
+        images.append(img)
+        captions.append(f"a picture in {trigger} style of " + " and ".join(names))
+    return images, captions
+
+
+def load_images(source: str | Path, n: int, size: int, trigger: str = "sks", seed: int = 0) -> tuple[list, list[str]]:
+    """Training images: "shapes" (made here), a folder of your own images, or "hf-dataset:ORG/NAME"."""
+    from PIL import Image, ImageOps
+
+    source = str(source)
+    if source == "shapes":
+        return style_images(n, size, seed=seed, trigger=trigger)
+    if source.startswith("hf-dataset:"):
+        from datasets import Image as ImageFeature
+        from datasets import load_dataset
+
+        ds = load_dataset(source.split(":", 1)[1], split="train")
+        column = next((k for k, f in ds.features.items() if isinstance(f, ImageFeature)), None)
+        if column is None:
+            raise ValueError(f"{source} has no image column: pick a dataset with images, or a folder.")
+        raw = [ds[i][column].convert("RGB") for i in range(min(n, len(ds)))]
+    else:
+        folder = Path(source).expanduser()
+        files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+        if not files:
+            raise FileNotFoundError(f"No .png/.jpg/.webp images in {folder}: put 5-20 images of one style there, "
+                                    "or set IMAGES = \"shapes\".")
+        raw = [Image.open(p).convert("RGB") for p in files[:n]]
+    images = [ImageOps.fit(img, (size, size)) for img in raw]  # centre crop to a square, then resize
+    return images, [f"a picture in {trigger} style"] * len(images)
+
+
+def add_unet_lora(pipe: Any, rank: int = 4, alpha: int | None = None) -> int:
+    """Add a LoRA adapter to the UNet's attention projections; freeze the rest; return trainable params."""
+    from peft import LoraConfig
+
+    for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+        module.requires_grad_(False)
+    config = LoraConfig(r=rank, lora_alpha=alpha or rank, init_lora_weights="gaussian",
+                        target_modules=["to_k", "to_q", "to_v", "to_out.0"])
+    pipe.unet.add_adapter(config)
+    for p in pipe.unet.parameters():  # LoRA weights train in fp32 even when the UNet is fp16
+        if p.requires_grad:
+            p.data = p.data.float()
+    return sum(p.numel() for p in pipe.unet.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def encode_examples(pipe: Any, images: Sequence[Any], captions: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Encode images to latent distributions (mean, std) and captions to text embeddings, once."""
+    from torchvision.transforms.functional import pil_to_tensor
+
+    dev, vae = pipe.unet.device, pipe.vae
+    pixels = torch.stack([pil_to_tensor(img) for img in images]).to(dev, vae.dtype) / 127.5 - 1
+    dist = vae.encode(pixels).latent_dist
+    ids = pipe.tokenizer(list(captions), padding="max_length", truncation=True,
+                         max_length=pipe.tokenizer.model_max_length, return_tensors="pt").input_ids.to(dev)
+    return {"mean": dist.mean, "std": dist.std, "text": pipe.text_encoder(ids)[0]}
+
+
+def _diffusion_loss(pipe: Any, noise_scheduler: Any, batch: dict[str, torch.Tensor], generator: torch.Generator,
+                    timesteps: torch.Tensor | None = None) -> torch.Tensor:
+    """Noise the latents at random (or given) timesteps; MSE between the UNet's prediction and the target."""
+    dev = pipe.unet.device
+    eps = torch.randn(batch["mean"].shape, generator=generator).to(dev, batch["mean"].dtype)
+    latents = (batch["mean"] + batch["std"] * eps) * pipe.vae.config.scaling_factor
+    noise = torch.randn(latents.shape, generator=generator).to(dev, latents.dtype)
+    if timesteps is None:
+        timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
+    timesteps = timesteps.to(dev)
+    noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+    if noise_scheduler.config.prediction_type == "v_prediction":
+        target = noise_scheduler.get_velocity(latents, noise, timesteps)
+    else:
+        target = noise
+    use_amp = dev.type == "cuda" and pipe.unet.dtype != torch.float32
+    with torch.autocast(dev.type, dtype=pipe.unet.dtype, enabled=use_amp):
+        pred = pipe.unet(noisy, timesteps, batch["text"]).sample
+    return torch.nn.functional.mse_loss(pred.float(), target.float())
+
+
+@torch.no_grad()
+def eval_loss(pipe: Any, examples: dict[str, torch.Tensor], seed: int = 0, n_timesteps: int = 8) -> float:
+    """Diffusion loss at fixed noise and evenly spread timesteps: a steady yardstick before/after training."""
+    from diffusers import DDPMScheduler
+
+    sched = DDPMScheduler.from_config(pipe.scheduler.config)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    total = 0.0
+    for t in torch.linspace(50, sched.config.num_train_timesteps - 50, n_timesteps).long():
+        ts = t.repeat(len(examples["mean"]))
+        total += _diffusion_loss(pipe, sched, examples, generator, timesteps=ts).item()
+    return total / n_timesteps
+
+
+def train_unet_lora(pipe: Any, examples: dict[str, torch.Tensor], steps: int, lr: float = 1e-4,
+                    batch_size: int = 1, seed: int = 0, checkpointing: bool = False) -> list[float]:
+    """Train the UNet's LoRA adapter with AdamW on the encoded examples; return the loss of every step."""
+    from diffusers import DDPMScheduler
+    from tqdm.auto import tqdm
+
+    sched = DDPMScheduler.from_config(pipe.scheduler.config)
+    params = [p for p in pipe.unet.parameters() if p.requires_grad]
+    if not params:
+        raise RuntimeError("The UNet has no trainable weights: call add_unet_lora(pipe) first.")
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    if checkpointing:
+        pipe.unet.enable_gradient_checkpointing()  # recompute activations in backward: less VRAM, ~20% slower
+    pipe.unet.train()
+    generator = torch.Generator("cpu").manual_seed(seed)
+    n, losses = len(examples["mean"]), []
+    bar = tqdm(range(steps), desc="LoRA steps")
+    for _ in bar:
+        idx = torch.randint(0, n, (min(batch_size, n),), generator=generator)
+        batch = {k: v[idx.to(v.device)] for k, v in examples.items()}
+        loss = _diffusion_loss(pipe, sched, batch, generator)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{sum(losses[-10:]) / len(losses[-10:]):.4f}")
+    pipe.unet.eval()
+    return losses
+
+
+def save_unet_lora(pipe: Any, folder: str | Path) -> Path:
+    """Save only the LoRA weights (a few MB) in diffusers' format; load them with ``pipe.load_lora_weights``."""
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft.utils import get_peft_model_state_dict
+
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
+    type(pipe).save_lora_weights(str(folder), unet_lora_layers=layers, safe_serialization=True)
+    return Path(folder)
