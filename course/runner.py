@@ -177,6 +177,7 @@ def run(notebooks: list[syl.Notebook], profile: str, out: Path, timeout: float |
     """Run notebooks (optionally shuffled, repeated, several at once); write and return the summary."""
     from tqdm.auto import tqdm
 
+    out = Path(out).resolve()  # kernels run in their notebook's folder: a relative path would land there
     _prepare_out(out)
     plan = [(nb, k + 1) for k in range(repeat) for nb in notebooks]
     if shuffle is not None:

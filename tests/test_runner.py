@@ -34,3 +34,11 @@ def test_seeded_metrics_must_repeat_but_timings_may_vary():
     c = runner.Result("nb", "passed", 1.0, run=3, metrics={"accuracy": 0.8, "epoch_s": 3.0})
     assert runner.compare_runs([a, b]) == []
     assert "accuracy was 0.9 in run 1, 0.8 in run 3" in runner.compare_runs([a, c])[0]
+
+
+@pytest.mark.notebooks
+def test_a_relative_output_folder_still_collects_the_metrics(cli, tmp_path):
+    res = cli("run", "00a", "--profile", "smoke", "--out", "relative-run", timeout=300, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    summary = json.loads((tmp_path / "relative-run" / "summary.json").read_text())
+    assert summary["results"][0]["metrics"]["cpu_matmul_tflops"] > 0
