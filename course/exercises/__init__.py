@@ -61,8 +61,13 @@ class Exercise:
         print(f"{self.name} reference solution:\n{source}\nanswer: {self.solve()!r}")
 
 
-def near(expected: float, rel: float = 0.02, unit: str = "") -> Callable[[Any], str | None]:
-    """A checker for a number within ``rel`` (relative) of the expected value."""
+def near(expected: float, rel: float = 0.02, unit: str = "",
+         mistakes: dict[float, str] | None = None) -> Callable[[Any], str | None]:
+    """A checker for a number within ``rel`` of the expected value; ``mistakes`` explain typical wrong ones.
+
+    ``mistakes`` maps the value a typical mistake gives to a sentence saying what went wrong;
+    an answer within ``rel`` of such a value gets that sentence after "too high/low".
+    """
 
     def checker(answer: Any) -> str | None:
         if isinstance(answer, bool) or not isinstance(answer, int | float):
@@ -70,7 +75,11 @@ def near(expected: float, rel: float = 0.02, unit: str = "") -> Callable[[Any], 
         if math.isclose(answer, expected, rel_tol=rel):
             return None
         direction = "high" if answer > expected else "low"
-        return f"{answer:g}{unit and ' ' + unit} is too {direction}."
+        problem = f"{answer:g}{unit and ' ' + unit} is too {direction}."
+        for value, why in (mistakes or {}).items():
+            if math.isclose(answer, value, rel_tol=max(rel, 1e-9)):
+                return f"{problem} {why}"
+        return problem
 
     return checker
 

@@ -91,14 +91,10 @@ def _q4_solve() -> float:
     return lr * new_ranks / old_ranks  # linear scaling rule: the global batch doubled, so double the lr
 
 
-def _q4_check(answer: Any) -> str | None:
-    problem = near(_q4_solve(), rel=0.01)(answer)
-    if problem and isinstance(answer, int | float) and not isinstance(answer, bool):
-        if abs(answer - 0.1) < 1e-9:
-            return problem + " The per-rank batch stayed the same, so the global batch doubled: scale the lr."
-        if abs(answer - 0.05) < 1e-9:
-            return problem + " A larger batch averages away more noise, so it takes a larger step, not a smaller one."
-    return problem
+_q4_check = near(_q4_solve(), rel=0.01, mistakes={
+    0.1: "The per-rank batch stayed the same, so the global batch doubled: scale the lr.",
+    0.05: "A larger batch averages away more noise, so it takes a larger step, not a smaller one.",
+})
 
 
 q4 = Exercise(

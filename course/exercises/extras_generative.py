@@ -84,11 +84,8 @@ def _q4_solve() -> int:
     return diffusion_steps  # one U-Net pass per step; the GAN needs a single generator pass
 
 
-def _q4_check(answer: Any) -> str | None:
-    problem = near(_q4_solve(), rel=0.0, unit="passes")(answer)
-    if problem and answer == 1:
-        return problem + " One pass is the GAN; the DDPM runs its network once per denoising step."
-    return problem
+_q4_check = near(_q4_solve(), rel=0.0, unit="passes",
+                 mistakes={1: "One pass is the GAN; the DDPM runs its network once per denoising step."})
 
 
 q4 = Exercise(

@@ -58,11 +58,8 @@ def _q3_solve() -> int:
     return 2  # each GCN layer passes information one hop along the edges
 
 
-def _q3_check(answer: Any) -> str | None:
-    problem = near(_q3_solve(), rel=0.0, unit="hops")(answer)
-    if problem and answer == 1:
-        return problem + " One hop per layer, and the model has more than one layer."
-    return problem
+_q3_check = near(_q3_solve(), rel=0.0, unit="hops",
+                 mistakes={1: "One hop per layer, and the model has more than one layer."})
 
 
 q3 = Exercise(

@@ -39,14 +39,10 @@ def _q2_solve() -> float:
     return requests * seconds_each  # one at a time: the last request waits for the three before it
 
 
-def _q2_check(answer: Any) -> str | None:
-    problem = near(_q2_solve(), rel=0.01, unit="s")(answer)
-    if problem and isinstance(answer, int | float) and not isinstance(answer, bool):
-        if abs(answer - 2.0) < 1e-9:
-            return problem + " That would be true if they ran in parallel; this server answers one request at a time."
-        if abs(answer - 6.0) < 1e-9:
-            return problem + " It waits 6 s in line, then needs its own 2 s."
-    return problem
+_q2_check = near(_q2_solve(), rel=0.01, unit="s", mistakes={
+    2.0: "That would be true if they ran in parallel; this server answers one request at a time.",
+    6.0: "It waits 6 s in line, then needs its own 2 s.",
+})
 
 
 q2 = Exercise(

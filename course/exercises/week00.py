@@ -14,14 +14,10 @@ def _q1_solve() -> float:
     return params * 2 / GIB  # bf16: 2 bytes per parameter
 
 
-def _q1_check(answer: Any) -> str | None:
-    problem = near(_q1_solve(), rel=0.03, unit="GiB")(answer)
-    if problem and isinstance(answer, int | float):
-        if abs(answer - 8.03e9 * 4 / GIB) < 0.5:
-            return problem + " That is fp32 (4 bytes per parameter); bf16 uses 2."
-        if abs(answer - 8.03e9 * 2 / 1e9) < 0.3:
-            return problem + " That is in GB (10^9 bytes); divide bytes by 2**30 for GiB, as nvidia-smi does."
-    return problem
+_q1_check = near(_q1_solve(), rel=0.03, unit="GiB", mistakes={
+    8.03e9 * 4 / GIB: "That is fp32 (4 bytes per parameter); bf16 uses 2.",
+    8.03e9 * 2 / 1e9: "That is in GB (10^9 bytes); divide bytes by 2**30 for GiB, as nvidia-smi does.",
+})
 
 
 q1 = Exercise(
@@ -38,11 +34,8 @@ def _q2_solve() -> float:
     return 2 * n**3 / seconds / 1e12  # a matmul of two n x n matrices costs 2 n^3 floating-point operations
 
 
-def _q2_check(answer: Any) -> str | None:
-    problem = near(_q2_solve(), rel=0.02, unit="TFLOP/s")(answer)
-    if problem and isinstance(answer, int | float) and abs(answer - _q2_solve() / 2) < 0.2:
-        return problem + " Each multiply-add counts as two operations: 2 * n**3."
-    return problem
+_q2_check = near(_q2_solve(), rel=0.02, unit="TFLOP/s",
+                 mistakes={_q2_solve() / 2: "Each multiply-add counts as two operations: 2 * n**3."})
 
 
 q2 = Exercise(

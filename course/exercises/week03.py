@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from course.exercises import Exercise, near
+from course.exercises import Exercise, choice, near
 
 
 def _q1_solve() -> tuple[int, ...]:
@@ -90,15 +90,10 @@ def _q4_solve() -> str:
     return "b"
 
 
-def _q4_check(answer: Any) -> str | None:
-    choice = str(answer).strip().lower()[:1]
-    if choice not in ("a", "b", "c"):
-        return "answer 'a', 'b' or 'c'."
-    if choice == "a":
-        return "zero_grad does not touch the weights, only their .grad fields."
-    if choice == "c":
-        return "the learning rate lives in the optimizer and never changes because of zero_grad."
-    return None
+_q4_check = choice("b", {
+    "a": "zero_grad does not touch the weights, only their .grad fields.",
+    "c": "the learning rate lives in the optimizer and never changes because of zero_grad.",
+})
 
 
 q4 = Exercise(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from course.exercises import Exercise, near
+from course.exercises import Exercise, choice, near
 
 MIB = 2**20
 PARAMS = 6.57e6  # ResNet-9 at width 64
@@ -83,15 +83,10 @@ def _q4_solve() -> str:
     return "b"
 
 
-def _q4_check(answer: Any) -> str | None:
-    choice = str(answer).strip().lower()[:1]
-    if choice not in ("a", "b", "c"):
-        return "answer 'a', 'b' or 'c'."
-    if choice == "a":
-        return "it is not faster: it writes the same bytes, plus a rename."
-    if choice == "c":
-        return "the file holds exactly the same data either way."
-    return None
+_q4_check = choice("b", {
+    "a": "it is not faster: it writes the same bytes, plus a rename.",
+    "c": "the file holds exactly the same data either way.",
+})
 
 
 q4 = Exercise(
