@@ -12,13 +12,10 @@ def _q1_solve() -> float:
     return rows * columns * bytes_each / 1e6
 
 
-def _q1_check(answer: Any) -> str | None:
-    problem = near(_q1_solve(), rel=0.02, unit="MB")(answer)
-    if problem and isinstance(answer, int | float) and abs(answer - _q1_solve() * 1e6 / 2**20) < 1:
-        return problem + " That is MiB (2**20 bytes); the question asks for MB (10**6 bytes)."
-    if problem and isinstance(answer, int | float) and abs(answer - _q1_solve() / 2) < 1:
-        return problem + " int64 and float64 take 8 bytes each, not 4."
-    return problem
+_q1_check = near(_q1_solve(), rel=0.02, unit="MB", mistakes={
+    _q1_solve() * 1e6 / 2**20: "That is MiB (2**20 bytes); the question asks for MB (10**6 bytes).",
+    _q1_solve() / 2: "int64 and float64 take 8 bytes each, not 4.",
+})
 
 
 q1 = Exercise(
@@ -35,11 +32,9 @@ def _q2_solve() -> float:
     return megabytes / 1000 / gb_per_s * 1000  # MB -> GB, / (GB/s) = s, -> ms
 
 
-def _q2_check(answer: Any) -> str | None:
-    problem = near(_q2_solve(), rel=0.03, unit="ms")(answer)
-    if problem and isinstance(answer, int | float) and abs(answer - _q2_solve() / 1000) < 1e-3:
-        return problem + " That is in seconds; the question asks for milliseconds."
-    return problem
+_q2_check = near(_q2_solve(), rel=0.03, unit="ms", mistakes={
+    _q2_solve() / 1000: "That is in seconds; the question asks for milliseconds.",
+})
 
 
 q2 = Exercise(

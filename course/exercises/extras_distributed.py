@@ -64,16 +64,11 @@ def _q3_solve() -> float:
     return 2 * (gpus - 1) / gpus * gradients_gib  # a ring all-reduce: reduce-scatter, then all-gather
 
 
-def _q3_check(answer: Any) -> str | None:
-    problem = near(_q3_solve(), rel=0.03, unit="GiB")(answer)
-    if problem and isinstance(answer, int | float) and not isinstance(answer, bool):
-        if abs(answer - 2.3) < 0.05:
-            return problem + " That is the gradient size itself; a ring all-reduce moves it about twice."
-        if abs(answer - 4.6) < 0.05:
-            return problem + " Close: each GPU already holds its own share, so multiply by (N-1)/N too."
-        if abs(answer - 1.725) < 0.05:
-            return problem + " A ring all-reduce has two phases (reduce-scatter, then all-gather): count both."
-    return problem
+_q3_check = near(_q3_solve(), rel=0.03, unit="GiB", mistakes={
+    2.3: "That is the gradient size itself; a ring all-reduce moves it about twice.",
+    4.6: "Close: each GPU already holds its own share, so multiply by (N-1)/N too.",
+    1.725: "A ring all-reduce has two phases (reduce-scatter, then all-gather): count both.",
+})
 
 
 q3 = Exercise(

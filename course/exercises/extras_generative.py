@@ -13,11 +13,9 @@ def _q1_solve() -> float:
     return math.sqrt(alpha_bar) * x0 + math.sqrt(1 - alpha_bar) * eps
 
 
-def _q1_check(answer: Any) -> str | None:
-    problem = near(_q1_solve(), rel=0.01)(answer)
-    if problem and isinstance(answer, int | float) and abs(answer - 0.25) < 1e-6:
-        return problem + " The clean image is scaled by the square root of alpha-bar, not alpha-bar itself."
-    return problem
+_q1_check = near(_q1_solve(), rel=0.01, mistakes={
+    0.25: "The clean image is scaled by the square root of alpha-bar, not alpha-bar itself.",
+})
 
 
 q1 = Exercise(
@@ -62,11 +60,10 @@ def _q3_solve() -> float:
     return 0.5
 
 
-def _q3_check(answer: Any) -> str | None:
-    problem = near(_q3_solve(), rel=0.01)(answer)
-    if problem and isinstance(answer, int | float) and answer in (0, 1):
-        return problem + " A discriminator that is sure of itself is winning; at the equilibrium it cannot tell."
-    return problem
+_q3_check = near(_q3_solve(), rel=0.01, mistakes={
+    0: "A discriminator that is sure of itself is winning; at the equilibrium it cannot tell.",
+    1: "A discriminator that is sure of itself is winning; at the equilibrium it cannot tell.",
+})
 
 
 q3 = Exercise(

@@ -12,13 +12,10 @@ def _q1_solve() -> float:
     return (own + sum(neighbours)) / (1 + len(neighbours))  # the node counts itself (a self-loop)
 
 
-def _q1_check(answer: Any) -> str | None:
-    problem = near(_q1_solve(), rel=0.01)(answer)
-    if problem and isinstance(answer, int | float) and abs(answer - 2.0) < 1e-6:
-        return problem + " That is the neighbours' mean alone; the layer adds a self-loop, so the node counts too."
-    if problem and isinstance(answer, int | float) and abs(answer - 12.0) < 1e-6:
-        return problem + " That is the sum; the layer averages."
-    return problem
+_q1_check = near(_q1_solve(), rel=0.01, mistakes={
+    2.0: "That is the neighbours' mean alone; the layer adds a self-loop, so the node counts too.",
+    12.0: "That is the sum; the layer averages.",
+})
 
 
 q1 = Exercise(
@@ -36,13 +33,10 @@ def _q2_solve() -> int:
     return per_class * classes
 
 
-def _q2_check(answer: Any) -> str | None:
-    problem = near(_q2_solve(), rel=0.0, unit="nodes")(answer)
-    if problem and answer == 20:
-        return problem + " 20 is per class; Cora has 7 classes."
-    if problem and answer == 2708:
-        return problem + " That is every node; the semi-supervised split labels only a few per class."
-    return problem
+_q2_check = near(_q2_solve(), rel=0.0, unit="nodes", mistakes={
+    20: "20 is per class; Cora has 7 classes.",
+    2708: "That is every node; the semi-supervised split labels only a few per class.",
+})
 
 
 q2 = Exercise(

@@ -11,13 +11,10 @@ def _q1_solve() -> int:
     return 500  # CartPole-v1 pays +1 a step and truncates episodes at 500 steps
 
 
-def _q1_check(answer: Any) -> str | None:
-    problem = near(_q1_solve(), rel=0.0)(answer)
-    if problem and answer == 200:
-        return problem + " 200 was the cap of the old CartPole-v0; v1 runs to 500 steps."
-    if problem and answer == 1:
-        return problem + " That is the reward of one step; an episode adds them up."
-    return problem
+_q1_check = near(_q1_solve(), rel=0.0, mistakes={
+    200: "200 was the cap of the old CartPole-v0; v1 runs to 500 steps.",
+    1: "That is the reward of one step; an episode adds them up.",
+})
 
 
 q1 = Exercise(
@@ -56,13 +53,10 @@ def _q3_solve() -> float:
     return to_gpu + to_cpu + kernels * launch_us  # the arithmetic itself is negligible at this size
 
 
-def _q3_check(answer: Any) -> str | None:
-    problem = near(_q3_solve(), rel=0.02, unit="µs")(answer)
-    if problem and answer == 30:
-        return problem + " You counted the kernel launches but not the two copies."
-    if problem and answer == 20:
-        return problem + " You counted the copies but not the six kernel launches."
-    return problem
+_q3_check = near(_q3_solve(), rel=0.02, unit="µs", mistakes={
+    30: "You counted the kernel launches but not the two copies.",
+    20: "You counted the copies but not the six kernel launches.",
+})
 
 
 q3 = Exercise(

@@ -14,14 +14,10 @@ def _q1_solve() -> float:
     return completion_tokens / seconds  # decode speed: new tokens per second of the request
 
 
-def _q1_check(answer: Any) -> str | None:
-    problem = near(_q1_solve(), rel=0.02, unit="tokens/s")(answer)
-    if problem and isinstance(answer, int | float) and not isinstance(answer, bool):
-        if abs(answer - (128 + 40) / 3.2) < 0.5:
-            return problem + " Count only the completion tokens: the prompt's 40 were read, not generated."
-        if abs(answer - 3.2 / 128) < 0.01:
-            return problem + " That is seconds per token; tokens per second is its inverse."
-    return problem
+_q1_check = near(_q1_solve(), rel=0.02, unit="tokens/s", mistakes={
+    (128 + 40) / 3.2: "Count only the completion tokens: the prompt's 40 were read, not generated.",
+    3.2 / 128: "That is seconds per token; tokens per second is its inverse.",
+})
 
 
 q1 = Exercise(
@@ -84,16 +80,11 @@ def _q4_solve() -> float:
     return kv_cache_bytes(arch, batch=8, seq=2048, dtype_bytes=2) / GIB
 
 
-def _q4_check(answer: Any) -> str | None:
-    problem = near(_q4_solve(), rel=0.03, unit="GiB")(answer)
-    if problem and isinstance(answer, int | float) and not isinstance(answer, bool):
-        if abs(answer - _q4_solve() / 8) < 0.02:
-            return problem + " That is one conversation; the server holds all 8 caches at once."
-        if abs(answer - _q4_solve() / 2) < 0.05:
-            return problem + " Count both the keys and the values (the 2 in the formula)."
-        if abs(answer - _q4_solve() * 2) < 0.1:
-            return problem + " bf16 stores 2 bytes per number, not 4."
-    return problem
+_q4_check = near(_q4_solve(), rel=0.03, unit="GiB", mistakes={
+    _q4_solve() / 8: "That is one conversation; the server holds all 8 caches at once.",
+    _q4_solve() / 2: "Count both the keys and the values (the 2 in the formula).",
+    _q4_solve() * 2: "bf16 stores 2 bytes per number, not 4.",
+})
 
 
 q4 = Exercise(
