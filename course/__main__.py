@@ -1,12 +1,17 @@
-"""``python -m course``: list, doctor, run, lab, plan, handouts. This file only parses and dispatches."""
+"""``python -m course``: list, doctor, run, lab, plan, handouts, exercises. This file only parses and dispatches."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from course.errors import CourseError
+
+# Each command is one module of ``course`` with a ``main(args) -> int``.
+COMMANDS = {"list": "listing", "doctor": "doctor", "run": "runner", "lab": "lab", "plan": "plan",
+            "handouts": "handouts", "exercises": "catalogue"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("handouts", help="build the workshop handouts (HTML + PDF) from an executed run")
     p.add_argument("--from", dest="run_dir", default=".course-runs/latest", help="folder written by `course run`")
     p.add_argument("--out", default=".course-runs/handouts", help="folder for the site")
+
+    p = sub.add_parser("exercises", help="every exercise: notebook, id, kind and the objective it practises")
+    p.add_argument("selectors", nargs="*", metavar="SELECTOR",
+                   help="week number (3 or 03), notebook id, 'extras' or 'all' (default)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--verify", action="store_true", help="run every reference solution through its check")
     return parser
 
 
@@ -76,31 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command not in COMMANDS:
+        parser.error(f"unknown command {args.command!r}")
     try:
-        if args.command == "list":
-            from course import listing
-
-            return listing.main(args)
-        if args.command == "doctor":
-            from course import doctor
-
-            return doctor.main(args)
-        if args.command == "run":
-            from course import runner
-
-            return runner.main(args)
-        if args.command == "lab":
-            from course import lab
-
-            return lab.main(args)
-        if args.command == "plan":
-            from course import plan
-
-            return plan.main(args)
-        if args.command == "handouts":
-            from course import handouts
-
-            return handouts.main(args)
+        module = importlib.import_module(f"course.{COMMANDS[args.command]}")
+        return module.main(args)
     except CourseError as err:
         sys.stderr.write(f"error: {err}\n")
         return 2
@@ -111,8 +102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
-    parser.error(f"unknown command {args.command!r}")
-    return 2
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ def tiny_tokenizer(max_length: int = 77) -> Any:
     return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
 
 
-TINY_SD_VERSION = 1  # bump when the tiny pipeline changes, so cached copies are rebuilt
+TINY_SD_VERSION = 2  # bump when the tiny pipeline changes, so cached copies are rebuilt
 
 
 def tiny_pipeline(path: str | Path | None = None, seed: int = 0) -> Path:
@@ -88,16 +88,17 @@ def tiny_pipeline(path: str | Path | None = None, seed: int = 0) -> Path:
         _quiet()
         torch.manual_seed(seed)
         tokenizer = tiny_tokenizer()
+        # Attention and MLP widths are multiples of 64, which every bitsandbytes kernel accepts.
         unet = UNet2DConditionModel(
-            sample_size=16, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+            sample_size=16, in_channels=4, out_channels=4, block_out_channels=(64, 64), layers_per_block=1,
             down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-            cross_attention_dim=32, attention_head_dim=8, norm_num_groups=16)
+            cross_attention_dim=64, attention_head_dim=8, norm_num_groups=16)
         vae = AutoencoderKL(  # three blocks: 8x smaller latents would need four; 4x keeps it tiny and fast
-            sample_size=32, in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32, 32),
+            sample_size=32, in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32, 64),
             down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
             layers_per_block=1, norm_num_groups=16)
         text_encoder = CLIPTextModel(CLIPTextConfig(
-            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
             num_attention_heads=4, max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1))
         scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                   clip_sample=False, set_alpha_to_one=False, steps_offset=1)

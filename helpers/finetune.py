@@ -126,6 +126,10 @@ def add_lora(model: Any, r: int = 16, alpha: int = 32, dropout: float = 0.05,
 
     # peft 0.21 still calls transformers' old "gradient_checkpointing" names, which warn on every call
     warnings.filterwarnings("ignore", message=r".*(is_)?gradient_checkpointing.* is deprecated", category=FutureWarning)
+    if getattr(model, "is_loaded_in_4bit", False):
+        from helpers.llm import cpu_4bit_path
+
+        cpu_4bit_path(model, packed=False)  # on AVX512-BF16 CPUs the packed 4-bit kernel has no backward
     if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False):
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing,
                                                 gradient_checkpointing_kwargs={"use_reentrant": False})

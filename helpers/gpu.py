@@ -57,6 +57,7 @@ class GPUReport:
     peak_tflops_16bit: float | None = None
     cpu: str = ""
     cpu_threads: int = 1
+    cpu_features: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -110,6 +111,30 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+# CPU features that change which kernels PyTorch and bitsandbytes run (/proc/cpuinfo flag -> name).
+CPU_FEATURES = {"avx2": "AVX2", "avx512f": "AVX512", "avx512_bf16": "AVX512-BF16", "amx_tile": "AMX"}
+
+
+def cpu_features(flags: str | None = None) -> list[str]:
+    """The code-path-changing CPU features this processor has (AVX2, AVX512, AVX512-BF16, AMX)."""
+    if flags is None:
+        flags = ""
+        try:
+            with open("/proc/cpuinfo") as fh:
+                flags = next((line.split(":", 1)[1] for line in fh if line.startswith("flags")), "")
+        except OSError:
+            return []
+    present = set(flags.split())
+    return [name for flag, name in CPU_FEATURES.items() if flag in present]
+
+
+def cpu_paths_note(features: list[str]) -> str:
+    """What the CPU features mean for the course: which bitsandbytes 4-bit path this CPU takes."""
+    if "AVX512-BF16" in features:
+        return "bitsandbytes repacks 4-bit weights for its AVX512-BF16 kernel here"
+    return "bitsandbytes uses its plain 4-bit CPU path here"
+
+
 def report() -> GPUReport:
     """Collect the facts about this machine's accelerator (safe on CPU-only machines)."""
     dev = device()
@@ -121,6 +146,7 @@ def report() -> GPUReport:
         cuda_version=torch.version.cuda,
         cpu=_cpu_name(),
         cpu_threads=torch.get_num_threads(),
+        cpu_features=cpu_features(),
     )
     if dev.type == "cuda":
         props = torch.cuda.get_device_properties(0)
@@ -184,7 +210,8 @@ def show(rep: GPUReport | None = None) -> GPUReport:
         ("published peak", (f"{rep.peak_tflops_fp32} TFLOP/s fp32, {rep.peak_tflops_16bit} TFLOP/s 16-bit tensor"
                             if rep.peak_tflops_fp32 else "-")),
         ("torch / CUDA / driver", f"{rep.torch_version} / {rep.cuda_version or '-'} / {rep.driver_version or '-'}"),
-        ("CPU", f"{rep.cpu} ({rep.cpu_threads} threads for torch)"),
+        ("CPU", f"{rep.cpu} ({rep.cpu_threads} threads for torch; "
+                f"{', '.join(rep.cpu_features) or 'no AVX2'}: {cpu_paths_note(rep.cpu_features)})"),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:

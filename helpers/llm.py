@@ -6,6 +6,8 @@
 - ``timed_generate(model, tok, prompt, ...)`` -> answer, new tokens, seconds and tokens/s.
 - ``kv_cache_bytes(cache)`` / ``measure_kv_cache(model, lengths)``: the KV cache's real size.
 - Weights' memory: ``model.get_memory_footprint()`` (transformers' own count, quantised weights included).
+- ``cpu_4bit_path(model, packed)``: choose bitsandbytes' CPU kernel for 4-bit layers (the packed
+  AVX512-BF16 inference kernel, or the plain one that training needs).
 """
 
 from __future__ import annotations
@@ -43,6 +45,30 @@ def quant_config(quant: str | None, compute_dtype: Any = None) -> Any:
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=compute_dtype or default_dtype())
+
+
+def cpu_4bit_path(model: Any, packed: bool) -> int:
+    """Choose bitsandbytes' CPU path for every 4-bit layer of ``model``; return how many layers it set.
+
+    On a CPU with AVX512-BF16, bitsandbytes repacks a 4-bit weight for a faster kernel the first time the
+    layer runs in eval mode without gradients. That kernel has no backward pass: a model trained after
+    generating would get wrong gradients. ``packed=False`` restores the plain layout and keeps it (QLoRA
+    on a CPU needs this); ``packed=True`` allows the packed kernel again. GPUs never use either path.
+    """
+    import bitsandbytes as bnb
+    from bitsandbytes.functional import _convert_weight_packed_for_cpu_inverse, has_avx512bf16
+
+    count = 0
+    for module in model.modules():
+        if not isinstance(module, bnb.nn.Linear4bit):
+            continue
+        state = getattr(module.weight, "quant_state", None)
+        if not packed and state is not None and getattr(state, "packing_format_for_cpu", False):
+            module.weight.data, module.weight.quant_state = _convert_weight_packed_for_cpu_inverse(
+                module.weight.data, state)
+        module.support_avx512bf16_for_cpu = packed and bool(has_avx512bf16())
+        count += 1
+    return count
 
 
 def load_tokenizer(name_or_dir: Any) -> Any:

@@ -62,7 +62,7 @@ The quick brown fox jumps over the lazy dog. One, two, three, four, five, six, s
 """
 
 TINY_KINDS = ("llama", "gpt2", "bert-classifier")
-TINY_VERSION = 2  # bump when the tiny models change, so cached folders are rebuilt
+TINY_VERSION = 3  # bump when the tiny models change, so cached folders are rebuilt
 
 
 def _texts(corpus: str | Iterable[str]) -> list[str]:
@@ -117,9 +117,12 @@ def _seeded(seed: int) -> None:
 
 
 def tiny_llama(vocab_size: int, hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4,
-               num_kv_heads: int = 2, intermediate_size: int = 172, max_position_embeddings: int = 512,
-               seed: int = 0, tokenizer: Any = None, initializer_range: float = 0.15) -> Any:
+               num_kv_heads: int = 2, head_dim: int = 32, intermediate_size: int = 192,
+               max_position_embeddings: int = 512, seed: int = 0, tokenizer: Any = None,
+               initializer_range: float = 0.15) -> Any:
     """A Llama-architecture causal LM with random weights (grouped-query attention, RoPE, SwiGLU)."""
+    # Every projection is a multiple of 64 wide (q 128, k/v 64, MLP 192): bitsandbytes' 4-bit CPU kernel
+    # on AVX512-BF16 processors repacks weights in blocks of 32 outputs and 64 inputs, and refuses other sizes.
     # initializer_range is wider than Llama's 0.02: at width 64 that would cap the logits near +-1, so the
     # random model could not move far from uniform and a LoRA on it would barely learn in a smoke run.
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -128,7 +131,7 @@ def tiny_llama(vocab_size: int, hidden_size: int = 64, num_layers: int = 2, num_
     ids = _special_ids(tokenizer)
     config = LlamaConfig(vocab_size=vocab_size, hidden_size=hidden_size, num_hidden_layers=num_layers,
                          num_attention_heads=num_heads, num_key_value_heads=num_kv_heads,
-                         intermediate_size=intermediate_size, max_position_embeddings=max_position_embeddings,
+                         head_dim=head_dim, intermediate_size=intermediate_size, max_position_embeddings=max_position_embeddings,
                          tie_word_embeddings=False, initializer_range=initializer_range, **ids)
     return LlamaForCausalLM(config)
 

@@ -60,10 +60,11 @@ def build_tiny_llava(seed: int = 0, image_size: int = 32, patch_size: int = 8) -
     tok = build_tokenizer(style="llama")
     tok.add_tokens([IMAGE_TOKEN], special_tokens=True)
     tok.chat_template = LLAVA_CHAT_TEMPLATE
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                              image_size=image_size, patch_size=patch_size, projection_dim=32)
-    text = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=172, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+    # Layer widths are multiples of 64, which every bitsandbytes kernel accepts (see helpers.models.tiny_llama).
+    vision = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                              image_size=image_size, patch_size=patch_size, projection_dim=64)
+    text = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=192, num_hidden_layers=2,
+                       num_attention_heads=4, num_key_value_heads=2, head_dim=32, max_position_embeddings=512,
                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
                        tie_word_embeddings=False, initializer_range=0.15)
     patches = (image_size // patch_size) ** 2
@@ -95,7 +96,7 @@ def tiny_llava_dir(path: str | os.PathLike | None = None, rebuild: bool = False)
         n = sum(p.numel() for p in model.parameters())
         (tmp / "tiny-model.json").write_text(json.dumps({"kind": "llava", "parameters": n}))
 
-    return build_once(folder, build, version=1)
+    return build_once(folder, build, version=2)
 
 
 def load_vlm(name_or_dir: Any, quant: str | None = None, device: Any = None) -> tuple[Any, Any]:

@@ -24,13 +24,13 @@ ALL = list(_all_exercises())
 
 @pytest.mark.parametrize("ex", ALL)
 def test_reference_solution_passes_its_own_check(ex, capsys):
-    assert ex.check(ex.solve()) is True
+    assert ex.check(ex.solve())
     assert "correct" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("ex", ALL)
 def test_no_answer_yet_is_reported_without_raising(ex, capsys):
-    assert ex.check(None) is False
+    assert not ex.check(None)
     assert "not answered yet" in capsys.readouterr().out
 
 
@@ -55,3 +55,80 @@ def test_week00_typical_mistakes_get_specific_feedback(capsys):
     assert "sweep" in capsys.readouterr().out
     assert not week00.q1.check("fifteen")
     assert "expected a number" in capsys.readouterr().out
+
+
+def _causal_mean(x):
+    """Reference for the framework tests: the running mean over time of a 1-D tensor."""
+    import torch
+
+    return torch.cumsum(x, 0) / torch.arange(1, len(x) + 1)
+
+
+def _framework_exercise():
+    import torch
+
+    from course.exercises import Case, same_as
+
+    def cases():
+        return [Case("a ramp 1..4", (torch.arange(1.0, 5.0),)), Case("one value", (torch.tensor([3.0]),))]
+
+    def averaged_everything(x):
+        return x.mean().expand_as(x)
+
+    checker = same_as(_causal_mean, cases, mistakes=[(averaged_everything, "you averaged over future steps too.")])
+    return Exercise("c1", "Write a running mean.", checker, "torch.cumsum", lambda: _causal_mean)
+
+
+def test_a_code_exercise_runs_the_learners_function_on_hidden_cases(capsys):
+    import torch
+
+    ex = _framework_exercise()
+    assert ex.kind == "code"
+
+    def stub(x):
+        raise NotImplementedError
+
+    assert not ex.check(stub)
+    assert "not answered yet" in capsys.readouterr().out
+    assert ex.check(lambda x: torch.cumsum(x, 0) / torch.arange(1, len(x) + 1))
+    assert "correct" in capsys.readouterr().out
+    assert not ex.check(lambda x: x.mean().expand_as(x))
+    assert "on a ramp 1..4: you averaged over future steps too." in capsys.readouterr().out
+    assert not ex.check(lambda x: torch.cumsum(x, 0))
+    out = capsys.readouterr().out
+    assert "on a ramp 1..4: expected Tensor of shape (4,)" in out and "largest difference" in out
+    assert not ex.check(lambda x: x[:2])
+    assert "expected shape (4,), got shape (2,)" in capsys.readouterr().out
+    assert not ex.check(lambda x: 1 / 0)
+    assert "running your code raised ZeroDivisionError" in capsys.readouterr().out
+    assert not ex.check(_causal_mean(torch.ones(2)))
+    assert "without calling it" in capsys.readouterr().out
+    ex.solution()
+    assert "torch.cumsum(x, 0)" in capsys.readouterr().out
+
+
+def test_an_exercise_cell_shows_its_verdict_once_and_no_stray_boolean(capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from course.exercises import week00
+
+    result = week00.q1.check(12.0)
+    assert capsys.readouterr().out.count("q1: not yet") == 1
+    # A kernel sends an execute_result only when the formatter returns data: here it returns none.
+    data, metadata = InteractiveShell.instance().display_formatter.format(result)
+    assert data == {} and not result
+
+
+def test_the_catalogue_lists_every_exercise_and_verifies_the_reference_solutions(cli):
+    import json
+
+    res = cli("exercises", "--json", "--verify")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["verified"] and data["failures"] == []
+    assert {e["kind"] for e in data["exercises"]} <= {"value", "choice", "code"}
+    assert len(data["exercises"]) == len(ALL)
+    res = cli("exercises", "7")
+    assert res.returncode == 0 and "07a-lora-and-qlora" in res.stdout
+    res = cli("exercises", "nine")
+    assert res.returncode == 2 and res.stderr.count("\n") == 1

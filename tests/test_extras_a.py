@@ -169,6 +169,6 @@ def test_extras_exercises_explain_typical_mistakes(capsys):
         (extras_dataframes.q4, "gpu", "falls back"),
     ]
     for ex, wrong, clue in cases:
-        assert ex.check(wrong) is False
+        assert not ex.check(wrong)
         out = capsys.readouterr().out
         assert clue in out, f"{ex.name} ({wrong!r}): expected {clue!r} in {out!r}"

@@ -147,3 +147,15 @@ def test_other_errors_are_not_swallowed():
 def test_even_the_smallest_batch_failing_says_what_to_do():
     with pytest.raises(RuntimeError, match="gradient checkpointing"):
         vram.find_batch_size(_fake_oom_above(0), start=4)
+
+
+def test_doctor_names_the_cpu_features_that_change_kernel_paths():
+    from helpers import gpu as gpu_mod
+
+    zen4 = "fpu sse2 avx2 avx512f avx512_bf16 avx512vl"
+    assert gpu_mod.cpu_features(zen4) == ["AVX2", "AVX512", "AVX512-BF16"]
+    assert "repacks" in gpu_mod.cpu_paths_note(gpu_mod.cpu_features(zen4))
+    assert gpu_mod.cpu_features("fpu sse2 avx2 fma") == ["AVX2"]
+    assert "plain" in gpu_mod.cpu_paths_note(["AVX2"])
+    assert gpu_mod.cpu_features("avx2 avx512f avx512_bf16 amx_tile amx_bf16")[-1] == "AMX"
+    assert isinstance(gpu_mod.report().cpu_features, list)

@@ -149,5 +149,5 @@ def test_week05_to_07_typical_mistakes_get_specific_feedback(capsys):
         (week07.q3, 40e6 * 2 / 2**30, "8-bit optimizer"),
     ]
     for exercise, answer, expected in cases:
-        assert exercise.check(answer) is False
+        assert not exercise.check(answer)
         assert expected in capsys.readouterr().out, (exercise.name, answer)

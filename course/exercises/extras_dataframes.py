@@ -6,6 +6,8 @@ from typing import Any
 
 from course.exercises import Exercise, near
 
+NOTEBOOK = "e5-gpu-dataframes"
+
 
 def _q1_solve() -> float:
     rows, columns, bytes_each = 10_000_000, 3, 8  # int64 and float64 columns

@@ -7,6 +7,8 @@ from typing import Any
 
 from course.exercises import Exercise, near
 
+NOTEBOOK = "e4-generative-models"
+
 
 def _q1_solve() -> float:
     alpha_bar, x0, eps = 0.25, 1.0, 0.0

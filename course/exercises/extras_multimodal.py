@@ -6,6 +6,8 @@ from typing import Any
 
 from course.exercises import Exercise
 
+NOTEBOOK = "e3-multimodal"
+
 
 def _exact(expected: int, unit: str) -> Any:
     def checker(answer: Any) -> str | None:

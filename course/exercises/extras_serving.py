@@ -6,6 +6,8 @@ from typing import Any
 
 from course.exercises import Exercise, near
 
+NOTEBOOK = "e6-serving-a-local-llm"
+
 GIB = 2**30
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from course.exercises import Exercise, near
 
+NOTEBOOK = "00a-check-your-gpu"
+
 GIB = 2**30
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 from course.exercises import Exercise, choice, fitted_estimator, near, pipeline_steps
 
+NOTEBOOK = "01a-the-ml-workflow"
+
 # q1: five house prices (in 100 000 $) and a model's predictions for them.
 Y_TRUE = [3.0, 5.0, 2.0, 8.0, 7.0]
 Y_PRED = [2.5, 5.0, 4.0, 7.0, 9.0]

@@ -8,6 +8,8 @@ from typing import Any
 
 from course.exercises import Exercise, choice, fitted_estimator, near, pipeline_steps
 
+NOTEBOOK = "02a-choosing-and-trusting-a-model"
+
 # ---------------------------------------------------------------- 02a: choosing and trusting a model
 
 

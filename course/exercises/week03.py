@@ -6,6 +6,8 @@ from typing import Any
 
 from course.exercises import Exercise, choice, near
 
+NOTEBOOK = "03a-pytorch-basics-and-mnist"
+
 
 def _q1_solve() -> tuple[int, ...]:
     import torch

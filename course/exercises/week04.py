@@ -6,6 +6,8 @@ from typing import Any
 
 from course.exercises import Exercise, choice, near
 
+NOTEBOOK = "04a-cnns-on-cifar10"
+
 MIB = 2**20
 PARAMS = 6.57e6  # ResNet-9 at width 64
 

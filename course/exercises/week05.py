@@ -6,6 +6,8 @@ from typing import Any
 
 from course.exercises import Exercise, choice, near
 
+NOTEBOOK = "05a-transformers-for-nlp"
+
 # q1: scores of a 12-head model at 512 tokens, stored in fp32.
 HEADS, TOKENS = 12, 512
 

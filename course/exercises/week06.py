@@ -7,6 +7,8 @@ from typing import Any
 
 from course.exercises import Exercise, choice, near
 
+NOTEBOOK = "06a-running-an-llm-on-12gb"
+
 GIB = 2**30
 
 # Llama-3.1-8B's published architecture (config.json on the Hugging Face Hub).

@@ -6,6 +6,8 @@ from typing import Any
 
 from course.exercises import Exercise, near
 
+NOTEBOOK = "06b-where-the-memory-goes"
+
 GIB = 2**30
 L3_LAYERS, L3_HIDDEN, L3_INTER, L3_HEADS, L3_KV_HEADS, L3_HEAD_DIM = 32, 4096, 14336, 32, 8, 128
 

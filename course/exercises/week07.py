@@ -7,6 +7,8 @@ from typing import Any
 
 from course.exercises import Exercise, choice, near
 
+NOTEBOOK = "07a-lora-and-qlora"
+
 GIB = 2**30
 
 # q1: one tokenized example: the first PROMPT_LEN tokens are the chat-formatted question.

@@ -6,6 +6,8 @@ from typing import Any
 
 from course.exercises import Exercise, near
 
+NOTEBOOK = "08a-text-to-image"
+
 GIB = 2**30
 # Published parameter counts: SD 1.5 model card ("860M UNet", "123M text encoder"); the VAE's
 # 83.65 M is counted from its config (helpers/presets/sd15-vae.json).
