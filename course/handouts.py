@@ -5,8 +5,8 @@ It reads a folder written by ``python -m course run`` (executed ``.ipynb`` files
 time and VRAM per profile, and how each notebook fared in the run), one page per notebook with
 its outputs and plots inline and previous/next links, one page per week, and, when Chromium is
 installed, that week page printed to PDF. Every page works opened straight from disk: images are
-embedded, widgets are drawn as plain HTML, and no script or style is fetched from the web
-(MathJax is left out, so formulas show as their LaTeX source).
+embedded, widgets are drawn as plain HTML, formulas are written as MathML at build time, and no
+script or style is fetched from the web.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ STATUS_TEXT = {"passed": "passed", "failed": "missed a threshold", "error": "sto
                "timeout": "timed out", "missing": "not in this run"}
 PLOTS = re.compile(r"plt\.|\.plot\(|\bplots\.")  # notebooks that draw something
 EMBEDDED_IMAGE = re.compile(r'<img[^>]+src="data:image/')
+BADGE = re.compile(r"\[!\[([^\]]*)\]\([^)\s]*badge[^)\s]*\.svg\)\]\(([^)\s]+)\)")  # [![alt](..badge.svg)](url)
 BAR_COLOURS = {"success": "#4caf50", "danger": "#f44336", "warning": "#ff9800", "info": "#00bcd4"}
 
 # A page = nbconvert's "lab" template without its web scripts (require.js, MathJax, mermaid,
@@ -54,6 +55,8 @@ CSS = """
 .handout-nav { display: flex; justify-content: space-between; gap: 1em; padding: .6em 1em;
   background: #f3f5f7; border: 1px solid #d8dde3; border-radius: 6px; margin: 1em 0; font: 14px sans-serif; }
 .handout-nav a { text-decoration: none; color: #1565c0; }
+a.handout-badge { display: inline-block; padding: .15em .6em; border-radius: 4px; background: #f9ab00;
+  color: #202124; font: bold 13px sans-serif; text-decoration: none; }
 .handout-banner { padding: .8em 1em; border-radius: 6px; margin: 1em 0; font: 14px sans-serif; }
 .handout-banner.passed { background: #e8f5e9; border: 1px solid #a5d6a7; }
 .handout-banner.problem { background: #ffebee; border: 1px solid #ef9a9a; }
@@ -148,12 +151,16 @@ def _widget_html(state: dict[str, Any], model_id: str, depth: int = 0) -> str | 
 
 
 def make_static(nb: Any) -> None:
-    """Draw widgets as plain HTML and turn web images in Markdown into links, in place."""
+    """Draw widgets as plain HTML, formulas as MathML, and web images and badges as links, in place."""
+    from course.mathml import markdown_math_to_mathml
+
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     for cell in nb.cells:
         if cell.cell_type == "markdown":
-            # [![alt](https://img)](target) -> [alt](target); ![alt](https://img) -> alt
+            # [![alt](badge.svg)](target) -> a styled link; ![alt](https://img) -> alt
+            cell.source = BADGE.sub(r'<a class="handout-badge" href="\2">\1</a>', cell.source)
             cell.source = re.sub(r"!\[([^\]]*)\]\(https?://[^)\s]+[^)]*\)", r"\1", cell.source)
+            cell.source = markdown_math_to_mathml(cell.source)
             continue
         for out in cell.get("outputs", []):
             view = out.get("data", {}).pop(WIDGET_VIEW, None)

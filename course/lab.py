@@ -58,7 +58,10 @@ def command(port: int, token: str, start: str, ip: str = "127.0.0.1",
         raise CourseError("Refusing to start JupyterLab without a token.")
     cmd = [sys.executable, "-m", "jupyterlab", f"--ip={ip}", f"--port={port}", "--port-retries=0",
            f"--ServerApp.root_dir={syl.REPO_ROOT}",
-           f"--LabApp.default_url=/lab/tree/{start}", f"--ServerApp.open_browser={open_browser}"]
+           f"--LabApp.default_url=/lab/tree/{start}", f"--ServerApp.open_browser={open_browser}",
+           # No "get notified about official Jupyter news?" pop-up, and no request to a news feed.
+           "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     return cmd, {**os.environ, "JUPYTER_TOKEN": token}

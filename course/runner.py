@@ -56,6 +56,24 @@ def _kernel_dir() -> Path:
     return root
 
 
+def kernel_manager_class() -> type | None:
+    """A kernel manager whose kernels talk over Unix sockets instead of TCP on 127.0.0.1 (POSIX only).
+
+    jupyter_client warns "Kernel is running over TCP without encryption" for every TCP kernel. On
+    127.0.0.1 that traffic never leaves the machine, but the warning cannot tell; Unix sockets are
+    local files with the user's permissions, so there is nothing to warn about. Windows keeps TCP.
+    """
+    if os.name != "posix":
+        return None
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+    return IPCKernelManager
+
+
 def check_metrics(nb: syl.Notebook, profile: str, metrics: dict[str, Any]) -> list[dict[str, Any]]:
     """Compare recorded metrics with the syllabus thresholds; one dict per threshold."""
     checks = []
@@ -100,6 +118,7 @@ def run_one(nb: syl.Notebook, profile: str, out: Path, timeout: float | None = N
             str(nb.path), str(output), parameters={"PROFILE": profile}, kernel_name=KERNEL_NAME,
             cwd=str(nb.path.parent), progress_bar=False, log_output=False,
             execution_timeout=None if cell_timeout is None or cell_timeout < 0 else cell_timeout,
+            **({"kernel_manager_class": km} if (km := kernel_manager_class()) else {}),
         )
     except PapermillExecutionError as err:
         status, message = "error", f"cell {err.exec_count}: {err.ename}: {err.evalue}".strip()

@@ -56,7 +56,7 @@ def test_site_has_an_index_and_a_page_per_executed_notebook_with_plots_inline(si
     assert f'href="{syl.load().colab_url(NB00)}"' in index
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', page)) >= 2, "the two plots, embedded"
     assert 'class="handout-bar"' in page, "the memory gauge is drawn as static HTML"
-    assert "Open In Colab" in page and "colab-badge.svg" not in page
+    assert 'class="handout-badge"' in page and "Open In Colab" in page and "colab-badge.svg" not in page
     assert 'href="index.html"' in page
 
 
@@ -174,8 +174,21 @@ def test_widgets_are_drawn_without_javascript_and_unknown_ones_fall_back_to_text
     gauge, slider = nb.cells[1].outputs
     assert "width: 50.0%" in gauge["data"]["text/html"] and "6 / 12 GiB &lt;GPU&gt;" in gauge["data"]["text/html"]
     assert set(slider["data"]) == {"text/plain"}
-    assert nb.cells[0].source == "[Open In Colab](https://colab/x)"
+    assert nb.cells[0].source == '<a class="handout-badge" href="https://colab/x">Open In Colab</a>'
     assert "widgets" not in nb.metadata
+
+
+def test_formulas_become_mathml_and_prices_code_and_shell_variables_stay_as_written():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(
+        "LoRA adds $\\frac{\\alpha}{r} BA$ to $W$; it costs $5 or $10; `$x$` is code; $HOME too.\n\n"
+        "$$x_t = \\sqrt{\\bar\\alpha_t}\\,x_0$$")]
+    handouts.make_static(nb)
+    text = nb.cells[0].source
+    assert text.count('<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline">') == 2
+    assert text.count('display="block"') == 1 and "<mfrac>" in text and "<msqrt>" in text
+    assert "$5 or $10" in text and "`$x$`" in text and "$HOME" in text
+    assert "\\frac" not in text and "\\sqrt" not in text
 
 
 def test_cli_says_what_to_do_without_a_run_and_never_overwrites_a_foreign_folder(cli, tmp_path):
