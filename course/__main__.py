@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpointing", action=argparse.BooleanOptionalAction, default=None,
                    help="gradient checkpointing (default: on for qlora, as peft does; off otherwise)")
     p.add_argument("--lora-rank", dest="lora_rank", type=int, default=None, help="LoRA rank (default 16)")
+    p.add_argument("--precision", default=None,
+                   help="full fine-tune at 16 bits: mixed (default: fp32 master weights, 16 bytes a parameter) or pure (bf16)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("handouts", help="build the workshop handouts (HTML + PDF) from an executed run")

@@ -1,6 +1,10 @@
 """``python -m course doctor``: this machine's report and, per notebook, whether its full profile can run.
 
-A report, not a test: it exits 0 on a machine without a GPU and says what to do instead.
+A report, not a test: it exits 0 on a machine without a GPU and says what to do instead. What keeps a
+GPU from working (driver too old for this PyTorch, a CPU-only PyTorch, VRAM held by other programs,
+WSL2 and Windows notes, bitsandbytes' CUDA library, disk space for the downloads) comes from
+``helpers.diagnose``, the same code notebook 00a runs; each finding says what it is, why it matters
+and the one command that fixes it.
 """
 
 from __future__ import annotations
@@ -10,15 +14,118 @@ import importlib.metadata as md
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from course import syllabus as syl
+from helpers import diagnose
 
 PACKAGES = ("torch", "torchvision", "transformers", "peft", "bitsandbytes", "diffusers", "accelerate",
             "datasets", "scikit-learn", "jupyterlab", "ipywidgets", "papermill", "nbval")
+
+
+# Approximate download sizes in GB (10^9 bytes) of what the full profile fetches, by syllabus download
+# id. Sources: each repository's file list on the Hugging Face Hub (only the files the notebooks load:
+# safetensors weights, tokenizer, config; for SD 1.5 the diffusers folders in the fp16 variant), and
+# torchvision's / PyG's archives plus their extracted copies. "url:" entries carry "~N MB" in the syllabus.
+DOWNLOAD_GB = {
+    "hf-model:distilbert/distilbert-base-uncased": 0.27,  # model.safetensors 268 MB (66M fp32 parameters)
+    "hf-model:openai-community/gpt2": 0.55,  # model.safetensors 548 MB (124M fp32)
+    "hf-dataset:stanfordnlp/sst2": 0.01,  # three parquet files, ~5 MB
+    "hf-model:HuggingFaceTB/SmolLM2-1.7B-Instruct": 3.42,  # model.safetensors, 1.71B bf16
+    "hf-model:HuggingFaceTB/SmolLM2-1.7B": 3.42,  # model.safetensors, 1.71B bf16
+    "hf-model:unsloth/Llama-3.1-8B-Instruct": 16.1,  # four bf16 safetensors shards (8.03B), quantised on load
+    "hf-model:unsloth/mistral-7b-v0.3": 14.5,  # three bf16 safetensors shards (7.25B), quantised on load
+    "hf-dataset:yahma/alpaca-cleaned": 0.045,  # alpaca_data_cleaned.json 44 MB
+    "hf-model:stable-diffusion-v1-5/stable-diffusion-v1-5": 2.8,  # fp16: UNet 1.72, safety checker 0.61, CLIP 0.25, VAE 0.17
+    "hf-model:llava-hf/llava-interleave-qwen-0.5b-hf": 1.8,  # model.safetensors, 0.9B fp16 (SigLIP + Qwen1.5-0.5B)
+    "torchvision:MNIST": 0.07,  # 11 MB of .gz plus the extracted IDX files (55 MB)
+    "torchvision:CIFAR10": 0.34,  # cifar-10-python.tar.gz 163 MB plus its extracted batches (178 MB)
+    "pyg:Cora": 0.01,  # Planetoid raw files (~4 MB) and the processed tensors
+}
+
+
+def download_gb(download: str) -> float:
+    """Approximate size of one syllabus download, in GB: the table above, else a "~N MB/GB" in its text."""
+    if download in DOWNLOAD_GB:
+        return DOWNLOAD_GB[download]
+    match = re.search(r"~\s*([\d.]+)\s*(MB|GB)", download)
+    if match:
+        return float(match.group(1)) / (1000 if match.group(2) == "MB" else 1)
+    return 0.5  # unknown: a cautious guess rather than nothing
+
+
+def course_data_dir() -> Path:
+    """The course's data folder (COURSE_DATA_DIR, default ~/.cache/dl12gb), without creating it."""
+    return Path(os.environ.get("COURSE_DATA_DIR") or Path.home() / ".cache" / "dl12gb").expanduser()
+
+
+def _existing(path: Path) -> Path:
+    """The nearest folder that exists at or above ``path`` (where its disk's free space can be read)."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path.home()
+
+
+# Disk kept free beyond the downloads: extraction, temporary files, checkpoints.
+DISK_MARGIN_GB = 2.0
+
+
+@dataclass
+class DiskPlace:
+    """A folder the course downloads into, the free space of its disk, and what is still to come."""
+
+    label: str  # "Hugging Face cache", "course data"
+    path: str
+    free_gb: float
+    need_gb: float
+    disk: int | str = 0  # the filesystem (st_dev): two places on one disk share its free space
+
+
+def check_disk(places: list[DiskPlace], env_var: dict[str, str] | None = None) -> diagnose.Finding | None:
+    """The downloads still to come do not fit the free space (per disk, plus DISK_MARGIN_GB)."""
+    by_disk: dict[int | str, list[DiskPlace]] = {}
+    for place in places:
+        by_disk.setdefault(place.disk, []).append(place)
+    for group in by_disk.values():
+        need = sum(p.need_gb for p in group)
+        free = min(p.free_gb for p in group)
+        if need and free < need + DISK_MARGIN_GB:
+            names = " and ".join(f"the {p.label} ({p.path})" for p in group)
+            var = (env_var or {}).get(max(group, key=lambda p: p.need_gb).label, "HF_HOME")
+            return diagnose.Finding(
+                "disk-low", "warning",
+                f"{free:.1f} GB free on the disk holding {names}; the downloads still to come for the notebooks "
+                f"this machine can run in full need about {need:.1f} GB (+{DISK_MARGIN_GB:g} GB to work in).",
+                "A download that fills the disk stops half-way, and the notebook with it.",
+                f"Free {need + DISK_MARGIN_GB - free:.1f} GB there, or move the cache to a bigger disk: "
+                f"`export {var}=/path/on/a/bigger/disk`.")
+    return None
+
+
+def disk_places(notebooks: list[syl.Notebook]) -> list[DiskPlace]:
+    """Free space where the downloads go, and what the given notebooks still have to download there."""
+    need = {"Hugging Face cache": 0.0, "course data": 0.0}
+    seen: set[str] = set()
+    for nb in notebooks:
+        for d in nb.downloads:
+            if d in seen or (d.startswith("hf-") and is_cached(d)):
+                continue
+            seen.add(d)
+            need["Hugging Face cache" if d.startswith("hf-") else "course data"] += download_gb(d)
+    places = []
+    for label, path in (("Hugging Face cache", hf_cache_dir()), ("course data", course_data_dir())):
+        where = _existing(path)
+        places.append(DiskPlace(label, str(path), round(shutil.disk_usage(where).free / 1e9, 1),
+                                round(need[label], 2), where.stat().st_dev))
+    return places
+
+
+DISK_VARS = {"Hugging Face cache": "HF_HOME", "course data": "COURSE_DATA_DIR"}
 
 
 @dataclass
@@ -79,11 +186,21 @@ def planner_need(nb: syl.Notebook, source: Path | None = None) -> tuple[float, s
     return round(est.total / 2**30, 2), how
 
 
-def judge(nb: syl.Notebook, gpu: dict, source: Path | None = None) -> Verdict:
-    """Decide whether the notebook's full profile fits this machine (the planner's figure when it names a model)."""
+def judge(nb: syl.Notebook, gpu: dict, source: Path | None = None, free: float | None = None) -> Verdict:
+    """Decide whether the notebook's full profile fits this machine (the planner's figure when it names a model).
+
+    ``free``: VRAM free now (GiB, from NVML before this process touched the GPU); a notebook that fits the
+    card but not what is free now gets "close the other programs" advice.
+    """
     has_cuda = gpu["device"] == "cuda"
     total = gpu.get("vram_total_gb") or 0.0
     planned = planner_need(nb, source)
+    need = planned[0] if planned else nb.full.vram_gb
+    margin = 0.0 if planned else diagnose.VRAM_MARGIN_GIB  # the planner's total counts the CUDA context
+    fits_card = need <= (total if planned else total + 0.25)
+    if has_cuda and free is not None and need and fits_card and free - margin < need:
+        return Verdict(nb.id, False, f"needs about {need:g} GiB; this GPU has {total:.1f} GiB but only {free:.1f} "
+                       "free now", "close the browser tabs, the game or the other notebooks that use the GPU")
     if has_cuda and planned and planned[0] > total:
         return Verdict(nb.id, False, f"needs about {planned[0]:g} GiB ({planned[1]}), this GPU has {total:.1f} GiB",
                        "use the smaller model or 4-bit option in its parameters cell, or Colab")
@@ -130,16 +247,26 @@ def main(args: argparse.Namespace) -> int:
     from helpers import gpu as gpu_mod
 
     course = syl.load(args.syllabus)
+    facts = diagnose.gather()  # NVML first, before PyTorch's own CUDA context takes VRAM
     rep = gpu_mod.report()
     gpu = rep.to_dict()
     env = environment()
-    verdicts = [judge(nb, gpu, course.source) for nb in course.notebooks]
+    verdicts = [judge(nb, gpu, course.source, facts.vram_free_gib) for nb in course.notebooks]
+    found = diagnose.findings(facts)
+    runnable = [nb for nb, v in zip(course.notebooks, verdicts, strict=True) if v.full_ok]
+    disk = check_disk(disk_places(runnable), DISK_VARS)
+    if disk:
+        found.append(disk)
     if args.json:
         print(json.dumps({"gpu": gpu, "environment": env, "verdict": gpu_mod.verdict(rep),
+                          "findings": [f.__dict__ for f in found], "facts": facts.to_dict(),
                           "notebooks": [v.__dict__ for v in verdicts]}, indent=2))
         return 0
     print("== This machine ==")
     gpu_mod.show(rep)
+    if found:
+        print("\n== What to fix ==")
+        diagnose.show(found)
     print(f"\npython {env['python']} on {env['platform']}; {env['disk_free_gb']} GB free in your home folder")
     missing = [k for k, v in env["packages"].items() if v is None]
     print("packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v))
@@ -156,4 +283,6 @@ def main(args: argparse.Namespace) -> int:
     ok = sum(v.full_ok for v in verdicts)
     print(f"\n{ok} of {len(verdicts)} notebooks can run their full profile here; "
           "every notebook runs in the smoke profile (COURSE_PROFILE=smoke).")
+    if any(f.severity == "error" for f in found):
+        print("Fix the errors under 'What to fix' first: more notebooks can run in full once the GPU works.")
     return 0

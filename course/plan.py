@@ -39,7 +39,7 @@ def suggestions(est: memory.Estimate, vram_gib: float, model: str) -> list[str]:
     tips: list[str] = []
     base = dict(model=model, method=est.method, bits=est.bits, batch=est.batch, seq=est.seq,
                 optimizer=est.knobs["optimizer"], checkpointing=est.knobs["checkpointing"],
-                lora_rank=est.knobs["lora_rank"])
+                lora_rank=est.knobs["lora_rank"], precision=est.knobs.get("precision") or "mixed")
 
     def gib(**change: object) -> tuple[bool, float]:
         e = memory.estimate(**(base | change))
@@ -62,6 +62,9 @@ def suggestions(est: memory.Estimate, vram_gib: float, model: str) -> list[str]:
         try_it("turn on gradient checkpointing (--checkpointing)", checkpointing=True)
     if est.method == "full" and est.knobs["optimizer"] == "adamw":
         try_it("use 8-bit AdamW (--optimizer adamw8bit)", optimizer="adamw8bit")
+    if est.knobs.get("precision") == "mixed":
+        try_it("train in pure bf16, no fp32 master weights (--precision pure; small updates can be lost)",
+               precision="pure")
     if est.batch > 1:
         try_it(f"batch 1 with {est.batch} gradient-accumulation steps (same effective batch)"
                if est.method != "inference" else "batch 1 (--batch 1)", batch=1)
@@ -95,7 +98,8 @@ def main(args: argparse.Namespace) -> int:
         raise CourseError("give a MODEL: a preset name (`python -m course plan --list` shows them) "
                           "or a path to a config.json.")
     label, vram = _vram(args)
-    knobs = {k: getattr(args, k) for k in ("optimizer", "checkpointing", "lora_rank") if getattr(args, k, None) is not None}
+    knobs = {k: getattr(args, k) for k in ("optimizer", "checkpointing", "lora_rank", "precision")
+             if getattr(args, k, None) is not None}
     try:
         est = memory.estimate(args.model, method=args.method, bits=args.bits, batch=args.batch, seq=args.seq, **knobs)
         fits = est.fits(vram)

@@ -29,7 +29,7 @@ TECHNIQUES = {
     "half+no_sdpa": "16-bit, with PyTorch's fused attention (SDPA) switched off: what SDPA saves",
     "half+attention_slicing": "16-bit, attention computed a few heads at a time",
     "half+vae_slicing": "16-bit, the VAE decodes one image of the batch at a time",
-    "half+vae_tiling": "16-bit, the VAE decodes the image in overlapping tiles",
+    "half+vae_tiling": "16-bit, the VAE decodes in overlapping tiles (only latents larger than its tile: SD 1.5 > 512 px)",
     "half+model_cpu_offload": "16-bit, each whole model moves to the GPU only while it runs",
     "half+sequential_cpu_offload": "16-bit, each layer moves to the GPU only while it runs",
 }
@@ -275,25 +275,30 @@ def planner_gib(pipe: Any, technique: str) -> float | None:
 
 def measure_techniques(model: str | Path, techniques: Sequence[str], prompt: str, *, device: str | torch.device,
                        size: int, steps: int, batch: int = 1, variant: str | None = None) -> list[dict[str, Any]]:
-    """Load a fresh pipeline per technique, make ``batch`` images, measure peak memory and seconds per image."""
+    """Load one pipeline at a time per technique, make ``batch`` images, measure memory and seconds per image.
+
+    ``resident_gib`` is what the pipeline holds when generation starts (its weights on the GPU), ``rise_gib``
+    the increase above it while the images are made (activations, offloaded weights moving in), ``peak_gib``
+    their sum. Only one pipeline is alive at a time: the previous row's is freed before the next loads.
+    """
     from tqdm.auto import tqdm
 
     from helpers.vram import free_cached, is_oom, track_peak
 
+    cuda = torch.device(device).type == "cuda"
+    release = free_cached if cuda else (lambda: None)  # on a CPU a full garbage collection costs seconds, frees no VRAM
     rows = []
-    for name in tqdm(techniques, desc="techniques"):
+    for name in tqdm(techniques, desc=f"techniques at {size}px, batch {batch}"):
         dtype = torch.float32 if name == "fp32" else half_dtype(device)
-        row: dict[str, Any] = {"technique": name, "dtype": str(dtype).replace("torch.", "")}
-        pipe = load_pipeline(model, dtype=dtype, variant=variant)
-        skipped = apply_technique(pipe, name, device)
-        if skipped:
-            rows.append(row | {"note": f"skipped: {skipped}"})
-            del pipe
-            free_cached()
+        row: dict[str, Any] = {"technique": name, "size": size, "batch": batch, "dtype": str(dtype).replace("torch.", "")}
+        if name.endswith("cpu_offload") and not cuda:
+            rows.append(row | {"note": "skipped: needs a CUDA GPU (it moves weights between CPU and GPU)"})
             continue
+        pipe = load_pipeline(model, dtype=dtype, variant=variant)
+        apply_technique(pipe, name, device)
         try:
             generate(pipe, prompt, seed=0, steps=1, size=size)  # warm-up: kernels, caches, offload hooks
-            free_cached()
+            release()
             with track_peak(device) as peak:
                 start = time.perf_counter()
                 images = generate(pipe, [prompt] * batch, seed=0, steps=steps, size=size)
@@ -303,15 +308,15 @@ def measure_techniques(model: str | Path, techniques: Sequence[str], prompt: str
                 raise
             rows.append(row | {"note": "out of memory"})
             del pipe, err
-            free_cached()
+            release()
             continue
-        row |= {"peak_gib": round(peak.peak / GIB, 3), "rise_gib": round(peak.delta / GIB, 3),
-                "s_per_image": round(seconds / batch, 3)}
+        row |= {"resident_gib": round(peak.start / GIB, 3), "rise_gib": round(peak.delta / GIB, 3),
+                "peak_gib": round(peak.peak / GIB, 3), "s_per_image": round(seconds / batch, 3)}
         planned = planner_gib(pipe, name)
         if planned is not None:
             row["planner_weights_gib"] = round(planned, 3)
         row["note"] = f"{len(images)} image(s) of {images[0].width}x{images[0].height}"
         rows.append(row)
         del pipe, images
-        free_cached()
+        release()
     return rows

@@ -11,7 +11,11 @@ that must import them (a function defined in a notebook cannot be pickled to a s
   :func:`launch_torchrun` starts: ``torchrun --standalone --nproc-per-node N -m helpers.distributed ...``.
 
 Each rank writes its final weights and a small JSON report to ``out``; :func:`compare_ranks`
-checks that every rank ended with identical weights, the promise DDP makes.
+checks that every rank ended with identical weights, the promise DDP makes. To compare DDP with one
+process like for like, ``TrainConfig.device`` puts the baseline on the ranks' kind of device,
+``tf32=False`` (the default) keeps GPU arithmetic exact fp32 like the CPU's, and ``snapshots`` keeps
+the weights after early steps, before rounding differences have grown (:func:`load_snapshots`).
+Taught in ``notebooks/extras/e7-beyond-one-gpu.ipynb``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +48,9 @@ class TrainConfig:
     lr: float = 0.1
     seed: int = 0
     threads: int | None = None  # CPU threads per rank (None: the cores split evenly between the ranks)
+    device: str = "auto"  # "auto": one GPU per rank when there are enough GPUs, else the CPU; or "cpu", "cuda"
+    tf32: bool = False  # TF32 convolutions and matmuls on Ampere+ GPUs (off: exact fp32, comparable with the CPU)
+    snapshots: tuple[int, ...] = ()  # steps after which to keep a copy of the weights (see load_snapshots)
 
 
 def prepare_data(name: str, root: str | Path) -> Path:
@@ -98,11 +107,33 @@ def _world() -> tuple[int, int, int]:
             int(os.environ.get("WORLD_SIZE", 1)))
 
 
-def _device_and_backend(local_rank: int, world: int) -> tuple[torch.device, str]:
-    """One GPU per rank on NCCL when there are enough GPUs, else the CPU on gloo."""
-    if torch.cuda.is_available() and torch.cuda.device_count() >= world:
+def _device_and_backend(local_rank: int, world: int, want: str = "auto") -> tuple[torch.device, str]:
+    """One GPU per rank on NCCL when there are enough GPUs (or ``want="cuda"``), else the CPU on gloo."""
+    if want not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device={want!r}: use 'auto', 'cpu' or 'cuda'.")
+    enough = torch.cuda.is_available() and torch.cuda.device_count() >= world
+    if want == "cuda" and not enough:
+        raise RuntimeError(f"device='cuda' needs one GPU per rank: {world} ranks, "
+                           f"{torch.cuda.device_count()} GPU(s). Use device='auto' or 'cpu'.")
+    if want != "cpu" and enough:
         return torch.device("cuda", local_rank), "nccl"
     return torch.device("cpu"), "gloo"
+
+
+@contextmanager
+def fp32_mode(tf32: bool) -> Iterator[None]:
+    """TF32 on or off for convolutions (cuDNN, on by default) and matmuls (off by default), then restored.
+
+    TF32 keeps 10 mantissa bits instead of fp32's 23: faster on Ampere and later GPUs, but results
+    differ from fp32 (and from a CPU) at about the third decimal, so exact comparisons need it off.
+    """
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, allow_tf32=tf32):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
 
 
 def _share_cpu(device: torch.device, world: int, threads: int | None) -> int:
@@ -138,7 +169,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     rank, local_rank, world = _world()
     if cfg.global_batch % world:
         raise ValueError(f"global_batch={cfg.global_batch} must divide evenly by the {world} ranks.")
-    device, backend = _device_and_backend(local_rank, world)
+    device, backend = _device_and_backend(local_rank, world, cfg.device)
     distributed = world > 1
     threads_before = _share_cpu(device, world, cfg.threads)
     if distributed:
@@ -157,29 +188,36 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
     losses: list[float] = []
+    kept: dict[int, dict[str, torch.Tensor]] = {}
     step, epoch, start = 0, 0, time.perf_counter()
-    while step < cfg.steps:
-        sampler.set_epoch(epoch)
-        for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            loss = loss_fn(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()  # under DDP, gradients are averaged across ranks during backward
-            opt.step()
-            losses.append(loss.item())
-            step += 1
-            if step >= cfg.steps:
-                break
-        epoch += 1
+    with fp32_mode(cfg.tf32):
+        while step < cfg.steps:
+            sampler.set_epoch(epoch)
+            for x, y in loader:
+                x, y = x.to(device), y.to(device)
+                loss = loss_fn(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()  # under DDP, gradients are averaged across ranks during backward
+                opt.step()
+                losses.append(loss.item())
+                step += 1
+                if step in cfg.snapshots:
+                    kept[step] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                if step >= cfg.steps:
+                    break
+            epoch += 1
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     report = {"rank": rank, "world_size": world, "backend": backend if distributed else "none",
               "device": str(device), "steps": step, "per_rank_batch": per_rank, "losses": losses,
-              "train_seconds": seconds, "samples_per_s": step * per_rank / seconds,
+              "train_seconds": seconds, "samples_per_s": step * per_rank / seconds, "tf32": cfg.tf32,
               "threads": torch.get_num_threads() if device.type == "cpu" else None, "peak_mb": _peak_mb(device),
               "config": asdict(cfg)}
     _save_report(Path(cfg.out), rank, getattr(model, "module", model), report, prefix="")
+    if kept:  # under DDP the keys carry a "module." prefix: strip it so snapshots compare with one process
+        torch.save({s: {k.removeprefix("module."): v for k, v in w.items()} for s, w in kept.items()},
+                   Path(cfg.out) / f"rank{rank}-snapshots.pt")
     if distributed:
         dist.barrier()
         dist.destroy_process_group()
@@ -194,7 +232,7 @@ def train_accelerate(cfg: TrainConfig) -> dict[str, Any]:
     from torch.utils.data import DataLoader
 
     world = int(os.environ.get("WORLD_SIZE", 1))
-    device, _ = _device_and_backend(int(os.environ.get("LOCAL_RANK", 0)), world)
+    device, _ = _device_and_backend(int(os.environ.get("LOCAL_RANK", 0)), world, cfg.device)
     _share_cpu(device, world, cfg.threads)
     accelerator = Accelerator(cpu=device.type == "cpu")  # cpu=True is what makes CPU ranks use gloo
     rank, world = accelerator.process_index, accelerator.num_processes
@@ -208,16 +246,17 @@ def train_accelerate(cfg: TrainConfig) -> dict[str, Any]:
     loss_fn = nn.CrossEntropyLoss()
     losses: list[float] = []
     step, start = 0, time.perf_counter()
-    while step < cfg.steps:
-        for x, y in loader:
-            loss = loss_fn(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
-            opt.step()
-            losses.append(loss.item())
-            step += 1
-            if step >= cfg.steps:
-                break
+    with fp32_mode(cfg.tf32):
+        while step < cfg.steps:
+            for x, y in loader:
+                loss = loss_fn(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                accelerator.backward(loss)
+                opt.step()
+                losses.append(loss.item())
+                step += 1
+                if step >= cfg.steps:
+                    break
     accelerator.wait_for_everyone()
     seconds = time.perf_counter() - start
     report = {"rank": rank, "world_size": world, "backend": str(accelerator.distributed_type),
@@ -250,10 +289,12 @@ def free_port() -> int:
 
 def torchrun_command(nproc: int, cfg: TrainConfig) -> list[str]:
     """The command line that starts ``nproc`` ranks of :func:`train` with torchrun."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+    return ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
             "-m", "helpers.distributed", "--data", str(cfg.data), "--out", str(cfg.out),
             "--steps", str(cfg.steps), "--global-batch", str(cfg.global_batch), "--lr", str(cfg.lr),
-            "--seed", str(cfg.seed)] + (["--threads", str(cfg.threads)] if cfg.threads else [])
+            "--seed", str(cfg.seed), "--device", cfg.device]
+            + (["--threads", str(cfg.threads)] if cfg.threads else []) + (["--tf32"] if cfg.tf32 else [])
+            + (["--snapshots", ",".join(map(str, cfg.snapshots))] if cfg.snapshots else []))
 
 
 def launch_torchrun(nproc: int, cfg: TrainConfig, timeout: float = 600) -> float:
@@ -304,6 +345,12 @@ def load_weights(out: str | Path, rank: int, prefix: str = "") -> dict[str, torc
     return torch.load(path, weights_only=True)
 
 
+def load_snapshots(out: str | Path, rank: int = 0) -> dict[int, dict[str, torch.Tensor]]:
+    """The weights one rank kept after the steps listed in ``TrainConfig.snapshots``: {step: state dict}."""
+    path = Path(out) / f"rank{rank}-snapshots.pt"
+    return torch.load(path, weights_only=True)
+
+
 def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
     """Largest absolute difference between two state dicts with the same keys."""
     if a.keys() != b.keys():
@@ -330,10 +377,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per rank")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--tf32", action="store_true", help="allow TF32 convolutions and matmuls on the GPU")
+    parser.add_argument("--snapshots", default="", help="comma-separated steps after which to keep the weights")
     parser.add_argument("--accelerate", action="store_true", help="run the accelerate version (accelerate launch)")
     args = parser.parse_args(argv)
     cfg = TrainConfig(data=args.data, out=args.out, steps=args.steps, global_batch=args.global_batch,
-                      lr=args.lr, seed=args.seed, threads=args.threads)
+                      lr=args.lr, seed=args.seed, threads=args.threads, device=args.device, tf32=args.tf32,
+                      snapshots=tuple(int(x) for x in args.snapshots.split(",") if x))
     (train_accelerate if args.accelerate else train)(cfg)
     return 0
 

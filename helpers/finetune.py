@@ -9,16 +9,27 @@
   base, ``prepare_model_for_kbit_training``: that is QLoRA).
 - ``train(model, batches, steps, lr, optimizer=...)``: a plain, readable loop with a progress bar,
   returning the loss history; ``optimizer="paged_adamw_8bit"`` uses bitsandbytes' paged 8-bit AdamW.
+- ``heldout_loss(model, examples, ...)``: mean loss per answer token on held-out examples (its exp is
+  the perplexity).
+- ``load_alone(name_or_dir, ...)``: ``llm.load_causal_lm`` that refuses to load while a model it loaded
+  before is still alive, so a notebook never holds two base models at once (``llm.live_models()`` lists them).
+
+Taught in week 7 (``notebooks/07-lora/07a-lora-and-qlora.ipynb``).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# peft 0.21 still calls transformers' old "gradient_checkpointing" names, which warn on every call: not the
+# learner's doing, and nothing they can change (also when a notebook calls prepare_model_for_kbit_training itself)
+warnings.filterwarnings("ignore", message=r".*(is_)?gradient_checkpointing.* is deprecated", category=FutureWarning)
 
 IGNORE_INDEX = -100  # the label PyTorch's cross-entropy skips
 
@@ -120,12 +131,8 @@ LLAMA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
 def add_lora(model: Any, r: int = 16, alpha: int = 32, dropout: float = 0.05,
              targets: Sequence[str] = LLAMA_TARGETS, gradient_checkpointing: bool = False) -> Any:
     """Wrap a causal LM with LoRA adapters (QLoRA when the base is 4-bit); returns the peft model."""
-    import warnings
-
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
-    # peft 0.21 still calls transformers' old "gradient_checkpointing" names, which warn on every call
-    warnings.filterwarnings("ignore", message=r".*(is_)?gradient_checkpointing.* is deprecated", category=FutureWarning)
     if getattr(model, "is_loaded_in_4bit", False):
         from helpers.llm import cpu_4bit_path
 
@@ -208,3 +215,33 @@ def step_peak(model: Any, batch: dict[str, Any], optimizer: str = "adamw", lr: f
     with track_peak(device) as peak:
         train(model, itertools.repeat(batch), steps, lr=lr, optimizer=optimizer, progress=False)
     return peak.peak
+
+
+def heldout_loss(model: Any, examples: Sequence[dict], pad_id: int, batch_size: int = 8) -> float:
+    """Mean cross-entropy per answer token over tokenized examples (eval mode, no gradients)."""
+    import torch
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, tokens = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(examples), batch_size):
+            batch = {k: v.to(device) for k, v in Collator(pad_id)(examples[i:i + batch_size]).items()}
+            n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())  # the model shifts labels by one
+            total += model(**batch).loss.item() * n
+            tokens += n
+    model.train(was_training)
+    return total / max(tokens, 1)
+
+
+def load_alone(name_or_dir: Any, quant: str | None = None, **kwargs: Any) -> tuple[Any, Any]:
+    """``helpers.llm.load_causal_lm``, refused while another model is alive in this process: one at a time."""
+    from helpers.llm import live_models, load_causal_lm
+
+    alive = len(live_models())
+    if alive:
+        raise RuntimeError(f"{alive} model(s) loaded earlier are still alive: loading another would hold two at "
+                           "once. Free them first: `del` every variable that holds one (the peft model, the "
+                           "trainer, the optimizer too), then `helpers.vram.free_cached()`.")
+    return load_causal_lm(name_or_dir, quant=quant, **kwargs)

@@ -2,7 +2,7 @@
 
 ``node_graph(P)`` returns Cora (full, downloaded once by ``torch_geometric.datasets.Planetoid``)
 or, in smoke, a citation-like graph generated offline by PyG's ``RandomPartitionGraphDataset``:
-communities with mostly within-community edges and weak, noisy node features, the situation
+communities with mostly within-community edges and weak, noisy bag-of-words features, the situation
 where looking at neighbours pays. The models themselves come from PyG (``GCN``, ``MLP``).
 """
 
@@ -25,8 +25,9 @@ def _import_pyg() -> None:
 
 
 def smoke_graph(seed: int = 0, num_classes: int = 7, nodes_per_class: int = 60, homophily: float = 0.8,
-                average_degree: float = 4.0, num_features: int = 64, signal: float = 0.3) -> Any:
-    """A Cora-like graph made offline: communities (classes), homophilous edges, weak noisy features."""
+                average_degree: float = 4.0, num_features: int = 128, topic_words: int = 16,
+                base: float = 0.05, signal: float = 0.15) -> Any:
+    """A Cora-like graph made offline: communities (classes), homophilous edges, weak 0/1 word features."""
     _import_pyg()
     from torch_geometric.data import Data
     from torch_geometric.utils import stochastic_blockmodel_graph
@@ -39,11 +40,14 @@ def smoke_graph(seed: int = 0, num_classes: int = 7, nodes_per_class: int = 60, 
     gen = torch.manual_seed(seed)  # stochastic_blockmodel_graph draws with torch's global generator
     edge_index = stochastic_blockmodel_graph([nodes_per_class] * num_classes, probs)
     y = torch.arange(num_classes).repeat_interleave(nodes_per_class)
-    # Features: each class has a random centre; every node is its centre, scaled down by
-    # ``signal``, plus unit noise. Alone they identify the class poorly; averaged over neighbours
-    # of the same class (what a GCN layer does) the noise shrinks and the centre shows.
-    centres = torch.randn(num_classes, num_features, generator=gen)
-    x = signal * centres[y] + torch.randn(len(y), num_features, generator=gen)
+    # Features, 0/1 "words" like Cora's: each class has ``topic_words`` favourite words; a node
+    # contains any word with probability ``base`` and its class's words with ``base + signal``.
+    # Alone a node's few words identify its class poorly; averaged over neighbours of the same
+    # class (what a GCN layer does) the noise shrinks and the topic shows.
+    topics = torch.zeros(num_classes, num_features)
+    for c in range(num_classes):
+        topics[c, torch.randperm(num_features, generator=gen)[:topic_words]] = 1.0
+    x = torch.bernoulli(base + signal * topics[y], generator=gen)
     return Data(x=x, edge_index=edge_index, y=y, num_nodes=len(y))
 
 

@@ -4,10 +4,14 @@
   only, never remote code, bf16 on a GPU that supports it and fp32 on a CPU.
 - ``chat(model, tok, prompt_or_messages, ...)`` -> the answer text, through the tokenizer's chat template.
 - ``timed_generate(model, tok, prompt, ...)`` -> answer, new tokens, seconds and tokens/s.
-- ``kv_cache_bytes(cache)`` / ``measure_kv_cache(model, lengths)``: the KV cache's real size.
+- ``measure_kv_cache(model, lengths)``: the KV cache's real size (``memory_measure.kv_cache_bytes``).
 - Weights' memory: ``model.get_memory_footprint()`` (transformers' own count, quantised weights included).
 - ``cpu_4bit_path(model, packed)``: choose bitsandbytes' CPU kernel for 4-bit layers (the packed
   AVX512-BF16 inference kernel, or the plain one that training needs).
+- ``planner_model(name_or_dir)``: what the VRAM planner should read for a model (a preset or a config.json),
+  before any weight is downloaded; ``bytes_per_token``: what one generated token reads (the roofline's
+  denominator); ``measure_generation``: weights, peak increase while generating, tokens/s and answers.
+  Taught in notebook 06a.
 """
 
 from __future__ import annotations
@@ -18,16 +22,65 @@ from typing import Any
 
 QUANTS = (None, "8bit", "4bit")
 
+# Hub repositories whose architecture a bundled planner preset holds (an instruct model has the layers of
+# its base model), so the planner can answer before anything is downloaded.
+PLANNER_PRESETS = {
+    "unsloth/Llama-3.1-8B-Instruct": "llama-3.1-8b-instruct",  # an ungated copy of Meta's weights
+    "meta-llama/Llama-3.1-8B-Instruct": "llama-3.1-8b-instruct",
+    "meta-llama/Llama-3.1-8B": "llama-3.1-8b",
+    "meta-llama/Llama-3.2-3B-Instruct": "llama-3.2-3b",
+    "meta-llama/Llama-3.2-1B-Instruct": "llama-3.2-1b",
+    "HuggingFaceTB/SmolLM2-1.7B-Instruct": "smollm2-1.7b",
+    "HuggingFaceTB/SmolLM2-360M-Instruct": "smollm2-360m",
+    "mistralai/Mistral-7B-Instruct-v0.1": "mistral-7b",
+}
+
+
+def planner_model(name_or_dir: Any) -> str:
+    """What ``helpers.memory`` should read for a model: a local folder's config.json, a preset, or the Hub's config.json."""
+    from pathlib import Path
+
+    path = Path(str(name_or_dir)).expanduser()
+    if (path / "config.json").is_file():
+        return str(path)
+    if str(name_or_dir) in PLANNER_PRESETS:
+        return PLANNER_PRESETS[str(name_or_dir)]
+    from huggingface_hub import hf_hub_download
+
+    return hf_hub_download(str(name_or_dir), "config.json")  # a few kB: the architecture, no weights
+
+
+def live_models() -> list[Any]:
+    """The generative transformers models alive in this process, after a garbage collection.
+
+    Empty after ``del model; gc.collect()`` once nothing else refers to the model; a peft wrapper, a
+    trainer or an optimizer that still refers to it keeps it alive (and on the GPU).
+    """
+    import gc
+
+    from transformers import GenerationMixin
+
+    gc.collect()
+    return [o for o in gc.get_objects() if isinstance(o, GenerationMixin)]
+
+
+def quiet_int8() -> None:
+    """Silence LLM.int8's "inputs will be cast to float16" log line (printed for every layer of every token)."""
+    import logging
+
+    logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
+
 
 def default_dtype(device: Any = None) -> Any:
-    """bf16 on GPUs that support it, fp16 on older GPUs, fp32 on a CPU."""
+    """bf16 on GPUs that compute it natively (Ampere and newer), fp16 on older GPUs (a T4), fp32 on a CPU."""
     import torch
 
     from helpers.gpu import device as pick_device
+    from helpers.gpu import native_bf16
 
     dev = torch.device(device) if device is not None else pick_device()
     if dev.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if native_bf16() else torch.float16
     if dev.type == "mps":
         return torch.float16
     return torch.float32
@@ -93,10 +146,8 @@ def load_causal_lm(name_or_dir: Any, quant: str | None = None, dtype: Any = None
     dev = torch.device(device) if device is not None else pick_device()
     dtype = dtype or default_dtype(dev)
     bnb = quant_config(quant, compute_dtype=dtype)
-    if quant == "8bit":  # LLM.int8 logs "inputs will be cast to float16" for every layer of every token
-        import logging
-
-        logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
+    if quant == "8bit":
+        quiet_int8()
     model = AutoModelForCausalLM.from_pretrained(
         str(name_or_dir), dtype=dtype, quantization_config=bnb, use_safetensors=True,
         device_map={"": dev.index or 0} if dev.type == "cuda" else None, **kwargs)
@@ -159,20 +210,11 @@ def chat(model: Any, tok: Any, prompt: str | Sequence[dict], max_new_tokens: int
     return timed_generate(model, tok, prompt, max_new_tokens=max_new_tokens, system=system, **gen)["text"]
 
 
-def kv_cache_bytes(cache: Any) -> int:
-    """Bytes held by the keys and values of a transformers cache (``past_key_values``)."""
-    total = 0
-    for layer in getattr(cache, "layers", []):
-        for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
-            if t is not None and hasattr(t, "numel"):
-                total += t.numel() * t.element_size()
-    return total
-
-
 def measure_kv_cache(model: Any, lengths: Sequence[int], batch_size: int = 1) -> list[dict[str, Any]]:
     """Run one forward pass per context length and report the KV cache it leaves (and the peak memory)."""
     import torch
 
+    from helpers.memory_measure import kv_cache_bytes as cache_bytes
     from helpers.vram import track_peak
 
     rows = []
@@ -182,7 +224,33 @@ def measure_kv_cache(model: Any, lengths: Sequence[int], batch_size: int = 1) ->
         with track_peak(model.device) as peak, torch.inference_mode():
             out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
         cache = getattr(out, "cache", None) or out.past_key_values  # transformers 5 renamed it "cache"
-        rows.append({"tokens": n, "kv_cache_mib": kv_cache_bytes(cache) / 2**20,
+        rows.append({"tokens": n, "kv_cache_mib": cache_bytes(cache) / 2**20,
                      "peak_mib": peak.peak / 2**20, "delta_mib": peak.delta / 2**20})
         del out
     return rows
+
+
+def bytes_per_token(model: Any, bits: int, context: int = 0, batch: int = 1) -> int:
+    """Bytes read from memory to generate one token: the weights (the embedding table only through the LM
+    head when they are tied: a lookup reads one row) plus the KV cache of ``context`` tokens, per the planner."""
+    from helpers import memory
+
+    arch = memory.load_arch(model)
+    weights = memory.weight_bytes(arch, bits)
+    if not arch.tied:  # the embeddings stay 16-bit (32-bit in fp32): a lookup reads one row a token
+        weights -= arch.params_by_kind()["embedding"] * (4 if bits == 32 else 2)
+    return weights + memory.kv_cache_bytes(arch, batch, context)
+
+
+def measure_generation(model: Any, tok: Any, prompts: Sequence[str], max_new_tokens: int) -> dict[str, Any]:
+    """Generate an answer to each prompt: the weights' memory, the peak *increase* above them, tokens/s, answers."""
+    from helpers.vram import track_peak
+
+    timed_generate(model, tok, prompts[0], max_new_tokens=2)  # warm-up: kernels, caches
+    with track_peak(model.device) as peak:
+        runs = [timed_generate(model, tok, p, max_new_tokens=max_new_tokens) for p in prompts]
+    gib = 2**30
+    return {"weights_gib": model.get_memory_footprint() / gib, "resident_gib": peak.start / gib,
+            "peak_increase_gib": peak.delta / gib,
+            "tokens_per_s": sum(r["new_tokens"] for r in runs) / sum(r["seconds"] for r in runs),
+            "answers": [r["text"] for r in runs]}

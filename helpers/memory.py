@@ -23,7 +23,17 @@
   compare with ``saved_tensors_hooks``); GPT-2/BERT/CLIP use a rougher per-layer rule.
 - ``gradients``: one per trainable parameter, in its dtype.
 - ``optimizer``: AdamW keeps two states per trainable parameter in its dtype (as
-  ``torch.optim.AdamW`` does), 8-bit AdamW two bytes, SGD with momentum one state. Its step
+  ``torch.optim.AdamW`` does), 8-bit AdamW two bytes, SGD with momentum one state.
+- ``precision`` (full fine-tune at 16 bits): ``"mixed"`` (the default) is the usual recipe, fp32
+  master weights, fp32 gradients and fp32 AdamW states under bf16/fp16 autocast, as week 5's
+  ``Trainer(bf16=True)`` on an fp32 checkpoint and ``torch.autocast`` do: 4 + 4 + 8 = 16 bytes a
+  parameter, plus autocast's 16-bit copies of the weights, which autograd keeps for the backward
+  pass (counted with the activations), and an fp32 residual stream. ``"pure"`` is everything in
+  bf16 (a model loaded with ``dtype=torch.bfloat16`` and trained as it is): 2 + 2 + 4 = 8 bytes a
+  parameter, half the memory, but bf16's 8-bit mantissa drops updates smaller than about 1/256 of
+  a weight (a learning rate of 1e-5 times a typical gradient), so it needs care (Kahan summation,
+  stochastic rounding) to train as well. The default is the recipe that trains reliably, so the
+  planner does not promise a fit that only the riskier recipe reaches. Its step
   (foreach, the CUDA default) briefly holds one more state-sized temporary, after the
   activations are freed: the activations row is the larger of the two.
 - ``overhead``: the CUDA context (not visible to PyTorch's allocator, visible to nvidia-smi)
@@ -47,6 +57,7 @@ from helpers.memory_presets import GIB, Arch, gpu_vram_gib, load_arch, preset_na
 METHODS = ("inference", "full", "lora", "qlora")
 BITS = (32, 16, 8, 4)
 OPTIMIZERS = ("adamw", "adamw8bit", "sgd")
+PRECISIONS = ("mixed", "pure")  # full fine-tune at 16 bits: fp32 master weights + autocast, or all bf16
 COMPONENTS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "overhead")
 CUDA_CONTEXT_BYTES = int(0.5 * GIB)  # assumption: PyTorch 2.x + CUDA 12 with lazy loading; rehearse measures it
 ALLOCATOR_RESERVE = 0.05  # fraction of the tensors kept as fragmentation/cache by PyTorch's allocator
@@ -91,10 +102,17 @@ class Estimate:
         """(component, GiB) rows, then the total."""
         return [(k, v / GIB) for k, v in self.components.items()] + [("total", self.total / GIB)]
 
+    @property
+    def label(self) -> str:
+        """Method and precision in a few words, such as "full 16-bit (mixed)" or "qlora 4-bit"."""
+        mode = self.knobs.get("precision")
+        return f"{self.method} {self.bits}-bit" + (f" ({mode})" if mode else "")
+
     def title(self) -> str:
         """One line: model, method, precision, batch and length."""
         prec = {32: "fp32", 16: "16-bit", 8: "int8", 4: "4-bit NF4"}[self.bits]
-        return f"{self.model} · {self.method} · {prec} · batch {self.batch} × {self.seq} tokens"
+        mode = {"mixed": " mixed precision (fp32 master weights)", "pure": " pure bf16"}.get(self.knobs.get("precision"), "")
+        return f"{self.model} · {self.method} · {prec}{mode} · batch {self.batch} × {self.seq} tokens"
 
     def table(self) -> str:
         """The breakdown as aligned text."""
@@ -162,8 +180,12 @@ def kv_cache_bytes(arch: Arch, batch: int, seq: int, dtype_bytes: int = 2) -> in
 
 def saved_activation_bytes(arch: Arch, batch: int, seq: int, b: int = 2, frozen_base: bool = False,
                            targets: list[tuple[str, int, int]] | None = None, rank: int = 16,
-                           checkpointing: bool = False) -> int:
-    """Bytes autograd saves for backward in one training forward (``b``: bytes of the compute dtype)."""
+                           checkpointing: bool = False, autocast: bool = False) -> int:
+    """Bytes autograd saves for backward in one training forward (``b``: bytes of the compute dtype).
+
+    ``autocast=True``: fp32 weights under 16-bit autocast (mixed precision, full fine-tune): the residual
+    stream and norms stay fp32, each linear layer saves a 16-bit copy of its input and of its weight.
+    """
     t, h, i, n, v = batch * seq, arch.hidden, arch.intermediate, arch.layers, arch.vocab
     if arch.family == "component":
         return 0
@@ -176,6 +198,14 @@ def saved_activation_bytes(arch: Arch, batch: int, seq: int, b: int = 2, frozen_
     q, kv = arch.heads * arch.head_dim, arch.kv_heads * arch.head_dim
     attn = t * b * (2 * q + 2 * kv) + t * arch.heads * 4  # SDPA saves q, k, v, out and fp32 logsumexp
     rope = 2 * seq * arch.head_dim * b  # cos and sin, shared by all layers
+    if autocast and not frozen_base:
+        norm = t * (8 * h + 4)  # fp32 input and normalised copy, fp32 rsqrt
+        casts = 5 * t * h * b  # q, k, v cast the attention norm's output, gate and up the MLP norm's: one copy each
+        copies = (n * sum(fi * fo for _, fi, fo in arch.block_linears()) + v * h) * b  # autocast's weight copies
+        final = norm + t * h * b  # final norm, cast for the LM head
+        if checkpointing:  # each layer's fp32 input; the layers' weight copies are made again in backward
+            return n * t * h * 4 + final + loss + t * 8 + v * h * b
+        return n * (2 * norm + casts + attn + 4 * t * i * b) + final + loss + t * 8 + rope * 2 + copies
     if not frozen_base:
         layer = 2 * t * (h * (4 + 2 * b) + 4) + attn + 4 * t * i * b
         final = t * (h * (4 + 2 * b) + 4)
@@ -216,11 +246,13 @@ def _transient(arch: Arch, batch: int, seq: int, b: int, training: bool, layer_s
 def estimate(model: str | dict | Path | Arch, method: str = "inference", bits: int | None = None,
              batch: int = 1, seq: int | None = None, optimizer: str = "adamw", checkpointing: bool | None = None,
              lora_rank: int = 16, lora_target: str | tuple[str, ...] = "all-linear",
-             double_quant: bool = True) -> Estimate:
+             double_quant: bool = True, precision: str = "mixed") -> Estimate:
     """Estimate the memory of running or training a model; see the module docstring for what is modelled.
 
     ``checkpointing=None`` means on for qlora (peft's ``prepare_model_for_kbit_training`` turns it on)
     and off otherwise. ``seq`` defaults to 2048 tokens for inference and 512 for training.
+    ``precision`` matters for a full fine-tune at 16 bits only: ``"mixed"`` (fp32 master weights, gradients
+    and AdamW states under autocast, 16 bytes a parameter) or ``"pure"`` (all bf16, 8 bytes a parameter).
     """
     arch = load_arch(model)
     if checkpointing is None:
@@ -229,6 +261,7 @@ def estimate(model: str | dict | Path | Arch, method: str = "inference", bits: i
     bits = bits if bits is not None else (4 if method == "qlora" else 16)
     _check("bits", bits, BITS)
     _check("optimizer", optimizer, OPTIMIZERS)
+    _check("precision", precision, PRECISIONS)
     batch = _positive("batch", batch)
     seq = _positive("seq", seq if seq is not None else (2048 if method == "inference" else 512))
     lora_rank = _positive("lora_rank", lora_rank)
@@ -242,8 +275,9 @@ def estimate(model: str | dict | Path | Arch, method: str = "inference", bits: i
         raise ValueError(f"{arch.name} is a diffusers component: the planner models its weights for inference only.")
     b = 4 if bits == 32 else 2  # compute dtype: fp32, else bf16/fp16 (bitsandbytes' compute dtype)
     notes = [f"config: {arch.source}"]
+    mixed = method == "full" and bits == 16 and precision == "mixed"  # fp32 master weights under autocast
     upcast = method == "qlora"  # peft's prepare_model_for_kbit_training casts the unquantised params to fp32
-    weights, kv, grads, opt, trainable = weight_bytes(arch, bits, double_quant, 4 if upcast else 2), 0, 0, 0, 0
+    weights, kv, grads, opt, trainable = weight_bytes(arch, 32 if mixed else bits, double_quant, 4 if upcast else 2), 0, 0, 0, 0
     saved = transient = 0
     if method == "inference":
         kv = kv_cache_bytes(arch, batch, seq, b)
@@ -257,20 +291,28 @@ def estimate(model: str | dict | Path | Arch, method: str = "inference", bits: i
             grads, state_bytes = trainable * 4, 4
         else:
             trainable = arch.params
-            grads, state_bytes = trainable * b, b
+            state_bytes = 4 if mixed else b  # mixed: fp32 gradients and AdamW states, like the master weights
+            grads = trainable * state_bytes
         opt = {"adamw": 2 * state_bytes * trainable, "adamw8bit": int(2 * trainable * (1 + 4 / 256)),
                "sgd": state_bytes * trainable}[optimizer]
         act_b = 4 if upcast else b  # fp32 norms make every hidden state fp32 (bnb returns the input dtype)
-        saved = saved_activation_bytes(arch, batch, seq, act_b, frozen, targets, lora_rank, checkpointing)
+        saved = saved_activation_bytes(arch, batch, seq, act_b, frozen, targets, lora_rank, checkpointing, mixed)
         one_layer = 0
         if checkpointing:
-            full_saved = saved_activation_bytes(arch, batch, seq, act_b, frozen, targets, lora_rank, False)
+            full_saved = saved_activation_bytes(arch, batch, seq, act_b, frozen, targets, lora_rank, False, mixed)
             one_layer = (full_saved - saved) // max(arch.layers, 1)
         transient = _transient(arch, batch, seq, act_b, True, one_layer)
         if optimizer != "adamw8bit":  # torch's foreach step makes one temporary the size of a state
             transient = max(transient, state_bytes * trainable - saved)
         if arch.family != "llama":
             notes.append("activations of GPT-2/BERT-style blocks use a rough per-layer rule (not validated).")
+            if mixed:  # the rough rule has no autocast variant: add the 16-bit weight copies autocast keeps
+                saved += arch.params_by_kind()["linear"] * 2
+        if method == "full" and bits == 16:
+            notes.append("mixed precision: fp32 master weights, gradients and AdamW states (16 bytes a parameter) "
+                         "under 16-bit autocast; --precision pure (all bf16, 8 bytes) halves them" if mixed else
+                         "pure bf16: weights, gradients and AdamW states all 16-bit (8 bytes a parameter); the usual "
+                         "recipe (--precision mixed, fp32 master weights) needs 16")
     tensors = weights + kv + saved + transient + grads + opt
     overhead = CUDA_CONTEXT_BYTES + int(ALLOCATOR_RESERVE * tensors)
     comps = dict(zip(COMPONENTS, (weights, kv, saved + transient, grads, opt, overhead), strict=True))
@@ -283,7 +325,7 @@ def estimate(model: str | dict | Path | Arch, method: str = "inference", bits: i
         notes.append("diffusers component: weights only; activations depend on resolution and attention settings.")
     knobs = {"optimizer": optimizer, "checkpointing": checkpointing, "lora_rank": lora_rank,
              "lora_target": lora_target if isinstance(lora_target, str) else list(lora_target),
-             "double_quant": double_quant}
+             "double_quant": double_quant, "precision": precision if method == "full" and bits == 16 else None}
     return Estimate(model=arch.name, method=method, bits=bits, batch=batch, seq=seq, params=arch.params,
                     trainable=trainable, components=comps, saved_activations=saved, notes=notes, knobs=knobs)
 
@@ -316,7 +358,8 @@ def max_seq(model: str | dict | Path | Arch, vram_gib: float = 12.0, limit: int 
 
 
 def compare(model: str | dict | Path | Arch, **kwargs) -> list[Estimate]:
-    """The same model under every method at its usual precision, for a side-by-side table."""
+    """The same model under every method at its usual precision (full fine-tune: mixed and pure), side by side."""
     arch = load_arch(model)
-    combos = [("inference", 16), ("inference", 4), ("full", 16), ("lora", 16), ("qlora", 4)]
-    return [estimate(arch, method=m, bits=b, **kwargs) for m, b in combos]
+    combos = [("inference", 16, {}), ("inference", 4, {}), ("full", 16, {"precision": "mixed"}),
+              ("full", 16, {"precision": "pure"}), ("lora", 16, {}), ("qlora", 4, {})]
+    return [estimate(arch, method=m, bits=b, **(kwargs | extra)) for m, b, extra in combos]

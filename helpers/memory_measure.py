@@ -96,8 +96,14 @@ def saved_bytes(run: Callable[[], Any], exclude: Any = ()) -> tuple[int, Any]:
     return sum(seen.values()), result
 
 
-def training_saved_bytes(net: Any, batch: int, seq: int, checkpointing: bool = False, seed: int = 0) -> int:
-    """Saved-activation bytes of one training forward (with labels) of a causal LM on random tokens."""
+def training_saved_bytes(net: Any, batch: int, seq: int, checkpointing: bool = False, seed: int = 0,
+                         autocast: bool = False) -> int:
+    """Saved-activation bytes of one training forward (with labels) of a causal LM on random tokens.
+
+    ``autocast=True`` runs the forward under bf16 autocast (mixed precision: give it an fp32 model).
+    """
+    import contextlib
+
     import torch
 
     if checkpointing:  # the reentrant variant saves each layer's input where the hooks can see it
@@ -110,8 +116,22 @@ def training_saved_bytes(net: Any, batch: int, seq: int, checkpointing: bool = F
     gen = torch.Generator().manual_seed(seed)
     device = next(net.parameters()).device
     ids = torch.randint(0, net.config.vocab_size, (batch, seq), generator=gen).to(device)
-    nbytes, _ = saved_bytes(lambda: net(input_ids=ids, labels=ids, use_cache=False), exclude=net.parameters())
+    amp = torch.autocast(device.type, dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+    with amp:
+        nbytes, _ = saved_bytes(lambda: net(input_ids=ids, labels=ids, use_cache=False), exclude=net.parameters())
     return nbytes
+
+
+def training_state_bytes(net: Any, optimizer: Any) -> int:
+    """Bytes of the weights, their gradients and the optimizer's state tensors (after a step), counted one by one."""
+    import torch
+
+    params = list(net.parameters())
+    total = sum(p.numel() * p.element_size() for p in params)
+    total += sum(p.grad.numel() * p.grad.element_size() for p in params if p.grad is not None)
+    for state in optimizer.state.values():
+        total += sum(t.numel() * t.element_size() for t in state.values() if torch.is_tensor(t) and t.dim() > 0)
+    return total
 
 
 def cuda_peak(step: Callable[[], Any]) -> dict[str, int]:
@@ -149,12 +169,17 @@ def _quantised_replica(net: Any, bits: int, device: str) -> Any:
 
 def rehearse(model: str | dict | Path, method: str = "inference", bits: int | None = None, batch: int = 1,
              seq: int = 512, steps: int = 2, device: str = "cuda", cap_gib: float | None = 12.0,
-             checkpointing: bool | None = None, lora_rank: int = 16, **overrides: Any) -> dict[str, Any]:
+             checkpointing: bool | None = None, lora_rank: int = 16, precision: str = "mixed",
+             optimizer: str = "adamw", **overrides: Any) -> dict[str, Any]:
     """Build a random-weight replica, run a few inference or training steps, and return peak vs estimate.
+
+    A full fine-tune at 16 bits follows ``precision`` as the planner does: ``"mixed"`` keeps fp32 weights
+    and trains under bf16 autocast, ``"pure"`` trains a bf16 model as it is.
 
     On CUDA the card is capped at ``cap_gib`` (``set_per_process_memory_fraction``), so a 12 GB claim
     is tested on any larger GPU. On a CPU the same steps run and the peak is this process's RSS (noisy).
     """
+    import contextlib
     import gc
 
     import torch
@@ -166,7 +191,8 @@ def rehearse(model: str | dict | Path, method: str = "inference", bits: int | No
     cfg = dict(preset_config(model)) if isinstance(model, str) and not Path(model).is_file() else model
     cfg = cfg | overrides if isinstance(cfg, dict) else cfg
     est = memory.estimate(cfg, method=method, bits=bits, batch=batch, seq=seq, checkpointing=checkpointing,
-                          lora_rank=lora_rank)
+                          lora_rank=lora_rank, precision=precision, optimizer=optimizer)
+    mixed = est.knobs.get("precision") == "mixed"
     cuda = device == "cuda"
     if cuda:
         total = torch.cuda.get_device_properties(0).total_memory
@@ -174,7 +200,8 @@ def rehearse(model: str | dict | Path, method: str = "inference", bits: int | No
             torch.cuda.set_per_process_memory_fraction(min(1.0, cap_gib * 2**30 / total))
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    dtype = torch.float32 if bits == 32 or not cuda else torch.bfloat16
+    dtype = torch.float32 if bits == 32 or mixed or not cuda else torch.bfloat16
+    amp = torch.autocast(device, dtype=torch.bfloat16) if mixed else contextlib.nullcontext()
     status, peak = "ok", None
     try:
         with vram.track_peak(device) as tracked:
@@ -187,10 +214,11 @@ def rehearse(model: str | dict | Path, method: str = "inference", bits: int | No
                 net.eval()
                 with torch.no_grad():
                     out = net(input_ids=ids[:, :-steps], use_cache=True, logits_to_keep=1)
-                    cache = out.cache
+                    key = "cache" if hasattr(out, "cache") else "past_key_values"  # renamed in transformers 5.2x
+                    cache = getattr(out, key)
                     for i in range(steps):  # decode the last tokens one by one, as generate does
-                        out = net(input_ids=ids[:, seq - steps + i:seq - steps + i + 1], cache=cache,
-                                  use_cache=True, logits_to_keep=1)
+                        out = net(input_ids=ids[:, seq - steps + i:seq - steps + i + 1], use_cache=True, logits_to_keep=1,
+                                  **{key: cache})
             else:
                 if method in ("lora", "qlora"):
                     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
@@ -204,9 +232,18 @@ def rehearse(model: str | dict | Path, method: str = "inference", bits: int | No
                 elif checkpointing:
                     net.gradient_checkpointing_enable()
                 net.train()
-                opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-5)
+                trainable = [p for p in net.parameters() if p.requires_grad]
+                if optimizer == "adamw8bit":  # not the paged variant: its states would hide from the allocator
+                    import bitsandbytes as bnb
+
+                    opt = bnb.optim.AdamW8bit(trainable, lr=1e-5)
+                elif optimizer == "sgd":
+                    opt = torch.optim.SGD(trainable, lr=1e-5, momentum=0.9)
+                else:
+                    opt = torch.optim.AdamW(trainable, lr=1e-5)
                 for _ in range(steps):
-                    loss = net(input_ids=ids, labels=ids, use_cache=False).loss
+                    with amp:
+                        loss = net(input_ids=ids, labels=ids, use_cache=False).loss
                     loss.backward()
                     opt.step()
                     opt.zero_grad(set_to_none=True)
@@ -229,6 +266,7 @@ def rehearse(model: str | dict | Path, method: str = "inference", bits: int | No
     tensors = est.total - est.components["overhead"]
     measured = peak["peak_allocated"] if peak else (tracked.delta if status == "ok" else None)
     row = {"model": est.model, "method": method, "bits": bits, "batch": batch, "seq": seq,
+           "precision": est.knobs.get("precision"), "optimizer": optimizer,
            "checkpointing": checkpointing, "device": device, "cap_gib": cap_gib if cuda else None, "status": status,
            "estimate_tensors_bytes": tensors, "estimate_total_bytes": est.total,
            # the cap limits PyTorch's allocator only, so the CUDA context does not count against it

@@ -200,7 +200,8 @@ def require_full(profile: str, *, gpu: bool = False, cuda: bool = False, vram_gb
     """In the full profile, stop at once with one clear message if this machine cannot run it.
 
     ``gpu``: needs a CUDA or Apple GPU; ``cuda``: needs an NVIDIA GPU (bitsandbytes, NVML);
-    ``vram_gb``: needs that much total VRAM; ``hub``: "model:org/name" / "dataset:org/name" to
+    ``vram_gb``: needs that much VRAM *free now*, plus a margin for its CUDA context (what the browser or
+    a game holds counts: the message names them); ``hub``: "model:org/name" / "dataset:org/name" to
     be cached or downloadable (checked in seconds, before anything heavy starts); ``datasets``:
     "torchvision:MNIST", "torchvision:CIFAR10", "pyg:Cora" to be cached unless downloads are on. Smoke: no-op.
     """
@@ -215,11 +216,12 @@ def require_full(profile: str, *, gpu: bool = False, cuda: bool = False, vram_gb
         problems.append(f"{what} needs an NVIDIA GPU with CUDA, and none is visible")
     elif gpu and not (has_cuda or has_mps):
         problems.append(f"{what} needs a GPU, and none is visible")
-    if vram_gb and has_cuda:
-        total = torch.cuda.get_device_properties(0).total_memory / 2**30
-        if total + 0.25 < vram_gb:
-            problems.append(f"{what} needs about {vram_gb:g} GB of VRAM; this GPU has {total:.1f} GiB "
-                            "(choose the smaller option in the parameters cell)")
+    if vram_gb and has_cuda:  # free VRAM (NVML: what other programs hold too), less a margin
+        from helpers.diagnose import gather, vram_problem
+
+        problem = vram_problem(vram_gb, gather(test_bnb=False), what)
+        if problem:
+            problems.append(problem)
     for spec in hub:
         problem = _hub_problem(spec)
         if problem:

@@ -23,6 +23,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -130,6 +131,25 @@ class Engine:
                 worker.join()
         new = result["out"][0, enc["input_ids"].shape[1]:] if "out" in result else []
         yield chunk({}, self._finish(new, gen["max_new_tokens"]))
+
+
+def completion_tokens(new_ids: Any, end_ids: int | Sequence[int] | None) -> list[int]:
+    """Tokens each row of ``new_ids`` (batch x new tokens) generated, counted like the server's ``usage``:
+    up to and including the row's first end token, or the whole row if it never ended.
+
+    In a batch, a row that ended early is filled with the pad token up to the longest row. When the pad
+    id is also the end id (SmolLM2, Llama 3), counting "tokens that are not padding" would drop each
+    row's real end token too, while a one-by-one ``generate`` counts it: count both ways with this.
+    """
+    import torch
+
+    ids = [end_ids] if isinstance(end_ids, int) else list(end_ids or [])
+    rows, width = new_ids.shape
+    if not ids or width == 0:
+        return [int(width)] * rows
+    ends = torch.isin(new_ids, torch.tensor(ids, device=new_ids.device))
+    first = ends.int().argmax(1) + 1  # position of the first end token, counted
+    return torch.where(ends.any(1), first, torch.full_like(first, width)).tolist()
 
 
 def _handler(engine: Engine) -> type[BaseHTTPRequestHandler]:

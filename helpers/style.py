@@ -3,6 +3,7 @@
 ``style_images`` draws a small captioned set in one style (or ``load_images`` reads your own
 folder or a Hub dataset); ``add_unet_lora`` puts LoRA adapters on the UNet's attention layers;
 ``encode_examples`` turns images and captions into latents and text embeddings once;
+``training_precision`` picks the precision this device trains in (bf16, fp16 with a GradScaler, or fp32);
 ``train_unet_lora`` trains with the usual noise-prediction loss; ``eval_loss`` measures it on
 fixed noise, so before and after compare fairly; ``save_unet_lora`` writes the adapter in the
 format ``pipe.load_lora_weights`` reads. Pipelines come from ``helpers.diffusion``.
@@ -11,6 +12,7 @@ format ``pipe.load_lora_weights`` reads. Pipelines come from ``helpers.diffusion
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,18 +82,53 @@ def load_images(source: str | Path, n: int, size: int, trigger: str = "sks", see
     return images, [f"a picture in {trigger} style"] * len(images)
 
 
+@dataclass(frozen=True)
+class Precision:
+    """How the UNet trains: its frozen weights' dtype, the autocast dtype, and whether a GradScaler is needed."""
+
+    weights: torch.dtype
+    compute: torch.dtype
+    autocast: bool
+    scaler: bool
+    why: str
+
+    def __str__(self) -> str:
+        name = str(self.weights).replace("torch.", "")
+        return f"{name} weights, LoRA in fp32, {'autocast' if self.autocast else 'no autocast'}, " \
+               f"{'GradScaler on' if self.scaler else 'no GradScaler'} ({self.why})"
+
+
+def training_precision(device: str | torch.device) -> Precision:
+    """bf16 where the GPU has it natively (compute capability >= 8.0), else fp16 with a GradScaler; fp32 on a CPU.
+
+    Taught in week 8b. ``torch.cuda.is_bf16_supported()`` is not used: by default it says yes on a T4 (7.5),
+    where bf16 is emulated and slow. In every case the LoRA weights themselves stay in fp32.
+    """
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return Precision(torch.float32, torch.float32, False, False, "CPU: 16-bit maths is slow here")
+    major, minor = torch.cuda.get_device_capability(dev)
+    if major >= 8:
+        return Precision(torch.bfloat16, torch.bfloat16, True, False,
+                         f"compute capability {major}.{minor}: native bf16, with fp32's range, so no underflow")
+    return Precision(torch.float16, torch.float16, True, True,
+                     f"compute capability {major}.{minor}: bf16 only emulated; fp16 gradients can underflow, "
+                     "so the loss is scaled")
+
+
+LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]  # the attention projections, as diffusers' LoRA script
+
+
 def add_unet_lora(pipe: Any, rank: int = 4, alpha: int | None = None) -> int:
     """Add a LoRA adapter to the UNet's attention projections; freeze the rest; return trainable params."""
+    from diffusers.training_utils import cast_training_params
     from peft import LoraConfig
 
     for module in (pipe.unet, pipe.vae, pipe.text_encoder):
         module.requires_grad_(False)
-    config = LoraConfig(r=rank, lora_alpha=alpha or rank, init_lora_weights="gaussian",
-                        target_modules=["to_k", "to_q", "to_v", "to_out.0"])
+    config = LoraConfig(r=rank, lora_alpha=alpha or rank, init_lora_weights="gaussian", target_modules=LORA_TARGETS)
     pipe.unet.add_adapter(config)
-    for p in pipe.unet.parameters():  # LoRA weights train in fp32 even when the UNet is fp16
-        if p.requires_grad:
-            p.data = p.data.float()
+    cast_training_params(pipe.unet, dtype=torch.float32)  # LoRA weights train in fp32 even when the UNet is 16-bit
     return sum(p.numel() for p in pipe.unet.parameters() if p.requires_grad)
 
 
@@ -109,7 +146,7 @@ def encode_examples(pipe: Any, images: Sequence[Any], captions: Sequence[str]) -
 
 
 def _diffusion_loss(pipe: Any, noise_scheduler: Any, batch: dict[str, torch.Tensor], generator: torch.Generator,
-                    timesteps: torch.Tensor | None = None) -> torch.Tensor:
+                    timesteps: torch.Tensor | None = None, precision: Precision | None = None) -> torch.Tensor:
     """Noise the latents at random (or given) timesteps; MSE between the UNet's prediction and the target."""
     dev = pipe.unet.device
     eps = torch.randn(batch["mean"].shape, generator=generator).to(dev, batch["mean"].dtype)
@@ -123,8 +160,8 @@ def _diffusion_loss(pipe: Any, noise_scheduler: Any, batch: dict[str, torch.Tens
         target = noise_scheduler.get_velocity(latents, noise, timesteps)
     else:
         target = noise
-    use_amp = dev.type == "cuda" and pipe.unet.dtype != torch.float32
-    with torch.autocast(dev.type, dtype=pipe.unet.dtype, enabled=use_amp):
+    precision = precision or training_precision(dev)
+    with torch.autocast(dev.type, dtype=precision.compute, enabled=precision.autocast):
         pred = pipe.unet(noisy, timesteps, batch["text"]).sample
     return torch.nn.functional.mse_loss(pred.float(), target.float())
 
@@ -144,8 +181,14 @@ def eval_loss(pipe: Any, examples: dict[str, torch.Tensor], seed: int = 0, n_tim
 
 
 def train_unet_lora(pipe: Any, examples: dict[str, torch.Tensor], steps: int, lr: float = 1e-4,
-                    batch_size: int = 1, seed: int = 0, checkpointing: bool = False) -> list[float]:
-    """Train the UNet's LoRA adapter with AdamW on the encoded examples; return the loss of every step."""
+                    batch_size: int = 1, seed: int = 0, checkpointing: bool = False,
+                    precision: Precision | None = None, optimizer: torch.optim.Optimizer | None = None,
+                    scaler: torch.amp.GradScaler | None = None) -> list[float]:
+    """Train the UNet's LoRA adapter (AdamW, or ``optimizer``) on the encoded examples; return every step's loss.
+
+    The step is the one week 8b writes out by hand: noise the latents, predict the noise, MSE, then
+    backward through ``scaler`` (a GradScaler when ``precision`` says fp16), clip, step, zero the gradients.
+    """
     from diffusers import DDPMScheduler
     from tqdm.auto import tqdm
 
@@ -153,7 +196,10 @@ def train_unet_lora(pipe: Any, examples: dict[str, torch.Tensor], steps: int, lr
     params = [p for p in pipe.unet.parameters() if p.requires_grad]
     if not params:
         raise RuntimeError("The UNet has no trainable weights: call add_unet_lora(pipe) first.")
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    dev = pipe.unet.device
+    precision = precision or training_precision(dev)
+    optimizer = optimizer or torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    scaler = scaler or torch.amp.GradScaler(dev.type, enabled=precision.scaler)
     if checkpointing:
         pipe.unet.enable_gradient_checkpointing()  # recompute activations in backward: less VRAM, ~20% slower
     pipe.unet.train()
@@ -163,10 +209,12 @@ def train_unet_lora(pipe: Any, examples: dict[str, torch.Tensor], steps: int, lr
     for _ in bar:
         idx = torch.randint(0, n, (min(batch_size, n),), generator=generator)
         batch = {k: v[idx.to(v.device)] for k, v in examples.items()}
-        loss = _diffusion_loss(pipe, sched, batch, generator)
-        loss.backward()
+        loss = _diffusion_loss(pipe, sched, batch, generator, precision=precision)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)  # so that clipping sees the true gradients
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
+        scaler.step(optimizer)  # skipped when a gradient overflowed; the scale then shrinks
+        scaler.update()
         optimizer.zero_grad(set_to_none=True)
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-10:]) / len(losses[-10:]):.4f}")

@@ -50,10 +50,10 @@ def autocast_dtype(device: torch.device | str, amp: str | None = "auto") -> torc
         return torch.float16
     if choice != "auto":
         raise ValueError(f"amp={amp!r}: use 'auto', 'bf16', 'fp16' or 'off'.")
-    if kind == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if kind == "mps":
-        return torch.float16
+    if kind in ("cuda", "mps"):  # native bf16 (8.0+), else fp16, which fit() pairs with a GradScaler
+        from helpers.gpu import half_dtype
+
+        return half_dtype(kind)
     return None  # CPU: fp32 is the fast and exact choice for the small models a CPU trains
 
 

@@ -58,6 +58,16 @@ def test_first_cell_links_to_this_very_notebook_on_colab(nb):
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=IDS)
+def test_the_colab_badge_is_a_local_image_that_shows_offline(nb):
+    first = _read(nb).cells[0].source
+    images = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", first)
+    assert images, f"{nb.file}: the first cell has no badge image"
+    for image in images:
+        assert not image.startswith(("http://", "https://")), f"{nb.file}: {image} needs a network to show"
+        assert (nb.path.parent / image).is_file(), f"{nb.file}: {image} does not exist"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=IDS)
 def test_install_cell_is_guarded_by_colab_and_comes_before_the_parameters(nb):
     cells = _read(nb).cells
     index, source = _install_cell(cells)

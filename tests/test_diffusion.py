@@ -102,6 +102,10 @@ def test_technique_table_measures_each_row_and_marks_the_skipped_ones(tiny_dir):
         assert by_name[name]["peak_gib"] > 0 and by_name[name]["s_per_image"] > 0
         assert by_name[name]["note"] == "2 image(s) of 64x64"
     assert by_name["half+sequential_cpu_offload"]["note"].startswith("skipped")
+    for name in ("fp32", "half+attention_slicing"):  # the peak is what was resident plus the rise above it
+        row = by_name[name]
+        assert row["peak_gib"] == pytest.approx(row["resident_gib"] + row["rise_gib"], abs=0.002)
+        assert (row["size"], row["batch"]) == (64, 2)
     # the planner's weights: fp32 is twice 16-bit for the same pipeline
     assert by_name["fp32"]["planner_weights_gib"] == pytest.approx(2 * by_name["half+attention_slicing"]["planner_weights_gib"], rel=0.01)
 
@@ -174,3 +178,51 @@ def test_gradient_checkpointing_still_trains_every_adapter_weight(tiny_dir):
     before = [p.detach().clone() for p in lora]
     style.train_unet_lora(pipe, examples, steps=2, lr=1e-2, batch_size=2, checkpointing=True)
     assert all(not torch.equal(a, b) for a, b in zip(before, lora))
+
+
+@pytest.mark.parametrize(("capability", "weights", "scaler"), [
+    ((7, 5), torch.float16, True),  # a T4 or RTX 20xx: bf16 only emulated, so fp16 with a GradScaler
+    ((8, 9), torch.bfloat16, False),  # an RTX 40xx (Ada): native bf16, fp32's range, no scaler
+])
+def test_lora_training_precision_follows_native_bf16_support(monkeypatch, capability, weights, scaler):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)  # a T4 says yes too
+    prec = style.training_precision("cuda")
+    assert (prec.weights, prec.compute, prec.autocast, prec.scaler) == (weights, weights, True, scaler)
+    assert f"{capability[0]}.{capability[1]}" in prec.why
+
+
+def test_lora_training_on_a_cpu_is_fp32_without_autocast_or_scaler():
+    prec = style.training_precision("cpu")
+    assert (prec.weights, prec.autocast, prec.scaler) == (torch.float32, False, False)
+    assert "no GradScaler" in str(prec)
+
+
+def test_lora_weights_stay_fp32_in_a_16_bit_unet_and_the_scaled_step_still_trains(tiny_dir):
+    pipe = diffusion.load_pipeline(tiny_dir, dtype=torch.bfloat16, device="cpu")
+    style.add_unet_lora(pipe, rank=4)
+    lora = [p for p in pipe.unet.parameters() if p.requires_grad]
+    assert lora and all(p.dtype == torch.float32 for p in lora)
+    assert all(p.dtype == torch.bfloat16 for p in pipe.unet.parameters() if not p.requires_grad)
+    pipe.to(torch.float32)  # CPU kernels: train in fp32, but through a real GradScaler (fp16's path)
+    images, captions = style.style_images(2, 64, seed=3)
+    examples = style.encode_examples(pipe, images, captions)
+    before = [p.detach().clone() for p in lora]
+    scaled = style.Precision(torch.float32, torch.float32, False, True, "test: the scaler path on a CPU")
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    losses = style.train_unet_lora(pipe, examples, steps=2, lr=1e-2, batch_size=2, precision=scaled, scaler=scaler)
+    assert len(losses) == 2 and all(loss == loss for loss in losses)
+    assert scaler.get_scale() >= 2.0**10 / 2  # no overflow: the steps were taken, not skipped
+    assert all(not torch.equal(a, b) for a, b in zip(before, lora))
+
+
+def test_week_8a_noising_reference_is_the_schedulers_add_noise():
+    from diffusers import DDPMScheduler
+
+    from course.exercises import week08a
+
+    sched = DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+    g = torch.Generator().manual_seed(0)
+    x0, eps, t = torch.randn(3, 4, 8, 8, generator=g), torch.randn(3, 4, 8, 8, generator=g), torch.tensor([0, 400, 999])
+    ours = week08a.add_noise(x0, eps, t, week08a.sd_betas())
+    torch.testing.assert_close(ours, sched.add_noise(x0, eps, t), rtol=1e-5, atol=1e-5)

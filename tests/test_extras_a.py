@@ -45,20 +45,24 @@ def test_smoke_graph_is_reproducible_homophilous_and_split_like_planetoid():
     a, b = graphs.node_graph("smoke", seed=0), graphs.node_graph("smoke", seed=0)
     assert torch.equal(a.edge_index, b.edge_index) and torch.equal(a.x, b.x)
     assert a.is_undirected() and homophily(a.edge_index, a.y) > 0.7
+    assert set(a.x.unique().tolist()) == {0.0, 1.0}  # 0/1 word features, like Cora's
     assert int(a.train_mask.sum()) == 20 * 7
     assert not (a.train_mask & a.test_mask).any() and not (a.val_mask & a.test_mask).any()
 
 
 def test_gcn_beats_an_mlp_on_the_smoke_graph():
     from torch_geometric.nn import GCN, MLP
+    from torch_geometric.transforms import NormalizeFeatures
 
-    data = graphs.node_graph("smoke", seed=0)
+    data = NormalizeFeatures()(graphs.node_graph("smoke", seed=0))  # as the notebook and the GCN paper do
+    assert torch.allclose(data.x.sum(1), torch.ones(data.num_nodes))
     torch.manual_seed(0)
-    mlp = MLP([data.num_features, 16, 7], dropout=0.5)
+    mlp = MLP([data.num_features, 16, 7], dropout=0.5, norm=None)  # no batch norm: like the GCN
     torch.manual_seed(0)
     gcn = GCN(data.num_features, 16, num_layers=2, out_channels=7, dropout=0.5)
     hist = graphs.fit(mlp, data, 100)
     graphs.fit(gcn, data, 100)
+    assert sum(p.numel() for p in mlp.parameters()) == sum(p.numel() for p in gcn.parameters())
     assert len(hist["loss"]) == 100 and hist["loss"][-1] < hist["loss"][0]
     assert graphs.accuracy(gcn, data, data.test_mask) > graphs.accuracy(mlp, data, data.test_mask) + 0.15
     assert graphs.hidden(gcn, data).shape == (data.num_nodes, 16)
@@ -151,18 +155,21 @@ def test_extras_exercises_explain_typical_mistakes(capsys):
     from course.exercises import extras_dataframes, extras_generative, extras_gnn, extras_rl
 
     cases = [
-        (extras_rl.q1, 200, "CartPole-v0"),
+        (extras_rl.q1, 500, "undiscounted"),
+        (extras_rl.q1, 100, "endless episode"),
         (extras_rl.q2, "PPO", "on-policy"),
         (extras_rl.q3, 30, "copies"),
         (extras_rl.q4, "cpu", "CNN"),
         (extras_gnn.q1, 2.0, "self-loop"),
-        (extras_gnn.q2, 20, "7 classes"),
-        (extras_gnn.q3, 1, "One hop per layer"),
+        (extras_gnn.q2, 1 / 2**0.5, "without the self-loops"),
+        (extras_gnn.q3, 6, "node 10 itself"),
+        (extras_gnn.q3, 5, "two layers"),
         (extras_gnn.q4, "grow", "wrong evidence"),
         (extras_generative.q1, 0.25, "square root"),
         (extras_generative.q2, (16, 1, 28, 28), "output"),
         (extras_generative.q3, 1, "equilibrium"),
-        (extras_generative.q4, 1, "GAN"),
+        (extras_generative.q4, 4, "GAN"),
+        (extras_generative.q4, 1000, "four batches"),
         (extras_dataframes.q1, 240e6 / 2**20, "MiB"),
         (extras_dataframes.q2, 0.0096, "seconds"),
         (extras_dataframes.q3, "small", "fixed cost"),

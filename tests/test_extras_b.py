@@ -32,17 +32,55 @@ def test_training_restores_the_callers_thread_count(digits_file, tmp_path):
 
 
 def test_two_gloo_ranks_under_torchrun_agree_and_match_one_process(digits_file, tmp_path):
-    cfg = distributed.TrainConfig(data=str(digits_file), out=str(tmp_path / "ddp"), steps=12, global_batch=32)
+    cfg = distributed.TrainConfig(data=str(digits_file), out=str(tmp_path / "ddp"), steps=12, global_batch=32,
+                                  device="cpu", snapshots=(1, 12))
     seconds = distributed.launch_torchrun(2, cfg, timeout=300)
     reports = distributed.read_reports(cfg.out)
     assert seconds > 0
     assert [r["rank"] for r in reports] == [0, 1]
     assert {r["backend"] for r in reports} == {"gloo"} and {r["per_rank_batch"] for r in reports} == {16}
     assert distributed.compare_ranks(cfg.out) == 0.0
-    one = distributed.TrainConfig(data=str(digits_file), out=str(tmp_path / "one"), steps=12, global_batch=32)
+    one = distributed.TrainConfig(data=str(digits_file), out=str(tmp_path / "one"), steps=12, global_batch=32,
+                                  device="cpu", threads=reports[0]["threads"], snapshots=(1, 12))
     distributed.train(one)
     diff = distributed.max_abs_diff(distributed.load_weights(cfg.out, 0), distributed.load_weights(one.out, 0))
     assert diff < 1e-4
+    ddp_snaps, one_snaps = distributed.load_snapshots(cfg.out), distributed.load_snapshots(one.out)
+    assert set(ddp_snaps) == set(one_snaps) == {1, 12}  # DDP's "module." prefix is gone: the keys compare
+    assert distributed.max_abs_diff(ddp_snaps[12], distributed.load_weights(cfg.out, 0)) == 0.0
+    assert distributed.max_abs_diff(ddp_snaps[1], one_snaps[1]) < 1e-6
+
+
+@pytest.mark.parametrize(("gpus", "world", "want", "expected"), [
+    (1, 2, "auto", ("cpu", "gloo")),  # one GPU, two ranks: the ranks go to the CPU...
+    (1, 1, "cpu", ("cpu", "gloo")),  # ...and so must the one-process baseline they are compared with
+    (1, 1, "auto", ("cuda", "nccl")),
+    (2, 2, "auto", ("cuda", "nccl")),
+    (0, 1, "auto", ("cpu", "gloo")),
+])
+def test_the_baseline_can_be_put_on_the_same_device_as_the_ranks(monkeypatch, gpus, world, want, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    device, backend = distributed._device_and_backend(0, world, want)
+    assert (device.type, backend) == expected
+
+
+def test_asking_for_more_gpus_than_there_are_says_so(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(RuntimeError, match="one GPU per rank"):
+        distributed._device_and_backend(0, 2, "cuda")
+    with pytest.raises(ValueError, match="'auto', 'cpu' or 'cuda'"):
+        distributed._device_and_backend(0, 1, "gpu")
+
+
+def test_tf32_is_off_inside_training_and_restored_after():
+    cudnn, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    with distributed.fp32_mode(False):
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    with distributed.fp32_mode(True):
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (cudnn, matmul)
 
 
 def test_compare_ranks_sees_a_rank_that_drifted(tmp_path):
@@ -74,6 +112,11 @@ def test_torchrun_command_is_standalone_and_runs_this_module():
     assert "--nproc-per-node=4" in cmd
     assert cmd[cmd.index("-m", 3) + 1] == "helpers.distributed"
     assert cmd[cmd.index("--threads") + 1] == "2"
+    assert cmd[cmd.index("--device") + 1] == "auto" and "--tf32" not in cmd and "--snapshots" not in cmd
+    cmd = distributed.torchrun_command(2, distributed.TrainConfig(data="d.pt", out="o", device="cpu", tf32=True,
+                                                                  snapshots=(1, 10)))
+    assert cmd[cmd.index("--device") + 1] == "cpu" and "--tf32" in cmd
+    assert cmd[cmd.index("--snapshots") + 1] == "1,10"
 
 
 def test_unknown_dataset_names_the_choices(tmp_path):
@@ -88,10 +131,13 @@ def test_distributed_exercises_explain_typical_mistakes(capsys):
     assert "global batch" in capsys.readouterr().out
     assert not ex.q2.check("yes")
     assert "does not pool" in capsys.readouterr().out
-    assert not ex.q3.check(2.3)
+    assert not ex.q3.check(12)
     assert "twice" in capsys.readouterr().out
-    assert not ex.q3.check(4.6)
+    assert not ex.q3.check(24)
     assert "(N-1)/N" in capsys.readouterr().out
+    assert not ex.q3.check(9)
+    assert "two phases" in capsys.readouterr().out
+    assert ex.q3.check(18)
     assert not ex.q4.check(0.1)
     assert "global batch doubled" in capsys.readouterr().out
     assert not ex.q4.check(0.05)
@@ -218,6 +264,19 @@ def test_server_listens_on_loopback_only_and_frees_its_port_when_stopped(tiny_ch
     with socket.socket() as s:  # the port can be bound again
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
+
+
+def test_generated_tokens_count_the_same_one_by_one_and_batched_when_pad_is_the_end_token():
+    from helpers import serve
+
+    end = pad = 2  # SmolLM2: the pad token is the end token
+    alone = [torch.tensor([[5, 6, 7, end]]), torch.tensor([[8, end]]), torch.tensor([[9, 9, 9, 9, 9, 9]])]
+    batch = torch.tensor([[5, 6, 7, end, pad, pad], [8, end, pad, pad, pad, pad], [9, 9, 9, 9, 9, 9]])
+    one_by_one = sum(sum(serve.completion_tokens(row, end)) for row in alone)
+    assert one_by_one == sum(serve.completion_tokens(batch, end)) == 12
+    assert int((batch != pad).sum()) == 10  # "not padding" drops the two real end tokens
+    assert serve.completion_tokens(batch, [end, 7]) == [3, 2, 6]  # several end ids: the first one met
+    assert serve.completion_tokens(batch, None) == [6, 6, 6]
 
 
 def test_serving_exercises_explain_typical_mistakes(capsys):

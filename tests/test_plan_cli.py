@@ -75,3 +75,16 @@ def test_doctor_uses_the_planner_for_a_notebook_that_names_a_model():
     nb = load().by_id("06b-where-the-memory-goes")
     need = planner_need(nb)
     assert need is not None and need[0] > 0 and "planner" in need[1]
+
+
+def test_full_finetune_is_planned_in_mixed_precision_unless_pure_is_asked_for(cli):
+    mixed = json.loads(cli("plan", "llama-3.2-1b", "--method", "full", "--json").stdout)
+    pure = json.loads(cli("plan", "llama-3.2-1b", "--method", "full", "--precision", "pure", "--json").stdout)
+    assert mixed["knobs"]["precision"] == "mixed" and pure["knobs"]["precision"] == "pure"
+    state = {k: sum(d["components"][c] for c in ("weights", "gradients", "optimizer")) / d["params"]
+             for k, d in (("mixed", mixed), ("pure", pure))}
+    assert state == {"mixed": 16, "pure": 8}
+    out = cli("plan", "llama-3.2-1b", "--method", "full").stdout
+    assert "mixed precision (fp32 master weights)" in out and "--precision pure" in out
+    res = cli("plan", "gpt2", "--method", "full", "--precision", "half")
+    assert res.returncode == 2 and "precision must be one of mixed, pure" in res.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from course.exercises import choice, fitted_estimator, scores_at_least, week01, week02
+from course.exercises import choice, fitted_estimator, scores_at_least, week01, week02a, week02b
 
 
 def _said(capsys) -> str:
@@ -47,6 +47,16 @@ def test_week01_pipeline_check_catches_unfitted_unscaled_and_leaky_models(capsys
     assert "X_train only" in _said(capsys)
 
 
+def test_week01_pipeline_check_wants_the_five_neighbours_it_asks_for(capsys):
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X_train, _, y_train, _ = week01.cancer_split()
+    assert not week01.q3.check(make_pipeline(StandardScaler(), KNeighborsClassifier(1)).fit(X_train, y_train))
+    assert "1 neighbour(s); the question asks for 5" in _said(capsys)
+
+
 def test_week01_choice_questions_explain_each_wrong_option(capsys):
     assert not week01.q4.check("underfitting")
     assert "training data too" in _said(capsys)
@@ -59,9 +69,9 @@ def test_week01_choice_questions_explain_each_wrong_option(capsys):
 
 
 def test_week02_cv_mistakes_fold_list_and_training_accuracy(capsys):
-    assert not week02.q1.check([0.9, 0.8, 0.9, 0.85, 0.9])
+    assert not week02a.q1.check([0.9, 0.8, 0.9, 0.85, 0.9])
     assert "one per fold" in _said(capsys)
-    assert not week02.q1.check(1.0)
+    assert not week02a.q1.check(1.0)
     assert "memorised" in _said(capsys)
 
 
@@ -73,33 +83,43 @@ def test_week02_grid_search_check_wants_a_fitted_scaled_search(capsys):
     from sklearn.preprocessing import StandardScaler
 
     X, y = load_wine(return_X_y=True)
-    assert not week02.q2.check(make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X, y))
+    assert not week02a.q2.check(make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X, y))
     assert "GridSearchCV" in _said(capsys)
     grid = {"n_neighbors": [1, 3, 5]}
-    assert not week02.q2.check(GridSearchCV(KNeighborsClassifier(), grid))
+    assert not week02a.q2.check(GridSearchCV(KNeighborsClassifier(), grid))
     assert "not fitted" in _said(capsys)
-    assert not week02.q2.check(GridSearchCV(KNeighborsClassifier(), grid).fit(X, y))
+    assert not week02a.q2.check(GridSearchCV(KNeighborsClassifier(), grid).fit(X, y))
     assert "scaler" in _said(capsys)
 
 
-def test_week02_pca_off_by_one_and_fraction_are_explained(capsys):
-    right = week02.q3.solve()
-    assert not week02.q3.check(right - 1)
+def test_week02_pca_question_is_not_the_notebooks_printed_count_and_explains_mistakes(capsys):
+    right = week02a.q3.solve()
+    assert right != 21, "21 (raw pixels, 90 %) is printed and recorded by the notebook"
+    assert not week02a.q3.check(21)
+    assert "raw pixels" in _said(capsys)
+    assert not week02a.q3.check(right - 1)
     assert "count from 1" in _said(capsys)
-    assert not week02.q3.check(0.9)
+    assert not week02a.q3.check(0.9)
     assert "not a fraction" in _said(capsys)
-    assert not week02.q3.check(64)
+    assert not week02a.q3.check(64)
     assert "100 %" in _said(capsys)
 
 
-def test_week02_titanic_mistakes_count_percentage_and_leaky_column(capsys):
-    assert not week02.t1.check(500)
-    assert "number of survivors" in _said(capsys)
-    assert not week02.t1.check(38.2)
+def test_week02_titanic_mistakes_count_percentage_whole_file_and_leaky_column(capsys):
+    train_df, _ = week02b.titanic_split()
+    kids = train_df[train_df["age"] < 10]
+    assert not week02b.t1.check(int(kids["survived"].sum()))
+    assert "count of children" in _said(capsys)
+    assert not week02b.t1.check(100 * week02b.t1.solve())
     assert "percentage" in _said(capsys)
-    assert not week02.t2.check("body")
+    df = week02b.titanic_local()
+    assert not week02b.t1.check(float(df[df["age"] < 10]["survived"].mean()))
+    assert "891 training passengers only" in _said(capsys)
+    assert not week02b.t1.check(float(train_df[train_df["age"] <= 10]["survived"].mean()))
+    assert "age < 10" in _said(capsys)
+    assert not week02b.t2.check("body")
     assert "missing for almost everyone" in _said(capsys)
-    assert not week02.t2.check("sex")
+    assert not week02b.t2.check("sex")
     assert "known when passengers boarded" in _said(capsys)
 
 
@@ -109,16 +129,35 @@ def test_week02_titanic_pipeline_check_explains_missing_values_and_text(capsys):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    assert not week02.t3.check(LogisticRegression())
+    assert not week02b.t3.check(lambda: LogisticRegression())
     assert "text" in _said(capsys)
-    no_imputer = make_pipeline(make_column_transformer((OneHotEncoder(), ["sex"]), ("passthrough", ["age"])),
-                               LogisticRegression())
-    assert not week02.t3.check(no_imputer)
+
+    def no_imputer():
+        return make_pipeline(make_column_transformer((OneHotEncoder(), ["sex"]), ("passthrough", ["age"])),
+                             LogisticRegression())
+
+    assert not week02b.t3.check(no_imputer)
     assert "SimpleImputer" in _said(capsys)
+    assert not week02b.t3.check(no_imputer())
+    assert "without calling it" in _said(capsys)
+
+
+def test_week02_titanic_pipeline_must_beat_the_women_survive_rule(capsys):
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    def sex_alone():
+        return make_pipeline(make_column_transformer((OneHotEncoder(), ["sex"])), LogisticRegression())
+
+    assert not week02b.t3.check(sex_alone)
+    said = _said(capsys)
+    assert "'women survive' alone scores" in said and "learned only the rule" in said
 
 
 def test_titanic_fallback_file_is_the_1309_passenger_list():
-    df = week02.titanic_local()
+    df = week02b.titanic_local()
     assert len(df) == 1309 and int(df["survived"].sum()) == 500
     assert set(df.columns) == {"pclass", "survived", "name", "sex", "age", "sibsp", "parch"}
     assert int(df["age"].isna().sum()) == 263 and sorted(df["pclass"].unique()) == [1, 2, 3]
@@ -143,7 +182,7 @@ def test_scores_at_least_reports_the_score_and_the_target():
     assert fitted_estimator("a string").startswith("expected a scikit-learn estimator")
 
 
-@pytest.mark.parametrize("ex", [week01.q3, week02.q2, week02.t3])
+@pytest.mark.parametrize("ex", [week01.q3, week02a.q2])
 def test_estimator_exercises_do_not_crash_on_a_non_estimator(ex, capsys):
     assert not ex.check("my model")
     said = _said(capsys)

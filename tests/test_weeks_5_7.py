@@ -141,8 +141,6 @@ def test_week05_to_07_typical_mistakes_get_specific_feedback(capsys):
         (week06.q1, 0.5, "keys and the values"),
         (week06.q1, 4.0, "grouped-query"),
         (week06.q3, "a", "15 GiB"),
-        (week07.q1, week07.IDS, "mask the prompt"),
-        (week07.q1, [0] * 5 + week07.IDS[5:], "-100"),
         (week07.q2, 4096 * 4096, "frozen matrix"),
         (week07.q2, 16 * 4096, "two LoRA matrices"),
         (week07.q3, 40e6 * 4 / 2**30, "two states"),

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from course.exercises import Exercise, near
+from course.exercises import Case, Exercise, choice, near, same_as
 
 NOTEBOOK = "e7-beyond-one-gpu"
+
+EXPLAIN = "Explain data parallelism: full model copies, sharded batches, gradients averaged by all-reduce"
+LAUNCH = "Launch one training script on N ranks with torchrun (DDP) and with accelerate"
+DECIDE = "Decide between more 12 GB cards and one bigger card from memory and communication arithmetic"
 
 GIB = 2**30
 
@@ -35,6 +39,7 @@ q1 = Exercise(
     _q1_check,
     "Look at per_rank_batch in the table of section 3, and at how train() computes it.",
     _q1_solve,
+    objective=EXPLAIN,
 )
 
 
@@ -42,13 +47,11 @@ def _q2_solve() -> str:
     return "no"  # DDP keeps a whole copy of weights, gradients and optimizer state on every GPU
 
 
-def _q2_check(answer: Any) -> str | None:
-    if not isinstance(answer, str) or answer.strip().lower() not in ("yes", "no"):
-        return "answer 'yes' or 'no'."
-    if answer.strip().lower() == "yes":
-        return ("two cards give 24 GB in total, but DDP does not pool it: every rank holds the whole model, "
-                "its gradients and its optimizer state. Only sharding (FSDP, ZeRO-3) splits them.")
-    return None
+_q2_check = choice("no", {
+    "yes": (
+        "two cards give 24 GB in total, but DDP does not pool it: every rank holds the whole model,"
+        " its gradients and its optimizer state. Only sharding (FSDP, ZeRO-3) splits them."),
+})
 
 
 q2 = Exercise(
@@ -58,28 +61,35 @@ q2 = Exercise(
     _q2_check,
     "What does each rank hold under DDP? Look at the first column of the table in section 7.",
     _q2_solve,
+    objective=DECIDE,
 )
 
 
 def _q3_solve() -> float:
-    gradients_gib, gpus = 2.3, 4
-    return 2 * (gpus - 1) / gpus * gradients_gib  # a ring all-reduce: reduce-scatter, then all-gather
+    params, bytes_per_gradient, gpus = 3e9, 4, 4  # fp32 gradients: 4 bytes each
+    gradients_gb = params * bytes_per_gradient / 1e9
+    return 2 * (gpus - 1) / gpus * gradients_gb  # a ring all-reduce: reduce-scatter, then all-gather
 
 
-_q3_check = near(_q3_solve(), rel=0.03, unit="GiB", mistakes={
-    2.3: "That is the gradient size itself; a ring all-reduce moves it about twice.",
-    4.6: "Close: each GPU already holds its own share, so multiply by (N-1)/N too.",
-    1.725: "A ring all-reduce has two phases (reduce-scatter, then all-gather): count both.",
+_q3_check = near(_q3_solve(), rel=0.03, unit="GB", mistakes={
+    12.0: "That is the gradient size itself; a ring all-reduce sends about twice that, times (N-1)/N.",
+    24.0: "Close: each GPU already holds its own share of the sum, so multiply by (N-1)/N too.",
+    9.0: "That is half the answer: a ring all-reduce has two phases (reduce-scatter, then all-gather), "
+         "and fp32 gradients take 4 bytes each, not 2. Count both phases, at 4 bytes.",
+    6.0: "That is the gradient size at 2 bytes a value; these gradients are fp32 (4 bytes), and the ring "
+         "all-reduce sends about 2 (N-1)/N times them.",
 })
 
 
 q3 = Exercise(
     "q3",
-    "A model has 2.3 GiB of bf16 gradients. With DDP on 4 GPUs and a ring all-reduce, about how many GiB "
-    "does each GPU send per step?",
+    "A 3-billion-parameter model is trained with fp32 gradients (4 bytes each) on 4 GPUs with DDP and a ring "
+    "all-reduce. About how many GB (10^9 bytes) does each GPU send per step? (The table in section 7 uses "
+    "bf16 gradients: compute this one yourself.)",
     _q3_check,
-    "Section 7 gives the rule: about 2 * (N - 1) / N times the gradient bytes per GPU.",
+    "First the gradient bytes (parameters x 4). A ring all-reduce sends about 2 (N - 1) / N times that per GPU.",
     _q3_solve,
+    objective=DECIDE,
 )
 
 
@@ -101,4 +111,60 @@ q4 = Exercise(
     _q4_check,
     "The rule: when the global batch is multiplied by k, multiply the learning rate by k (with a warm-up).",
     _q4_solve,
+    objective=EXPLAIN,
+)
+
+
+def rank_indices(n: int, num_ranks: int, rank: int) -> list[int]:
+    """The dataset indices one rank reads, like DistributedSampler(shuffle=False, drop_last=False)."""
+    import math
+
+    indices = list(range(n))
+    total = math.ceil(n / num_ranks) * num_ranks  # every rank gets the same number of samples
+    while len(indices) < total:  # pad by repeating indices from the start (several times if n is tiny)
+        indices += indices[: total - len(indices)]
+    return indices[rank:total:num_ranks]  # round-robin: rank r takes r, r + N, r + 2N, ...
+
+
+def _no_padding(n: int, num_ranks: int, rank: int) -> list[int]:
+    return list(range(rank, n, num_ranks))
+
+
+def _dropped_the_tail(n: int, num_ranks: int, rank: int) -> list[int]:
+    return list(range(rank, n - n % num_ranks, num_ranks))
+
+
+def _contiguous_blocks(n: int, num_ranks: int, rank: int) -> list[int]:
+    import math
+
+    per_rank = math.ceil(n / num_ranks)
+    padded = (list(range(n)) * num_ranks)[: per_rank * num_ranks]
+    return padded[rank * per_rank:(rank + 1) * per_rank]
+
+
+def _sampler_cases() -> list[Case]:
+    return [Case("10 samples on 4 ranks, rank 1", (10, 4, 1)), Case("10 samples on 4 ranks, rank 3", (10, 4, 3)),
+            Case("8 samples on 4 ranks, rank 2 (no padding needed)", (8, 4, 2)),
+            Case("3 samples on 4 ranks, rank 3", (3, 4, 3)), Case("2 samples on 5 ranks, rank 4", (2, 5, 4)),
+            Case("7 samples on 1 rank", (7, 1, 0))]
+
+
+q5 = Exercise(
+    "q5",
+    "Write rank_indices(n, num_ranks, rank): the dataset indices that one rank reads in an epoch, as "
+    "DistributedSampler does without shuffling. Rank r takes every num_ranks-th index starting at r; when n "
+    "does not divide evenly, first pad the list 0..n-1 by repeating indices from its start until its length "
+    "is a multiple of num_ranks, so that every rank gets the same number of samples.",
+    same_as(rank_indices, _sampler_cases, mistakes=[
+        (_no_padding, "the ranks got different numbers of samples: the rank with fewer would wait forever at "
+                      "the next all-reduce. Pad the indices (repeat from the start) to a multiple of num_ranks."),
+        (_dropped_the_tail, "you dropped the samples that did not divide evenly (that is drop_last=True); pad "
+                            "by repeating indices from the start instead, so no sample is skipped."),
+        (_contiguous_blocks, "you gave each rank a contiguous block; DistributedSampler deals the indices "
+                             "round-robin: rank r takes r, r + N, r + 2N, ..."),
+    ], expects="your rank_indices function"),
+    "indices = list(range(n)); grow it with indices[:total - len(indices)] until total = ceil(n / N) * N; "
+    "return indices[rank:total:num_ranks].",
+    lambda: rank_indices,
+    objective=EXPLAIN,
 )

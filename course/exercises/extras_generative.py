@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from course.exercises import Exercise, near
+from course.exercises import Case, Exercise, near, same_as
 
 NOTEBOOK = "e4-generative-models"
+
+GAN = "Train a DCGAN: a generator and a discriminator in a contest"
+DDPM = "Train a DDPM: noise images step by step and learn to predict the noise"
+COST = "Compare their sampling cost: one pass against T passes"
 
 
 def _q1_solve() -> float:
@@ -27,6 +31,7 @@ q1 = Exercise(
     _q1_check,
     "x_t = sqrt(alpha_bar) * x_0 + sqrt(1 - alpha_bar) * eps.",
     _q1_solve,
+    objective=DDPM,
 )
 
 
@@ -37,9 +42,12 @@ def _q2_solve() -> tuple[int, int, int, int]:
 
 def _q2_check(answer: Any) -> str | None:
     try:
-        shape = tuple(int(v) for v in answer)
-    except (TypeError, ValueError):
+        items = tuple(answer)
+    except TypeError:
         return "give the shape as a tuple of integers, like (2, 3, 4, 5)."
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        return "a shape holds whole numbers (ints), like (2, 3, 4, 5): no fractions, strings or booleans."
+    shape = items
     if shape == _q2_solve():
         return None
     if shape == (16, 64):
@@ -53,8 +61,9 @@ q2 = Exercise(
     "q2",
     "Our generator (nz = 64) should draw a batch of 16 images. What shape must the noise tensor have?",
     _q2_check,
-    "Look at fixed_z in section 2: torch.randn(8, 64, 1, 1) makes 8 images.",
+    "ConvTranspose2d takes 4-D input: (batch, channels, height, width). What are the noise's channels?",
     _q2_solve,
+    objective=GAN,
 )
 
 
@@ -75,23 +84,81 @@ q3 = Exercise(
     _q3_check,
     "Real and generated images would be indistinguishable: what is the best guess for a coin flip?",
     _q3_solve,
+    objective=GAN,
 )
 
 
 def _q4_solve() -> int:
-    diffusion_steps = 1000
-    return diffusion_steps  # one U-Net pass per step; the GAN needs a single generator pass
+    diffusion_steps, images, batch = 1000, 64, 16
+    return diffusion_steps * (images // batch)  # one U-Net pass per step, for each batch
 
 
-_q4_check = near(_q4_solve(), rel=0.0, unit="passes",
-                 mistakes={1: "One pass is the GAN; the DDPM runs its network once per denoising step."})
+_q4_check = near(_q4_solve(), rel=0.0, unit="passes", mistakes={
+    4: "Four passes would draw them with a GAN (one pass a batch); the DDPM runs its network once per "
+       "denoising step.",
+    1000: "That is one batch of 16; 64 images take four batches.",
+    64000: "A batch goes through the U-Net together: count passes per batch, not per image.",
+})
 
 
 q4 = Exercise(
     "q4",
-    "With T = 1000, how many forward passes of its network does the DDPM need to draw one batch of "
-    "samples (the GAN needs 1)?",
+    "A DDPM with T = 1000 steps draws 64 images, in batches of 16 (what fits in memory). How many forward "
+    "passes of its U-Net does that take in all?",
     _q4_check,
-    "Count the iterations of the loop in gm.sample_ddpm.",
+    "Count the iterations of the loop in gm.sample_ddpm for one batch, then the batches.",
     _q4_solve,
+    objective=COST,
+)
+
+
+def ddpm_schedule(steps: int, beta_start: float = 1e-4, beta_end: float = 0.02):
+    """Ho et al.'s linear schedule: (betas, alpha_bar), two tensors of length ``steps``."""
+    import torch
+
+    betas = torch.linspace(beta_start, beta_end, steps)  # the noise variance added at each step
+    alpha_bar = torch.cumprod(1 - betas, 0)  # the share of the clean signal's variance left after t steps
+    return betas, alpha_bar
+
+
+def _no_product(steps, beta_start=1e-4, beta_end=0.02):
+    betas, _ = ddpm_schedule(steps, beta_start, beta_end)
+    return betas, 1 - betas
+
+
+def _product_of_betas(steps, beta_start=1e-4, beta_end=0.02):
+    import torch
+
+    betas, _ = ddpm_schedule(steps, beta_start, beta_end)
+    return betas, torch.cumprod(betas, 0)
+
+
+def _sum_not_product(steps, beta_start=1e-4, beta_end=0.02):
+    import torch
+
+    betas, _ = ddpm_schedule(steps, beta_start, beta_end)
+    return betas, 1 - torch.cumsum(betas, 0)
+
+
+def _schedule_cases() -> list[Case]:
+    return [Case("T = 10 steps, betas from 1e-4 to 0.02", (10,)),
+            Case("T = 1000 steps (Ho et al.)", (1000,)),
+            Case("T = 5 steps, betas from 0.1 to 0.5", (5, 0.1, 0.5))]
+
+
+q5 = Exercise(
+    "q5",
+    "Write ddpm_schedule(steps, beta_start=1e-4, beta_end=0.02): Ho et al.'s linear noise schedule. Return "
+    "two tensors of length steps: betas, rising linearly from beta_start to beta_end (both included), and "
+    "alpha_bar, where alpha_bar[t] is the product of (1 - beta) over steps 0..t.",
+    same_as(ddpm_schedule, _schedule_cases, mistakes=[
+        (_no_product, "your alpha_bar is 1 - beta_t, the signal kept by one step; alpha_bar is the product "
+                      "over all steps so far (torch.cumprod)."),
+        (_product_of_betas, "you multiplied the betas; alpha_bar multiplies the alphas, 1 - beta."),
+        (_sum_not_product, "you subtracted the sum of the betas; that is only the first-order approximation "
+                           "of the product of (1 - beta): use torch.cumprod."),
+    ], expects="your ddpm_schedule function"),
+    "torch.linspace(beta_start, beta_end, steps) for the betas; torch.cumprod(1 - betas, 0) for alpha_bar.",
+    lambda: ddpm_schedule,
+    objective=DDPM,
 )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from course.exercises import Exercise, near
+from course.exercises import Case, Exercise, choice, near, same_as
 
 NOTEBOOK = "e2-graph-neural-networks"
+
+STORE = "Store a graph for deep learning: features, edge_index, labels, masks (PyTorch Geometric)"
+TRAIN = "Train a GCN and an MLP baseline on Cora with 140 labelled nodes"
+WHY = "Explain why neighbour averaging wins on homophilous graphs"
 
 
 def _q1_solve() -> float:
@@ -27,43 +29,57 @@ q1 = Exercise(
     _q1_check,
     "Average four numbers: the node's own and its three neighbours'.",
     _q1_solve,
+    objective=WHY,
 )
 
 
-def _q2_solve() -> int:
-    per_class, classes = 20, 7
-    return per_class * classes
+def _q2_solve() -> float:
+    import math
+
+    # Path 0-1-2-3-4 with self-loops: node 0 has degree 1 + 1 = 2, node 1 has 2 + 1 = 3.
+    return 1 / math.sqrt(2 * 3)
 
 
-_q2_check = near(_q2_solve(), rel=0.0, unit="nodes", mistakes={
-    20: "20 is per class; Cora has 7 classes.",
-    2708: "That is every node; the semi-supervised split labels only a few per class.",
+_q2_check = near(_q2_solve(), rel=0.01, mistakes={
+    1 / 2**0.5: "Those are the degrees without the self-loops; the GCN adds one to every node first.",
+    1 / 3: "That is 1/deg(1), a plain mean over node 1's neighbourhood; the GCN weight is symmetric: "
+           "1/sqrt(deg(0) deg(1)).",
+    1 / 2: "That is 1/deg(0); the GCN weight uses both ends' degrees: 1/sqrt(deg(0) deg(1)).",
 })
 
 
 q2 = Exercise(
     "q2",
-    "Cora's standard split labels 20 papers per topic for training. How many training nodes is that?",
+    "A graph is the path 0-1-2-3-4 (four undirected edges). A GCN layer adds self-loops and weighs the "
+    "message between nodes i and j by 1/sqrt(deg(i) deg(j)). What weight does the edge between node 0 and "
+    "node 1 get? (a number)",
     _q2_check,
-    "Count the classes (print num_classes) and multiply.",
+    "Count each node's neighbours, add one for the self-loop, then take 1/sqrt of the product.",
     _q2_solve,
+    objective=WHY,
 )
 
 
 def _q3_solve() -> int:
-    return 2  # each GCN layer passes information one hop along the edges
+    layers = 3
+    return 1 + 2 * layers  # on a path, node 10 hears nodes 10 - 3 .. 10 + 3: one hop more per layer, itself included
 
 
-_q3_check = near(_q3_solve(), rel=0.0, unit="hops",
-                 mistakes={1: "One hop per layer, and the model has more than one layer."})
+_q3_check = near(_q3_solve(), rel=0.0, unit="nodes", mistakes={
+    6: "Count node 10 itself too: the self-loop keeps its own features in every layer.",
+    3: "That is one side only: on a path, information arrives from both directions.",
+    5: "That is two layers' reach (two hops each way); this GCN has three layers.",
+})
 
 
 q3 = Exercise(
     "q3",
-    "Our GCN has num_layers=2. From how many hops away can a node's features reach another node's prediction?",
+    "A graph is a long path: node 0 - node 1 - node 2 - ... - node 20. A GCN with num_layers=3 predicts node "
+    "10's class. The features of how many nodes (node 10 included) can change that prediction?",
     _q3_check,
-    "Each layer mixes a node with its direct neighbours; stack the layers.",
+    "Each layer mixes a node with its direct neighbours (one hop), so L layers reach L hops away, on both sides.",
     _q3_solve,
+    objective=TRAIN,
 )
 
 
@@ -71,13 +87,11 @@ def _q4_solve() -> str:
     return "shrink"
 
 
-def _q4_check(answer: Any) -> str | None:
-    if not isinstance(answer, str) or answer.strip().lower() not in ("grow", "shrink"):
-        return "answer 'grow' or 'shrink'."
-    if answer.strip().lower() == "grow":
-        return ("with homophily 0.2 most neighbours belong to other classes, so averaging over them mixes "
-                "in the wrong evidence rather than cancelling noise.")
-    return None
+_q4_check = choice("shrink", {
+    "grow": (
+        "with homophily 0.2 most neighbours belong to other classes, so averaging over them mixes "
+        "in the wrong evidence rather than cancelling noise."),
+})
 
 
 q4 = Exercise(
@@ -87,4 +101,73 @@ q4 = Exercise(
     _q4_check,
     "A GCN layer averages a node with its neighbours. What does that average contain when most neighbours differ?",
     _q4_solve,
+    objective=WHY,
+)
+
+
+def gcn_layer(adjacency, x, weight):
+    """One GCN layer on a dense graph, without the activation: D^-1/2 (A + I) D^-1/2 X W."""
+    import torch
+
+    a_hat = adjacency + torch.eye(adjacency.shape[0], dtype=adjacency.dtype)  # every node keeps its own vector
+    d_inv_sqrt = a_hat.sum(1).pow(-0.5)  # degrees counted with the self-loop
+    norm = d_inv_sqrt[:, None] * a_hat * d_inv_sqrt[None, :]  # entry (i, j) is 1 / sqrt(deg(i) deg(j))
+    return norm @ x @ weight
+
+
+def _no_self_loops(adjacency, x, weight):
+
+    d = adjacency.sum(1).clamp(min=1).pow(-0.5)
+    return (d[:, None] * adjacency * d[None, :]) @ x @ weight
+
+
+def _row_mean(adjacency, x, weight):
+    import torch
+
+    a_hat = adjacency + torch.eye(adjacency.shape[0], dtype=adjacency.dtype)
+    return (a_hat / a_hat.sum(1, keepdim=True)) @ x @ weight
+
+
+def _not_normalised(adjacency, x, weight):
+    import torch
+
+    return (adjacency + torch.eye(adjacency.shape[0], dtype=adjacency.dtype)) @ x @ weight
+
+
+def _gcn_cases() -> list[Case]:
+    import torch
+
+    gen = torch.Generator().manual_seed(5)
+    path = torch.zeros(4, 4)
+    for i in range(3):
+        path[i, i + 1] = path[i + 1, i] = 1.0
+    star = torch.zeros(5, 5)  # node 0 is a hub linked to 1, 2, 3; node 4 has no edge at all
+    star[0, 1:4] = star[1:4, 0] = 1.0
+    rand = (torch.rand(6, 6, generator=gen) < 0.4).float().triu(1)
+    rand = rand + rand.T
+    return [
+        Case("a path of 4 nodes, 3 features, 2 outputs",
+             (path, torch.randn(4, 3, generator=gen), torch.randn(3, 2, generator=gen))),
+        Case("a star (a hub with 3 leaves) plus one isolated node",
+             (star, torch.randn(5, 2, generator=gen), torch.randn(2, 3, generator=gen))),
+        Case("a random graph of 6 nodes", (rand, torch.randn(6, 4, generator=gen), torch.randn(4, 4, generator=gen))),
+    ]
+
+
+q5 = Exercise(
+    "q5",
+    "Write gcn_layer(adjacency, x, weight): one GCN layer on a small dense graph, without the activation. "
+    "adjacency is an n x n 0/1 tensor (symmetric, no self-loops), x is n x f, weight is f x h. Return "
+    "D^-1/2 (A + I) D^-1/2 X W, where D holds the degrees of A + I.",
+    same_as(gcn_layer, _gcn_cases, mistakes=[
+        (_no_self_loops, "you left out the self-loops: add the identity to A before computing the degrees, "
+                         "so each node keeps its own features (and an isolated node is not lost)."),
+        (_row_mean, "you divided each row by its degree (a plain mean, D^-1 (A + I)); the GCN normalises "
+                    "symmetrically, by 1/sqrt(deg(i) deg(j))."),
+        (_not_normalised, "you summed the neighbours without normalising: hubs would get huge vectors. "
+                          "Scale entry (i, j) by 1/sqrt(deg(i) deg(j))."),
+    ], expects="your gcn_layer function"),
+    "a_hat = adjacency + torch.eye(n); d = a_hat.sum(1) ** -0.5; then (d[:, None] * a_hat * d[None, :]) @ x @ weight.",
+    lambda: gcn_layer,
+    objective=WHY,
 )

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from course.exercises import Exercise
+from course.exercises import Case, Exercise, choice, same_as
 
 NOTEBOOK = "e3-multimodal"
+
+PROJECT = "Explain how MiniGPT-4 and LLaVA project vision-encoder patch vectors into an LLM's embedding space"
+PARTS = "Take a vision-language model apart: vision tower, projector, language model, <image> placeholders"
+SPLICE = "Reproduce the model's forward pass by splicing the projected image vectors into the prompt by hand"
 
 
 def _exact(expected: int, unit: str) -> Any:
@@ -39,6 +43,7 @@ q1 = Exercise(
     _q1_check,
     "Count the patches: (image size / patch size) along each side, and the grid is square.",
     _q1_solve,
+    objective=PARTS,
 )
 
 
@@ -63,6 +68,7 @@ q2 = Exercise(
     _q2_check,
     "A Linear(a -> b) layer with a bias has a * b + b parameters; GELU has none.",
     _q2_solve,
+    objective=PROJECT,
 )
 
 
@@ -85,6 +91,7 @@ q3 = Exercise(
     _q3_check,
     "Divide the context length by the tokens per image, and keep whole images only.",
     _q3_solve,
+    objective=PARTS,
 )
 
 
@@ -92,14 +99,14 @@ def _q4_solve() -> str:
     return "projection"
 
 
-def _q4_check(answer: Any) -> str | None:
-    choices = ("vision encoder", "projection", "llm")
-    if not isinstance(answer, str) or answer.strip().lower() not in choices:
-        return "answer 'vision encoder', 'projection' or 'llm'."
-    if answer.strip().lower() != "projection":
-        return ("both big models stay frozen in MiniGPT-4's first stage: training them would need far more "
-                "memory and data. Look at section 1 again.")
-    return None
+_q4_check = choice("projection", {
+    "vision encoder": (
+        "both big models stay frozen in MiniGPT-4's first stage: training them would need far more "
+        "memory and data. Look at section 1 again."),
+    "llm": (
+        "both big models stay frozen in MiniGPT-4's first stage: training them would need far more "
+        "memory and data. Look at section 1 again."),
+})
 
 
 q4 = Exercise(
@@ -108,4 +115,71 @@ q4 = Exercise(
     _q4_check,
     "Section 1: which part is marked (trained) in the diagram?",
     _q4_solve,
+    objective=PROJECT,
+)
+
+
+def merge_image_features(input_ids, text_embeds, image_features, image_token_id: int):
+    """Replace the embedding at every <image> position with the next projected image vector, in order."""
+    merged = text_embeds.clone()  # leave the caller's tensor alone
+    slots = input_ids == image_token_id  # (batch, length) True where an <image> placeholder sits
+    merged[slots] = image_features.reshape(-1, text_embeds.shape[-1]).to(merged.dtype)  # row-major order
+    return merged
+
+
+def _added(input_ids, text_embeds, image_features, image_token_id):
+    merged = text_embeds.clone()
+    slots = input_ids == image_token_id
+    merged[slots] += image_features.reshape(-1, text_embeds.shape[-1])
+    return merged
+
+
+def _first_positions(input_ids, text_embeds, image_features, image_token_id):
+    merged = text_embeds.clone()
+    flat = image_features.reshape(text_embeds.shape[0], -1, text_embeds.shape[-1])
+    merged[:, : flat.shape[1]] = flat
+    return merged
+
+
+def _reversed_order(input_ids, text_embeds, image_features, image_token_id):
+    merged = text_embeds.clone()
+    slots = input_ids == image_token_id
+    merged[slots] = image_features.reshape(-1, text_embeds.shape[-1]).flip(0)
+    return merged
+
+
+def _merge_cases() -> list[Case]:
+    import torch
+
+    gen = torch.Generator().manual_seed(3)
+    image = 9
+    one = torch.tensor([[1, 5, image, image, image, 6, 2]])  # text, 3 image slots, text
+    two = torch.tensor([[4, image, image, 7, 8], [4, 3, image, image, 8]])  # slots at different places
+    return [
+        Case("one prompt with 3 <image> slots after a text token",
+             (one, torch.randn(1, 7, 4, generator=gen), torch.randn(1, 3, 4, generator=gen), image)),
+        Case("a batch of 2 prompts whose <image> slots sit at different positions",
+             (two, torch.randn(2, 5, 3, generator=gen), torch.randn(2, 2, 3, generator=gen), image)),
+    ]
+
+
+q5 = Exercise(
+    "q5",
+    "Write merge_image_features(input_ids, text_embeds, image_features, image_token_id), the splice that "
+    "section 4 checks: input_ids is (batch, length), text_embeds (batch, length, width) are the token "
+    "embeddings, image_features (batch, patches, width) are the projected patch vectors. Return a new "
+    "tensor like text_embeds in which the embedding at each <image> position is replaced by the next image "
+    "vector, in order (row by row); every other position keeps its text embedding.",
+    same_as(merge_image_features, _merge_cases, mistakes=[
+        (_added, "you added the image vectors to the placeholder embeddings; the placeholders carry no "
+                 "meaning: replace them."),
+        (_first_positions, "you wrote the image vectors over the first positions of the prompt; they go where "
+                           "input_ids == image_token_id, wherever that is."),
+        (_reversed_order, "the image vectors are in the wrong order: the first <image> slot gets the first "
+                          "patch vector (patch order is the image's layout, row by row)."),
+    ], expects="your merge_image_features function"),
+    "slots = input_ids == image_token_id; merged = text_embeds.clone(); "
+    "merged[slots] = image_features.reshape(-1, width).",
+    lambda: merge_image_features,
+    objective=SPLICE,
 )

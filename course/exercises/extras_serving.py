@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from course.exercises import Exercise, near
+from course.exercises import Case, Exercise, choice, near, same_as
 
 NOTEBOOK = "e6-serving-a-local-llm"
+
+API = "Explain why vLLM, llama.cpp's server, Ollama and NVIDIA NIM share OpenAI's chat-completions API"
+SERVE = "Start a minimal OpenAI-compatible server on 127.0.0.1, query it with requests, stop it cleanly"
+MEASURE = "Measure request latency, tokens per second and time to first token (streaming)"
+BATCH = "Measure why servers batch requests, and what batching costs in KV-cache memory"
 
 GIB = 2**30
 
@@ -29,6 +34,7 @@ q1 = Exercise(
     _q1_check,
     "Tokens per second counts the tokens the model generated (completion_tokens), divided by the seconds.",
     _q1_solve,
+    objective=MEASURE,
 )
 
 
@@ -50,6 +56,7 @@ q2 = Exercise(
     _q2_check,
     "Look at the chart of section 6: the server holds a lock around generate().",
     _q2_solve,
+    objective=BATCH,
 )
 
 
@@ -57,13 +64,11 @@ def _q3_solve() -> str:
     return "127.0.0.1"
 
 
-def _q3_check(answer: Any) -> str | None:
-    if not isinstance(answer, str) or answer.strip() not in ("127.0.0.1", "0.0.0.0"):
-        return "answer '127.0.0.1' or '0.0.0.0'."
-    if answer.strip() == "0.0.0.0":
-        return ("0.0.0.0 listens on every network interface: anyone on your network (or the internet, "
-                "behind a forwarded port) could use your GPU. This server has no password.")
-    return None
+_q3_check = choice("127.0.0.1", {
+    "0.0.0.0": (
+        "0.0.0.0 listens on every network interface: anyone on your network (or the internet, "
+        "behind a forwarded port) could use your GPU. This server has no password."),
+})
 
 
 q3 = Exercise(
@@ -72,6 +77,7 @@ q3 = Exercise(
     _q3_check,
     "One of them is the loopback address; the other means 'all interfaces'.",
     _q3_solve,
+    objective=SERVE,
 )
 
 
@@ -97,4 +103,70 @@ q4 = Exercise(
     "KV cache = 2 (K and V) x layers x conversations x tokens x KV heads x head_dim x 2 bytes; "
     "helpers.memory.kv_cache_bytes does the same sum.",
     _q4_solve,
+    objective=BATCH,
+)
+
+
+def chat_request(model: str, question: str, max_tokens: int, system: str | None = None,
+                 temperature: float = 0.0) -> dict[str, Any]:
+    """The JSON body of an OpenAI chat-completions request for one question (and an optional system prompt)."""
+    messages = [{"role": "system", "content": system}] if system is not None else []
+    messages.append({"role": "user", "content": question})  # the conversation, oldest message first
+    return {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature}
+
+
+def _transformers_names(model, question, max_tokens, system=None, temperature=0.0):
+    body = chat_request(model, question, max_tokens, system, temperature)
+    body["max_new_tokens"] = body.pop("max_tokens")
+    return body
+
+
+def _system_last(model, question, max_tokens, system=None, temperature=0.0):
+    body = chat_request(model, question, max_tokens, None, temperature)
+    if system is not None:
+        body["messages"].append({"role": "system", "content": system})
+    return body
+
+
+def _prompt_string(model, question, max_tokens, system=None, temperature=0.0):
+    body = chat_request(model, question, max_tokens, None, temperature)
+    body["messages"] = question if system is None else f"{system}\n{question}"
+    return body
+
+
+def _always_system(model, question, max_tokens, system=None, temperature=0.0):
+    body = chat_request(model, question, max_tokens, None, temperature)
+    body["messages"].insert(0, {"role": "system", "content": system})
+    return body
+
+
+def _request_cases() -> list[Case]:
+    return [
+        Case("a question alone", ("local-model", "What is 2 + 2?", 16)),
+        Case("a question with a system prompt and temperature 0.7",
+             ("smollm2", "Name a colour.", 8, "Answer in one word.", 0.7)),
+        Case("no system prompt, temperature left at its default", ("m", "Hi", 1)),
+    ]
+
+
+q5 = Exercise(
+    "q5",
+    "Write chat_request(model, question, max_tokens, system=None, temperature=0.0): the JSON body (a dict) "
+    "that section 3 sends to /v1/chat/completions. It has the keys 'model', 'messages', 'max_tokens' and "
+    "'temperature'; 'messages' is a list of {'role': ..., 'content': ...} dicts: the system prompt first "
+    "(only when one is given), then the user's question.",
+    same_as(chat_request, _request_cases, mistakes=[
+        (_transformers_names, "you used transformers' name max_new_tokens; the OpenAI API calls it max_tokens "
+                              "(every compatible server expects that name)."),
+        (_system_last, "the system prompt goes first: messages are the conversation in order, and the system "
+                       "message sets the rules before the user speaks."),
+        (_prompt_string, "'messages' must be a list of {'role', 'content'} dicts, not one string: the server "
+                         "applies the model's chat template to that list."),
+        (_always_system, "without a system prompt, send no system message at all (not one whose content "
+                         "is None)."),
+    ], expects="your chat_request function"),
+    "Start messages with [{'role': 'system', 'content': system}] if system is not None else [], append "
+    "{'role': 'user', 'content': question}, and return the dict with the four keys.",
+    lambda: chat_request,
+    objective=API,
 )

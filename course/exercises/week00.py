@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from course.exercises import Exercise, near
+from course.exercises import Case, Exercise, choice, near, same_as
 
 NOTEBOOK = "00a-check-your-gpu"
+
+REPORT = "Read your GPU's report: VRAM, compute capability, bf16/TF32, driver"
+FITS = "Work out what fits in 12 GB from bytes per parameter"
+MATMUL = "Measure CPU vs GPU matrix-multiply TFLOP/s and explain why the ratio varies"
 
 GIB = 2**30
 
@@ -19,15 +21,18 @@ def _q1_solve() -> float:
 _q1_check = near(_q1_solve(), rel=0.03, unit="GiB", mistakes={
     8.03e9 * 4 / GIB: "That is fp32 (4 bytes per parameter); bf16 uses 2.",
     8.03e9 * 2 / 1e9: "That is in GB (10^9 bytes); divide bytes by 2**30 for GiB, as nvidia-smi does.",
+    8.03e9 * 16 / GIB: "That counts bits, not bytes: bf16 is 16 bits = 2 bytes.",
 })
 
 
 q1 = Exercise(
     "q1",
-    "Llama-3-8B has 8.03 billion parameters. How many GiB do its weights take in bf16?",
+    "Llama-3-8B has 8.03 billion parameters (the table above left it out on purpose). "
+    "How many GiB do its weights take in bf16?",
     _q1_check,
     "bf16 stores each parameter in 2 bytes; 1 GiB = 2**30 bytes.",
     _q1_solve,
+    objective=FITS,
 )
 
 
@@ -46,6 +51,7 @@ q2 = Exercise(
     _q2_check,
     "A matrix multiply of two n x n matrices does n**3 multiply-adds, i.e. 2 * n**3 FLOPs.",
     _q2_solve,
+    objective=MATMUL,
 )
 
 
@@ -53,19 +59,58 @@ def _q3_solve() -> str:
     return "small"
 
 
-def _q3_check(answer: Any) -> str | None:
-    if not isinstance(answer, str) or answer.strip().lower() not in ("small", "large"):
-        return "answer 'small' or 'large'."
-    if answer.strip().lower() == "large":
-        return ("large matrices keep every GPU core busy, so the GPU's lead is biggest there; "
-                "look at your sweep again.")
-    return None
-
-
 q3 = Exercise(
     "q3",
-    "For which matrices is the GPU's lead over the CPU smallest: 'small' or 'large'?",
-    _q3_check,
-    "Look at the speed-up column of your sweep: launching a GPU kernel costs microseconds whatever its size.",
+    "On an RTX 4070 Ti, how much faster is a large bf16 matmul on the tensor cores than the same matmul in "
+    "fp32 (no TF32)? Answer 'small' (about 2x) or 'large' (10x or more), from the published dense peaks.",
+    choice("small", {
+        "large": ("10x or more is the data-centre picture (an A100: 312 TFLOP/s 16-bit vs 19.5 fp32). GeForce "
+                  "cards run 16-bit with fp32 accumulation at half rate: the Ada whitepaper gives the 4070 Ti "
+                  "80.2 vs 40.1 TFLOP/s. Compare the 16-bit and fp32 columns of your own sweep."),
+    }),
+    "Look up 'RTX 4070 TI' in helpers.gpu.PEAK_TFLOPS (fp32 and f16 fields) and divide.",
     _q3_solve,
+    objective=REPORT,
+)
+
+
+def weights_gib(n_params: float, dtype) -> float:
+    """GiB that ``n_params`` weights take when stored in ``dtype`` (a torch dtype)."""
+    return n_params * dtype.itemsize / 2**30
+
+
+def _q4_cases() -> list[Case]:
+    import torch
+
+    return [Case("Llama-3.2-1B (1.24e9 parameters) in fp32", (1.24e9, torch.float32)),
+            Case("Mistral-7B (7.25e9) in bf16", (7.25e9, torch.bfloat16)),
+            Case("Llama-2-13B (13.0e9) in int8", (13.0e9, torch.int8)),
+            Case("SmolLM2-135M (1.35e8) in fp16", (1.35e8, torch.float16)),
+            Case("no parameters", (0, torch.float64))]
+
+
+def _always_4_bytes(n_params: float, dtype) -> float:
+    return n_params * 4 / 2**30
+
+
+def _in_gb(n_params: float, dtype) -> float:
+    return n_params * dtype.itemsize / 1e9
+
+
+def _in_bits(n_params: float, dtype) -> float:
+    return n_params * dtype.itemsize * 8 / 2**30
+
+
+q4 = Exercise(
+    "q4",
+    "Write weights_gib(n_params, dtype): the GiB that n_params weights take in a torch dtype "
+    "(torch.float32, torch.bfloat16, torch.int8, ...).",
+    same_as(weights_gib, _q4_cases, mistakes=[
+        (_always_4_bytes, "you used 4 bytes for every dtype: a dtype knows its own size (dtype.itemsize)."),
+        (_in_gb, "that is GB (10^9 bytes); GiB divides by 2**30, as nvidia-smi and PyTorch do."),
+        (_in_bits, "that counts bits: itemsize is already in bytes (bf16 = 2), so do not multiply by 8."),
+    ]),
+    "Every torch dtype has .itemsize, its bytes per element (torch.bfloat16.itemsize == 2); 1 GiB = 2**30 bytes.",
+    lambda: weights_gib,
+    objective=FITS,
 )

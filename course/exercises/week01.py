@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
-from course.exercises import Exercise, choice, fitted_estimator, near, pipeline_steps
+from course.exercises import Exercise, choice, fitted_estimator, learner_call, near, pipeline_steps
 
 NOTEBOOK = "01a-the-ml-workflow"
+METRICS = "Read MAE, RMSE and R², and accuracy, precision, recall, F1, ROC AUC and the confusion matrix; know when each misleads"
+PIPELINE = "Scale features inside a Pipeline so nothing leaks from the test set"
+FITTING = "Recognise under- and over-fitting in a polynomial-degree sweep and in learning curves"
+THRESHOLD = "Choose a decision threshold from a precision-recall curve when positives are rare"
 
 # q1: five house prices (in 100 000 $) and a model's predictions for them.
 Y_TRUE = [3.0, 5.0, 2.0, 8.0, 7.0]
@@ -47,6 +52,7 @@ q1 = Exercise(
     "Errors first (prediction - truth), square them, average, then square-root: np.sqrt(np.mean(err**2)), "
     "or sklearn.metrics.root_mean_squared_error(y_true, y_pred).",
     _q1_solve,
+    objective=METRICS,
 )
 
 # q2: a screening test, as a confusion matrix. Class 0 = malignant (as in load_breast_cancer), 1 = benign.
@@ -87,6 +93,7 @@ q2 = Exercise(
     _q2_check,
     "Recall = caught / all that truly are malignant. Draw the 2x2 confusion matrix if it helps.",
     _q2_solve,
+    objective=METRICS,
 )
 
 
@@ -118,6 +125,9 @@ def _q3_check(answer: Any) -> str | None:
     steps = pipeline_steps(answer)
     if not isinstance(steps[-1], KNeighborsClassifier):
         return f"the last step should be a KNeighborsClassifier, not {type(steps[-1]).__name__}."
+    if steps[-1].n_neighbors != 5:
+        return (f"your k-NN votes with {steps[-1].n_neighbors} neighbour(s); the question asks for 5: "
+                "KNeighborsClassifier(n_neighbors=5).")
     if len(steps) < 2:
         return ("k-NN compares distances, so unscaled features with big values (area, ~1000) drown small ones "
                 "(smoothness, ~0.1). Put a StandardScaler before it: make_pipeline(StandardScaler(), ...).")
@@ -140,6 +150,7 @@ q3 = Exercise(
     "from sklearn.pipeline import make_pipeline; make_pipeline(StandardScaler(), KNeighborsClassifier()) "
     "gives an estimator with .fit and .score like any model.",
     _q3_solve,
+    objective=PIPELINE,
 )
 
 
@@ -158,6 +169,7 @@ q4 = Exercise(
     }),
     "Compare the two scores: a big gap between training and validation is the signature to look for.",
     _q4_solve,
+    objective=FITTING,
 )
 
 
@@ -178,6 +190,7 @@ q5 = Exercise(
     "A real e-mail in the spam folder is a false positive for the spam class. Which metric has false "
     "positives in its denominator?",
     _q5_solve,
+    objective=METRICS,
 )
 
 
@@ -195,4 +208,113 @@ q6 = Exercise(
     }),
     "More data closes the gap between the two curves. Is there a gap left?",
     _q6_solve,
+    objective=FITTING,
+)
+
+
+# q7 (code): the threshold that maximises F1, from a model's scores. Positive = class 1, predicted when
+# score >= threshold (the convention of sklearn's precision_recall_curve).
+def best_f1_threshold(y_true: Any, scores: Any) -> float:
+    """The score threshold (predict 1 when score >= threshold) with the highest F1 for class 1."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(y_true, scores)
+    p, r = precision[:-1], recall[:-1]  # the last point (recall 0, precision 1) has no threshold
+    f1 = np.divide(2 * p * r, p + r, out=np.zeros_like(p), where=(p + r) > 0)
+    return float(thresholds[np.argmax(f1)])
+
+
+def _counts(y_true: Any, scores: Any, thresholds: Any, strict: bool = False) -> tuple[Any, Any, Any, Any]:
+    """True/false positives, false negatives and true negatives at each threshold (vectorised)."""
+    import numpy as np
+
+    y, scores = np.asarray(y_true).astype(bool), np.asarray(scores, dtype=float)
+    t = np.atleast_1d(np.asarray(thresholds, dtype=float))[:, None]
+    predicted = scores[None, :] > t if strict else scores[None, :] >= t
+    tp, fp = (predicted & y).sum(1), (predicted & ~y).sum(1)
+    return tp, fp, y.sum() - tp, (~y).sum() - fp
+
+
+def _ratio(a: Any, b: Any) -> Any:
+    import numpy as np
+
+    return np.divide(a, b, out=np.zeros(len(a)), where=b > 0)
+
+
+def _f1_at(y_true: Any, scores: Any, threshold: float, strict: bool = False) -> float:
+    tp, fp, fn, _ = _counts(y_true, scores, threshold, strict)
+    return float(_ratio(2 * tp, 2 * tp + fp + fn)[0])
+
+
+def _accuracy(tp: Any, fp: Any, fn: Any, tn: Any) -> Any:
+    return (tp + tn) / (tp + fp + fn + tn)
+
+
+def _mean_of_precision_and_recall(tp: Any, fp: Any, fn: Any, tn: Any) -> Any:
+    return (_ratio(tp, tp + fp) + _ratio(tp, tp + fn)) / 2
+
+
+def _best_by(y_true: Any, scores: Any, score_fn: Callable[..., Any]) -> float:
+    import numpy as np
+
+    candidates = np.unique(scores)
+    return float(candidates[int(np.argmax(score_fn(*_counts(y_true, scores, candidates))))])
+
+
+def _q7_cases() -> list[tuple[str, Any, Any]]:
+    import numpy as np
+
+    rng = np.random.default_rng(16)  # a seed where accuracy, (P + R) / 2 and F1 pick three different thresholds
+    rare_y = (rng.random(300) < 0.03).astype(int)
+    rare_y[:3] = 1
+    rare_scores = np.clip(0.2 + 0.3 * rare_y + rng.normal(0, 0.12, 300), 0, 1).round(3)
+    return [
+        ("ten hand-made scores, four positives",
+         np.array([0, 0, 1, 0, 1, 1, 0, 1, 0, 0]), np.array([0.1, 0.3, 0.35, 0.4, 0.45, 0.6, 0.65, 0.8, 0.2, 0.05])),
+        ("300 examples with about 3 % positives", rare_y, rare_scores),
+        ("tied scores", np.array([0, 1, 1, 0, 1, 0]), np.array([0.2, 0.7, 0.7, 0.7, 0.9, 0.2])),
+    ]
+
+
+def _q7_check(answer: Any) -> str | None:
+    if not callable(answer):
+        return f"pass your function itself (its name, without calling it), not a {type(answer).__name__}."
+    for label, y, scores in _q7_cases():
+        got = learner_call(answer, y.copy(), scores.copy())
+        if isinstance(got, bool) or not isinstance(got, int | float) and not hasattr(got, "item"):
+            return f"on {label}: return one threshold (a number), got {type(got).__name__}."
+        got = float(got.item() if hasattr(got, "item") else got)
+        best_t = best_f1_threshold(y, scores)
+        best, mine = _f1_at(y, scores, best_t), _f1_at(y, scores, got)
+        if math.isclose(mine, best, abs_tol=1e-9):
+            continue
+        where = f"on {label}: your threshold {got:.4g} gives F1 {mine:.3f}; the best threshold ({best_t:.4g}) gives {best:.3f}."
+        if math.isclose(got, best, abs_tol=1e-9):
+            return f"{where} You returned the best F1 score itself: return the threshold that reaches it."
+        if math.isclose(_f1_at(y, scores, got, strict=True), best, abs_tol=1e-9):
+            return (f"{where} You predicted positive for score > threshold: use >= (a score equal to the "
+                    "threshold counts as positive, as in precision_recall_curve).")
+        if math.isclose(got, _best_by(y, scores, _accuracy), abs_tol=1e-9):
+            return (f"{where} That threshold maximises accuracy: with few positives, accuracy rewards "
+                    "calling almost everything negative. Maximise F1 = 2PR / (P + R).")
+        if math.isclose(got, _best_by(y, scores, _mean_of_precision_and_recall), abs_tol=1e-9):
+            return (f"{where} You maximised the plain average (P + R) / 2: it lets a high recall make up "
+                    "for a low precision. F1 is the harmonic mean, 2PR / (P + R), pulled down by the smaller.")
+        if math.isclose(got, 0.5):
+            return f"{where} 0.5 is the default threshold, not the best one: search over the scores."
+        return where
+    return None
+
+
+q7 = Exercise(
+    "q7",
+    "Write best_f1_threshold(y_true, scores): the threshold t (predict 1 when score >= t) that gives the "
+    "highest F1 for class 1. It runs on hidden cases, rare positives included.",
+    _q7_check,
+    "precision, recall, thresholds = precision_recall_curve(y_true, scores); thresholds[i] goes with "
+    "precision[i] and recall[i] (the arrays are one longer). F1 = 2PR / (P + R); np.argmax finds the best.",
+    lambda: best_f1_threshold,
+    kind="code",
+    objective=THRESHOLD,
 )

@@ -1,13 +1,19 @@
-"""Exercises for week 6, "Running an LLM on 12 GB": weights at each precision, KV cache, speed."""
+"""Exercises for week 6, "Running an LLM on 12 GB": a BitsAndBytesConfig, the KV cache, the bandwidth
+roofline, what fits, chat templates."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from course.exercises import Exercise, choice, near
+from course.exercises import Case, Exercise, NotAnswered, choice, learner_call, near, same_as
 
 NOTEBOOK = "06a-running-an-llm-on-12gb"
+CHAT_OBJ = "Chat with a model through its chat template"
+PLAN_OBJ = "Ask the planner before loading; see 16-bit spill into CPU RAM with device_map and max_memory, and what it costs in speed"
+QUANT_OBJ = ("Write a BitsAndBytesConfig and compare 8-bit and 4-bit NF4: memory, speed, the same prompts' answers, "
+             "and the bandwidth roofline")
+KV_OBJ = "Measure the memory the KV cache adds as the context grows, beside the planner's estimate"
 
 GIB = 2**30
 
@@ -35,35 +41,48 @@ def _q1_check(answer: Any) -> str | None:
 q1 = Exercise(
     "q1",
     f"Llama-3.1-8B has {LAYERS} layers, {KV_HEADS} KV heads of dimension {HEAD_DIM}. How many GiB does its "
-    "bf16 KV cache take for one sequence of 8192 tokens?",
+    "bf16 KV cache take for one sequence of 8192 tokens? (The notebook measured other lengths: compute this one.)",
     _q1_check,
     "2 (K and V) x layers x tokens x KV heads x head_dim x 2 bytes; compare with helpers.memory.kv_cache_bytes.",
     _q1_solve,
+    objective=KV_OBJ,
 )
+
+# q2: the roofline for a card and a model the notebook does not print.
+RTX4060_GBS = 272.0  # NVIDIA's RTX 4060 spec page (helpers.gpu.memory_bandwidth_gbs)
+READ_GB = 2.24  # Llama-3.2-3B in NF4, per generated token: helpers.llm.bytes_per_token("llama-3.2-3b", 4) / 1e9
 
 
 def _q2_solve() -> float:
-    bandwidth_gb_s, weights_gb = 504.0, 4.9  # RTX 4070 Ti memory bandwidth; Llama-3-8B Q4_K_M file size
-    return bandwidth_gb_s / weights_gb  # each new token reads every weight once
+    return RTX4060_GBS / READ_GB  # each new token reads every weight once
 
 
 q2 = Exercise(
     "q2",
-    "Generating one token reads every weight once. An RTX 4070 Ti moves 504 GB/s; Llama-3-8B in Q4_K_M is "
-    "4.9 GB. What is the upper bound on tokens per second?",
-    near(_q2_solve(), rel=0.03, unit="tokens/s"),
-    "Divide bandwidth (GB/s) by the bytes read per token (GB). llama.cpp reaches about 80 % of it.",
+    f"An RTX 4060 (8 GB) moves {RTX4060_GBS:g} GB/s. Generating one token with Llama-3.2-3B-Instruct in 4-bit "
+    f"NF4 reads {READ_GB} GB (its 4-bit layers and its 16-bit tied embedding/head, per the planner). What is "
+    "the upper bound on its tokens per second on that card?",
+    near(_q2_solve(), rel=0.03, unit="tokens/s", mistakes={
+        READ_GB / RTX4060_GBS: "Divide the bandwidth by the bytes per token, not the other way round.",
+        RTX4060_GBS / (READ_GB * 1e9 / GIB): "Keep both in GB (10^9 bytes): the card's figure is GB/s, not GiB/s.",
+        RTX4060_GBS / 6.43: "That is the 16-bit model (6.43 GB a token); the question is about NF4.",
+    }),
+    "Tokens per second <= bandwidth (GB/s) / bytes read per token (GB). Measured speeds reach a fraction of it.",
     _q2_solve,
+    objective=QUANT_OBJ,
 )
 
 q3 = Exercise(
     "q3",
-    "Which fits a 12 GB card with room for a 4k-token context: (a) Llama-3.1-8B in bf16, (b) Llama-3.1-8B "
-    "in 4-bit NF4, (c) Llama-3-70B in 4-bit?",
+    "Which fits a 12 GB card with room for a 4k-token context: (a) Llama-3.1-8B in bf16, (b) Mistral-7B "
+    "(7.2B parameters, 8 KV heads) in 8-bit, (c) Llama-3-70B in 4-bit?",
     choice("b", {"a": "8B parameters x 2 bytes is about 15 GiB of weights: more than the card has.",
                  "c": "70B x 0.5 bytes is about 33 GiB: no 12 GB card holds it."}),
-    "Weights alone: parameters x bytes per parameter (2 for bf16, about 0.5 for 4-bit).",
+    "Weights first: parameters x bytes per parameter (2 for bf16, about 1 for 8-bit, about 0.5 for 4-bit); "
+    "then add the KV cache (0.5 GiB at 4k tokens with 8 KV heads) and about 1 GiB of overhead. Check with "
+    "python -m course plan.",
     lambda: "b",
+    objective=PLAN_OBJ,
 )
 
 q4 = Exercise(
@@ -75,4 +94,162 @@ q4 = Exercise(
     "The chat template already starts with the BOS token; tokenizing adds special tokens again unless "
     "add_special_tokens=False.",
     lambda: "b",
+    objective=CHAT_OBJ,
+)
+
+
+# q5 (code): a BitsAndBytesConfig for QLoRA-style NF4 weights.
+def nf4_config() -> Any:
+    """NF4 weights, double quantisation, bf16 compute: the QLoRA paper's 4-bit recipe."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)
+
+
+def _double_quant_saving_gb() -> float:
+    from helpers import memory
+
+    arch = memory.load_arch("llama-3.1-8b")
+    return (memory.weight_bytes(arch, 4, double_quant=False) - memory.weight_bytes(arch, 4)) / 1e9
+
+
+def _q5_check(answer: Any) -> str | None:
+    if not callable(answer):
+        return f"pass your function itself (its name, without calling it), not a {type(answer).__name__}."
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    config = learner_call(answer)
+    if not isinstance(config, BitsAndBytesConfig):
+        return f"your function returned {type(config).__name__}; return a transformers BitsAndBytesConfig(...)."
+    if config.load_in_8bit:
+        return "this config loads 8-bit weights (LLM.int8); the question asks for 4-bit: load_in_4bit=True."
+    if not config.load_in_4bit:
+        return "load_in_4bit is not set: the weights would stay 16-bit."
+    if config.bnb_4bit_quant_type != "nf4":
+        return (f"the quant type is {config.bnb_4bit_quant_type!r} (fp4 is the default): NF4 needs "
+                "bnb_4bit_quant_type=\"nf4\"; its 16 levels are placed for normally distributed weights.")
+    if not config.bnb_4bit_use_double_quant:
+        return (f"double quantisation is off: bnb_4bit_use_double_quant=True also quantises the block scales, "
+                f"about {_double_quant_saving_gb():.2f} GB less on Llama-3.1-8B.")
+    dtype = config.bnb_4bit_compute_dtype
+    if dtype == torch.float32:
+        return ("the compute dtype is float32 (the default when you leave it out): each 4-bit block would be "
+                "dequantised to fp32 and multiplied in fp32, slower; use bnb_4bit_compute_dtype=torch.bfloat16.")
+    if dtype == torch.float16:
+        return "float16 computes, but it overflows above 65,504 where bf16 keeps fp32's range: use torch.bfloat16."
+    if dtype != torch.bfloat16:
+        return f"the compute dtype is {dtype}; use torch.bfloat16."
+    return None
+
+
+_q5_check.kind = "code"  # type: ignore[attr-defined]
+
+q5 = Exercise(
+    "q5",
+    "Complete nf4_config(): return a BitsAndBytesConfig that loads 4-bit NF4 weights with double quantisation "
+    "and computes in bf16 (the recipe the QLoRA paper uses, and week 7 trains with).",
+    _q5_check,
+    "BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=..., bnb_4bit_use_double_quant=..., "
+    "bnb_4bit_compute_dtype=torch.bfloat16): look at the cell of section 4 that loads the 4-bit model.",
+    lambda: nf4_config,
+    objective=QUANT_OBJ,
+)
+
+
+# q6 (code): the KV cache's size from a config.json, checked against the planner.
+def kv_cache_bytes(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    """Bytes of the keys and values cached for ``batch`` sequences of ``tokens`` tokens."""
+    heads = config["num_attention_heads"]
+    kv_heads = config.get("num_key_value_heads") or heads  # absent: one KV head per query head (MHA)
+    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    return 2 * config["num_hidden_layers"] * batch * tokens * kv_heads * head_dim * bytes_per_value
+
+
+def _planner_kv(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    from helpers import memory
+
+    return memory.kv_cache_bytes(memory.load_arch(config), batch, tokens, bytes_per_value)
+
+
+def _config(preset: str, drop: tuple[str, ...] = (), **changes: Any) -> dict:
+    from helpers.memory_presets import preset_config
+
+    cfg = {k: v for k, v in preset_config(preset).items() if not k.startswith("_") and k not in drop}
+    return cfg | changes
+
+
+def _q6_cases() -> list[Case]:
+    qwen_like = _config("llama-3.2-3b", hidden_size=2560, num_attention_heads=32, num_key_value_heads=8,
+                        head_dim=128, num_hidden_layers=36)
+    return [
+        Case("Llama-3.1-8B (32 query heads, 8 KV heads), 8192 tokens, fp32 cache (4 bytes a value)",
+             (_config("llama-3.1-8b"), 8192), {"batch": 1, "bytes_per_value": 4}),
+        Case("SmolLM2-1.7B (32 query heads, 32 KV heads), batch 2 x 4096 tokens, bf16",
+             (_config("smollm2-1.7b"), 4096), {"batch": 2, "bytes_per_value": 2}),
+        Case("a config whose head_dim (128) is not hidden_size / num_attention_heads (80), batch 3 x 1000 tokens",
+             (qwen_like, 1000), {"batch": 3, "bytes_per_value": 2}),
+        Case("a Llama-2-style config without num_key_value_heads (so one per query head), 1 token",
+             (_config("llama-2-7b", drop=("num_key_value_heads",)), 1), {"batch": 1, "bytes_per_value": 2}),
+        Case("an empty cache: 0 tokens", (_config("llama-3.1-8b"), 0), {"batch": 4, "bytes_per_value": 2}),
+    ]
+
+
+def _query_heads(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    return 2 * config["num_hidden_layers"] * batch * tokens * config["num_attention_heads"] * head_dim * bytes_per_value
+
+
+def _no_batch(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    return kv_cache_bytes(config, tokens, 1, bytes_per_value)
+
+
+def _hidden_over_heads(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    return kv_cache_bytes({k: v for k, v in config.items() if k != "head_dim"}, tokens, batch, bytes_per_value)
+
+
+def _no_bytes(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    return kv_cache_bytes(config, tokens, batch, 1)
+
+
+def _keys_only(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    return kv_cache_bytes(config, tokens, batch, bytes_per_value) // 2
+
+
+_q6_same = same_as(_planner_kv, _q6_cases, mistakes=[
+    (_query_heads, "you cached every query head: with grouped-query attention only num_key_value_heads heads "
+                   "of keys and values are stored (a quarter of them on Llama-3)."),
+    (_no_batch, "each sequence of the batch has its own cache: multiply by batch."),
+    (_hidden_over_heads, "this config sets head_dim itself: use config['head_dim'] when it is there, "
+                         "hidden_size // num_attention_heads only when it is not."),
+    (_no_bytes, "that is a count of values, not of bytes: multiply by bytes_per_value."),
+    (_keys_only, "count both the keys and the values (the factor 2)."),
+], expects="your kv_cache_bytes function")
+
+
+def _q6_check(answer: Any) -> str | None:
+    try:
+        return _q6_same(answer)
+    except NotAnswered:
+        raise
+    except KeyError as err:
+        return (f"your function raised KeyError {err}: older configs (Llama-2) leave num_key_value_heads out when "
+                "every query head has its own KV head, and many leave head_dim out when it is hidden_size // "
+                "num_attention_heads. Use config.get(key) and fall back.")
+
+
+_q6_check.kind = "code"  # type: ignore[attr-defined]
+
+q6 = Exercise(
+    "q6",
+    "Complete kv_cache_bytes(config, tokens, batch=1, bytes_per_value=2): the bytes of keys and values cached "
+    "for batch sequences of tokens tokens, from a model's config.json (a dict). It is checked against the "
+    "planner on configs you do not see, with and without grouped-query attention.",
+    _q6_check,
+    "2 (K and V) x num_hidden_layers x batch x tokens x KV heads x head_dim x bytes_per_value. KV heads: "
+    "num_key_value_heads, or num_attention_heads when absent; head_dim: the config's, or hidden_size // heads.",
+    lambda: kv_cache_bytes,
+    objective=KV_OBJ,
 )

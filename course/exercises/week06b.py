@@ -1,129 +1,187 @@
-"""Exercises for week 6b, "Where the memory goes" (the VRAM planner and the claims audit)."""
+"""Exercises for week 6b, "Where the memory goes": count parameters, bytes per parameter, the planner, the audit."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from course.exercises import Exercise, near
+from course.exercises import Case, Exercise, choice, near, same_as
 
 NOTEBOOK = "06b-where-the-memory-goes"
 
 GIB = 2**30
-L3_LAYERS, L3_HIDDEN, L3_INTER, L3_HEADS, L3_KV_HEADS, L3_HEAD_DIM = 32, 4096, 14336, 32, 8, 128
+L3_LAYERS, L3_HIDDEN, L3_HEADS, L3_KV_HEADS, L3_HEAD_DIM = 32, 4096, 32, 8, 128
 
 
-def _q1_solve() -> float:
-    tokens, bytes_per_value = 8192, 2  # bf16
-    return 2 * L3_LAYERS * tokens * L3_KV_HEADS * L3_HEAD_DIM * bytes_per_value / GIB  # K and V, every layer
+OBJ_COUNT = "Count a model's parameters exactly from its config.json, checked on the meta device"
+OBJ_SPLIT = "Split GPU memory into weights, KV cache, activations, gradients, optimizer state and overhead"
+OBJ_PLAN = "Answer 'does it fit in 12 GB?' with the planner (python -m course plan) for inference, full, LoRA, QLoRA"
+OBJ_AUDIT = "Audit the source note's VRAM claims: true, false or depends"
 
 
-def _q1_check(answer: Any) -> str | None:
-    problem = near(_q1_solve(), rel=0.03, unit="GiB")(answer)
-    if problem and isinstance(answer, int | float):
-        if abs(answer - 4 * _q1_solve()) < 0.1:
-            return problem + " You used all 32 query heads; Llama-3 caches only its 8 key/value heads (GQA)."
-        if abs(answer - _q1_solve() / 2) < 0.05:
-            return problem + " The cache holds keys AND values: multiply by 2."
-    return problem
+def llama_block_params(hidden: int, intermediate: int, heads: int, kv_heads: int, head_dim: int) -> int:
+    """Parameters of one Llama decoder block: attention (q, k, v, o), SwiGLU MLP (gate, up, down), two RMSNorms."""
+    q, kv = heads * head_dim, kv_heads * head_dim
+    attention = hidden * q + 2 * hidden * kv + q * hidden  # no biases in Llama's linear layers
+    mlp = 3 * hidden * intermediate  # gate and up: hidden -> intermediate; down: intermediate -> hidden
+    norms = 2 * hidden  # one weight vector per RMSNorm (no bias)
+    return attention + mlp + norms
+
+
+def _block_no_gqa(hidden, intermediate, heads, kv_heads, head_dim):  # noqa: ANN001, ANN202
+    return llama_block_params(hidden, intermediate, heads, heads, head_dim)
+
+
+def _block_two_matrix_mlp(hidden, intermediate, heads, kv_heads, head_dim):  # noqa: ANN001, ANN202
+    return llama_block_params(hidden, intermediate, heads, kv_heads, head_dim) - hidden * intermediate
+
+
+def _block_no_norms(hidden, intermediate, heads, kv_heads, head_dim):  # noqa: ANN001, ANN202
+    return llama_block_params(hidden, intermediate, heads, kv_heads, head_dim) - 2 * hidden
+
+
+def _block_with_biases(hidden, intermediate, heads, kv_heads, head_dim):  # noqa: ANN001, ANN202
+    q, kv = heads * head_dim, kv_heads * head_dim
+    return llama_block_params(hidden, intermediate, heads, kv_heads, head_dim) + q + 2 * kv + hidden + 2 * intermediate + hidden
+
+
+def _block_cases() -> list[Case]:
+    return [Case("a small block (hidden 64, MLP 192, 4 heads, 2 KV heads of 16)", (64, 192, 4, 2, 16)),
+            Case("a block without GQA (hidden 128, MLP 256, 4 heads, 4 KV heads of 32)", (128, 256, 4, 4, 32)),
+            Case("Llama-3-8B's block (hidden 4096, MLP 14336, 32 heads, 8 KV heads of 128)", (4096, 14336, 32, 8, 128))]
 
 
 q1 = Exercise(
     "q1",
-    "Llama-3-8B has 32 layers, 8 key/value heads of dimension 128. How many GiB does its bf16 KV cache "
-    "take after 8192 tokens, batch 1?",
-    _q1_check,
-    "Per token and layer the cache stores one key and one value vector per KV head: 2 x 8 x 128 numbers of 2 bytes.",
-    _q1_solve,
+    "Write llama_block_params(hidden, intermediate, heads, kv_heads, head_dim): the parameter count of ONE Llama "
+    "decoder block (no biases), from the config fields. The checker tries it on blocks you have not seen.",
+    same_as(llama_block_params, _block_cases, mistakes=[
+        (_block_no_gqa, "k_proj and v_proj output kv_heads x head_dim features, not heads x head_dim (GQA)."),
+        (_block_two_matrix_mlp, "Llama's SwiGLU MLP has three matrices (gate, up, down), not two."),
+        (_block_no_norms, "each block also has two RMSNorm weight vectors of size hidden."),
+        (_block_with_biases, "Llama's linear layers have no biases (attention_bias and mlp_bias are false)."),
+    ]),
+    "Seven weight matrices: q (hidden x heads*head_dim), k and v (hidden x kv_heads*head_dim), o, gate, up, down; "
+    "plus two norm vectors. memory.load_arch(...).params_by_kind() lets you check the total.",
+    lambda: llama_block_params,
+    objective=OBJ_COUNT,
 )
 
 
-def _lora_params(rank: int, both_sides: bool = True, gqa: bool = True) -> float:
+def _lora_params(rank: int, both_sides: bool = True, gqa: bool = True, layers: int = L3_LAYERS) -> float:
     q, kv = L3_HEADS * L3_HEAD_DIM, (L3_KV_HEADS if gqa else L3_HEADS) * L3_HEAD_DIM
-    shapes = [(L3_HIDDEN, q), (L3_HIDDEN, kv), (L3_HIDDEN, kv), (q, L3_HIDDEN),
-              (L3_HIDDEN, L3_INTER), (L3_HIDDEN, L3_INTER), (L3_INTER, L3_HIDDEN)]
+    shapes = [(L3_HIDDEN, q), (L3_HIDDEN, kv)]  # q_proj and v_proj only
     per_layer = sum(rank * (i + o) if both_sides else rank * i for i, o in shapes)
-    return L3_LAYERS * per_layer / 1e6
+    return layers * per_layer / 1e6
 
 
 def _q2_solve() -> float:
-    return _lora_params(16)  # A is rank x in, B is out x rank, on all 7 linear layers of 32 blocks
-
-
-def _q2_check(answer: Any) -> str | None:
-    problem = near(_q2_solve(), rel=0.02, unit="million")(answer)
-    if problem and isinstance(answer, int | float):
-        if abs(answer - _lora_params(16, both_sides=False)) < 0.5:
-            return problem + " LoRA adds two matrices per layer: A (rank x in) and B (out x rank)."
-        if abs(answer - _lora_params(16, gqa=False)) < 0.5:
-            return problem + " k_proj and v_proj output only 8 heads x 128 = 1024 features in Llama-3 (GQA)."
-        if answer > 1000:
-            return problem + " Give the answer in millions of parameters."
-    return problem
+    return _lora_params(8)  # A is rank x in, B is out x rank, on q_proj and v_proj of 32 blocks
 
 
 q2 = Exercise(
     "q2",
-    "QLoRA with rank 16 on all 7 linear layers (q, k, v, o, gate, up, down) of Llama-3-8B's 32 blocks: "
-    "how many trainable parameters, in millions? (hidden 4096, MLP 14336, k/v output 1024)",
-    _q2_check,
+    "LoRA with rank 8 on q_proj and v_proj only (the original LoRA paper's choice) of Llama-3-8B's 32 blocks: "
+    "how many trainable parameters, in millions? (hidden 4096; q_proj outputs 4096, v_proj 8 KV heads x 128 = 1024)",
+    near(_q2_solve(), rel=0.02, unit="million", mistakes={
+        _lora_params(8, both_sides=False): "LoRA adds two matrices per layer: A (rank x in) and B (out x rank).",
+        _lora_params(8, gqa=False): "v_proj outputs only 8 heads x 128 = 1024 features in Llama-3 (GQA).",
+        _lora_params(8, layers=1): "that is one block; there are 32.",
+        _q2_solve() * 1e6: "give the answer in millions of parameters."}),
     "A linear layer with in -> out features gets rank x (in + out) LoRA parameters.",
     _q2_solve,
+    objective=OBJ_PLAN,
 )
+
+L31_70B_PARAMS = 70_553_706_496  # Llama-3.1-70B, counted from its config.json (python -m course plan list)
 
 
 def _q3_solve() -> float:
-    return 68.98e9 * 0.5 / GIB  # Llama-2-70B at 4 bits: half a byte per parameter, before any overhead
-
-
-def _q3_check(answer: Any) -> str | None:
-    problem = near(_q3_solve(), rel=0.04, unit="GiB")(answer)
-    if problem and isinstance(answer, int | float):
-        if abs(answer - 68.98e9 * 0.5 / 1e9) < 0.3:
-            return problem + " That is GB (10^9 bytes); divide the bytes by 2**30 for GiB."
-        if abs(answer - 68.98e9 / GIB) < 1:
-            return problem + " 4 bits is half a byte, not one byte."
-        if answer < 13:
-            return problem + " No arithmetic puts 69 billion half-byte weights into 12 GB: recount."
-    return problem
+    return L31_70B_PARAMS * 0.5 / GIB  # half a byte per parameter, before scales, 16-bit embeddings or overhead
 
 
 q3 = Exercise(
     "q3",
-    "Llama-2-70B has 68.98 billion parameters. At 4 bits each, how many GiB do its weights alone take? "
-    "(The source note said a 12 GB card might manage it.)",
-    _q3_check,
+    "Llama-3.1-70B has 70.55 billion parameters. At exactly 4 bits each (ignore the quantisation scales), how "
+    "many GiB do its weights alone take? (The source note said a 12 GB card might run a 70B model at 4 bits.)",
+    near(_q3_solve(), rel=0.02, unit="GiB", mistakes={
+        L31_70B_PARAMS * 0.5 / 1e9: "that is GB (10^9 bytes); divide the bytes by 2**30 for GiB.",
+        L31_70B_PARAMS / GIB: "4 bits is half a byte, not one byte.",
+        L31_70B_PARAMS * 4 / GIB: "4 bits, not 4 bytes: half a byte each."}),
     "4 bits = 0.5 byte per parameter; 1 GiB = 2**30 bytes.",
     _q3_solve,
+    objective=OBJ_AUDIT,
 )
-
-
-def _q4_solve() -> str:
-    return "checkpointing"
-
-
-def _q4_check(answer: Any) -> str | None:
-    choices = ("checkpointing", "rank", "optimizer")
-    if not isinstance(answer, str) or answer.strip().lower() not in choices:
-        return f"answer one of {', '.join(repr(c) for c in choices)}."
-    if answer.strip().lower() == "rank":
-        return "the LoRA rank changes the adapters (tens of MB); compare the activations row with and without it."
-    if answer.strip().lower() == "optimizer":
-        return "QLoRA's optimizer only holds state for the adapters: a few hundred MB at most."
-    return None
-
 
 q4 = Exercise(
     "q4",
     "For QLoRA on an 8B model at 2048 tokens, which knob cuts memory the most: 'checkpointing' (on vs off), "
     "'rank' (16 vs 8) or 'optimizer' (AdamW vs 8-bit AdamW)?",
-    _q4_check,
+    choice("checkpointing", {
+        "rank": "the LoRA rank changes the adapters (tens of MB); compare the activations row with and without it.",
+        "optimizer": "QLoRA's optimizer only holds state for the adapters: a few hundred MB at most."}),
     "Run memory.estimate three times, changing one knob each time, and compare the totals.",
-    _q4_solve,
+    lambda: "checkpointing",
+    objective=OBJ_PLAN,
+)
+
+
+def training_bytes_per_param(precision: str, optimizer: str) -> int:
+    """Bytes a trainable parameter costs in weights + gradient + optimizer state, for a full fine-tune.
+
+    precision: "fp32" (everything fp32), "pure_bf16" (everything bf16) or "mixed" (fp32 master weights,
+    gradients and optimizer states; the 16-bit copies autocast makes are temporary and not counted).
+    optimizer: "adamw" (two states a parameter: m and v) or "sgd" (momentum: one state).
+    """
+    size = 2 if precision == "pure_bf16" else 4  # mixed keeps everything that persists in fp32
+    states = 2 if optimizer == "adamw" else 1
+    return size * (1 + 1 + states)  # weight + gradient + states
+
+
+def _bytes_no_grad(precision, optimizer):  # noqa: ANN001, ANN202
+    return training_bytes_per_param(precision, optimizer) - (2 if precision == "pure_bf16" else 4)
+
+
+def _bytes_mixed_as_half(precision, optimizer):  # noqa: ANN001, ANN202
+    return training_bytes_per_param("pure_bf16" if precision == "mixed" else precision, optimizer)
+
+
+def _bytes_mixed_16bit_states(precision, optimizer):  # noqa: ANN001, ANN202
+    if precision != "mixed":
+        return training_bytes_per_param(precision, optimizer)
+    return 4 + 4 + 2 * (2 if optimizer == "adamw" else 1)
+
+
+def _bytes_one_adam_state(precision, optimizer):  # noqa: ANN001, ANN202
+    size = 2 if precision == "pure_bf16" else 4
+    return size * 3
+
+
+def _bytes_cases() -> list[Case]:
+    return [Case(f"precision={p!r}, optimizer={o!r}", (p, o))
+            for p, o in (("fp32", "sgd"), ("pure_bf16", "adamw"), ("mixed", "adamw"), ("mixed", "sgd"),
+                         ("fp32", "adamw"), ("pure_bf16", "sgd"))]
+
+
+q5 = Exercise(
+    "q5",
+    "Write training_bytes_per_param(precision, optimizer): the bytes one trainable parameter costs in weights, "
+    "gradient and optimizer state for precision 'fp32', 'pure_bf16' or 'mixed' (fp32 master weights under bf16 "
+    "autocast) and optimizer 'adamw' or 'sgd' (with momentum). Then work out from it what a 1B-parameter "
+    "full fine-tune needs before any activation, in each recipe.",
+    same_as(training_bytes_per_param, _bytes_cases, mistakes=[
+        (_bytes_mixed_16bit_states, "in the mixed recipe AdamW's states are fp32 too (torch keeps them in the "
+                                    "parameter's dtype)."),
+        (_bytes_mixed_as_half, "mixed precision keeps fp32 master weights, gradients and states: it saves time and "
+                               "activation memory, not weight memory."),
+        (_bytes_one_adam_state, "AdamW keeps two states a parameter (m and v); SGD with momentum keeps one."),
+        (_bytes_no_grad, "every trainable parameter also has a gradient, the same size as the weight."),
+    ]),
+    "Count weight + gradient + one state for SGD (momentum) or two for AdamW, each 4 bytes in fp32 and in the "
+    "mixed recipe, 2 bytes in pure bf16.",
+    lambda: training_bytes_per_param,
+    objective=OBJ_SPLIT,
 )
 
 TYPICAL_WRONG = {
-    "q1": [4 * _q1_solve(), _q1_solve() / 2, "1 GiB"],
-    "q2": [_lora_params(16, both_sides=False), _lora_params(16, gqa=False), _q2_solve() * 1e6],
-    "q3": [68.98e9 * 0.5 / 1e9, 68.98e9 / GIB, 11.0],
+    "q2": [_lora_params(8, both_sides=False), _lora_params(8, gqa=False), _q2_solve() * 1e6],
+    "q3": [L31_70B_PARAMS * 0.5 / 1e9, L31_70B_PARAMS / GIB, 11.0],
     "q4": ["rank", "optimizer", 3],
 }

@@ -1,0 +1,276 @@
+"""Exercises for 02a, "Choosing and trusting a model": cross-validation, searches, PCA, importance."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from course.exercises import Case, Exercise, choice, fitted_estimator, near, pipeline_steps, same_as
+
+NOTEBOOK = "02a-choosing-and-trusting-a-model"
+CV = "Replace one noisy train/test split with cross-validation, and read its spread"
+ZOO = ("Compare trees, random forests, gradient boosting, SVMs, k-NN"
+       " and logistic regression on the same folds, and see their decision boundaries")
+TUNE = "Tune hyperparameters with grid and randomized search, and check the choice on an untouched test set"
+EXPLAIN = "Explain a model with permutation importance and partial dependence"
+UNSUP = "Find structure without labels: PCA, t-SNE and k-means on handwritten digits"
+
+
+def _q1_solve() -> float:
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import cross_val_score
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_wine(return_X_y=True)
+    return float(cross_val_score(DecisionTreeClassifier(random_state=0), X, y, cv=5).mean())
+
+
+def _q1_check(answer: Any) -> str | None:
+    if hasattr(answer, "__len__") and not isinstance(answer, str):
+        return f"you gave {len(answer)} numbers, one per fold: answer their mean (scores.mean())."
+    problem = near(_q1_solve(), rel=0.005)(answer)
+    if problem and isinstance(answer, int | float) and math.isclose(answer, 1.0):
+        return ("1.0 is the tree's accuracy on the data it was grown on: it memorised it. "
+                "cross_val_score scores each fold on rows the tree never saw.")
+    if problem and isinstance(answer, int | float) and answer > 1:
+        return "give accuracy as a fraction between 0 and 1."
+    return problem
+
+
+q1 = Exercise(
+    "q1",
+    "Cross-validate DecisionTreeClassifier(random_state=0) on the wine data (load_wine) with "
+    "cross_val_score(..., cv=5). What is the mean accuracy?",
+    _q1_check,
+    "scores = cross_val_score(model, X, y, cv=5) returns one accuracy per fold; average them.",
+    _q1_solve,
+    objective=CV,
+)
+
+
+def _q2_solve() -> Any:
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_wine(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), KNeighborsClassifier())
+    grid = {"kneighborsclassifier__n_neighbors": [1, 3, 5, 7, 9, 15]}
+    return GridSearchCV(pipe, grid, cv=5).fit(X, y)
+
+
+def _q2_check(answer: Any) -> str | None:
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+    from sklearn.neighbors import KNeighborsClassifier
+
+    if not isinstance(answer, GridSearchCV | RandomizedSearchCV):
+        return (f"expected a GridSearchCV (or RandomizedSearchCV), got {type(answer).__name__}: wrap the "
+                "pipeline in GridSearchCV(pipe, param_grid, cv=5) and fit that.")
+    problem = fitted_estimator(answer)
+    if problem:
+        return problem
+    steps = pipeline_steps(answer)
+    if not isinstance(steps[-1], KNeighborsClassifier):
+        return f"the searched model should end in KNeighborsClassifier, not {type(steps[-1]).__name__}."
+    if len(steps) < 2:
+        return ("search over a Pipeline with a scaler first: scaling inside the pipeline means each CV fold "
+                "fits its own scaler, and k-NN needs scaled features.")
+    searched = {k.rsplit("__", 1)[-1] for k in answer.cv_results_ if k.startswith("param_")}
+    if "param_n_neighbors" not in {f"param_{s}" for s in searched}:
+        return "search over the number of neighbours (key 'kneighborsclassifier__n_neighbors')."
+    if len(answer.cv_results_["params"]) < 3:
+        return "try at least three values of n_neighbors, or the search has nothing to choose from."
+    if answer.best_score_ < 0.95:
+        return f"best_score_ is {answer.best_score_:.3f}; scaled k-NN on wine should reach about 0.97."
+    return None
+
+
+q2 = Exercise(
+    "q2",
+    "Fit a GridSearchCV (cv=5) on the whole wine data that tunes n_neighbors of a "
+    "make_pipeline(StandardScaler(), KNeighborsClassifier()).",
+    _q2_check,
+    "Parameter names of a pipeline's steps are 'stepname__param'; make_pipeline names a step after its "
+    "class in lower case: 'kneighborsclassifier__n_neighbors'.",
+    _q2_solve,
+    objective=TUNE,
+)
+
+
+def _components_for(share: float, scaled: bool) -> int:
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    X, _ = load_digits(return_X_y=True)
+    if scaled:
+        X = StandardScaler().fit_transform(X)
+    kept = np.cumsum(PCA().fit(X).explained_variance_ratio_)
+    return int(np.argmax(kept >= share) + 1)  # index 0 is one component
+
+
+def _q3_solve() -> int:
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, _ = load_digits(return_X_y=True)
+    pca = make_pipeline(StandardScaler(), PCA()).fit(X)[-1]
+    kept = np.cumsum(pca.explained_variance_ratio_)
+    return int(np.argmax(kept >= 0.90) + 1)  # index 0 is one component
+
+
+def _q3_check(answer: Any) -> str | None:
+    expected = _q3_solve()
+    if isinstance(answer, float) and answer < 1:
+        return "answer a number of components (an integer), not a fraction of variance."
+    if isinstance(answer, bool) or not isinstance(answer, int | float) or answer != int(answer):
+        return f"answer a whole number of components, got {answer!r}."
+    if answer == expected:
+        return None
+    if answer == expected - 1:
+        return f"{answer} components keep just under 90 %: count from 1 (np.argmax(kept >= 0.9) + 1)."
+    if answer == _components_for(0.90, scaled=False):
+        return (f"{answer} is the notebook's count for the raw pixels: standardise first (StandardScaler, then "
+                "PCA). Scaling gives the faint border pixels as much weight as the bright centre ones.")
+    if answer == _components_for(0.80, scaled=True):
+        return "that count keeps 80 % of the scaled variance; the question asks for 90 %."
+    if answer == 64:
+        return "64 components keep 100 % (they are all the pixels); far fewer reach 90 %."
+    return f"{answer} is too {'high' if answer > expected else 'low'}."
+
+
+q3 = Exercise(
+    "q3",
+    "Standardise the digits' pixels (StandardScaler), then fit PCA: how many components keep at least 90 % "
+    "of the variance? (The notebook counted them for the raw pixels; compute the scaled count.)",
+    _q3_check,
+    "make_pipeline(StandardScaler(), PCA()).fit(X)[-1].explained_variance_ratio_ gives each component's share; "
+    "np.cumsum adds them up.",
+    _q3_solve,
+    objective=UNSUP,
+)
+
+
+def _q4_solve() -> str:
+    return "test"
+
+
+q4 = Exercise(
+    "q4",
+    "To learn which features a random forest really relies on for new data, do you compute "
+    "permutation importance on the 'train' set or the 'test' set?",
+    choice("test", {
+        "train": "a forest can memorise noise in its training rows; shuffling a feature there shows what it "
+                 "memorised, not what helps on new data.",
+    }),
+    "Importance should measure how much the score on unseen data drops when a feature is scrambled.",
+    _q4_solve,
+    objective=EXPLAIN,
+)
+
+
+def _q5_solve() -> str:
+    return "svm"
+
+
+q5 = Exercise(
+    "q5",
+    "Which of these needs its features scaled to work well: 'random forest' or 'svm'?",
+    choice("svm", {
+        "random forest": "a tree only asks 'is feature j above a threshold?', which no rescaling changes.",
+        "both": "trees are immune to scaling: a threshold moves with the feature.",
+    }),
+    "Which model measures distances between samples (an RBF kernel), and which only compares one feature "
+    "with a threshold?",
+    _q5_solve,
+    objective=ZOO,
+)
+
+
+# q6 (code): k-fold cross-validation written by hand.
+def cross_val_accuracy(model: Any, X: Any, y: Any, k: int) -> float:
+    """Mean accuracy over KFold(n_splits=k) folds (no shuffle): fit a fresh copy on k-1 folds, score the left-out one."""
+    import numpy as np
+    from sklearn.base import clone
+    from sklearn.model_selection import KFold
+
+    scores = []
+    for train_idx, test_idx in KFold(n_splits=k).split(X):
+        fitted = clone(model).fit(X[train_idx], y[train_idx])  # a fresh, unfitted copy for every fold
+        scores.append(fitted.score(X[test_idx], y[test_idx]))
+    return float(np.mean(scores))
+
+
+def _q6_data(n: int, seed: int) -> tuple[Any, Any]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = (X[:, 0] + X[:, 1] + rng.normal(0, 1.0, n) > 0).astype(int)  # noisy: a memorising model cannot be perfect
+    return X, y
+
+
+def _q6_cases() -> list[Case]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+
+    return [
+        Case("logistic regression on 40 rows, k=5", (LogisticRegression(), *_q6_data(40, 1), 5)),
+        Case("a decision tree on 60 noisy rows, k=3", (DecisionTreeClassifier(random_state=0), *_q6_data(60, 0), 3)),
+        Case("a scaled k-NN pipeline on 50 rows, k=4 (folds of unequal size)",
+             (make_pipeline(StandardScaler(), KNeighborsClassifier(3)), *_q6_data(50, 1), 4)),
+    ]
+
+
+def _fitted_on_everything(model, X, y, k):
+    from sklearn.model_selection import KFold
+
+    model.fit(X, y)
+    return sum(model.score(X[te], y[te]) for _, te in KFold(k).split(X)) / k
+
+
+def _scored_on_training_folds(model, X, y, k):
+    from sklearn.model_selection import KFold
+
+    return sum(model.fit(X[tr], y[tr]).score(X[tr], y[tr]) for tr, _ in KFold(k).split(X)) / k
+
+
+def _list_of_scores(model, X, y, k):
+    from sklearn.model_selection import KFold
+
+    return [model.fit(X[tr], y[tr]).score(X[te], y[te]) for tr, te in KFold(k).split(X)]
+
+
+def _stratified_folds(model, X, y, k):
+    from sklearn.model_selection import StratifiedKFold
+
+    return sum(model.fit(X[tr], y[tr]).score(X[te], y[te]) for tr, te in StratifiedKFold(k).split(X, y)) / k
+
+
+q6 = Exercise(
+    "q6",
+    "Write cross_val_accuracy(model, X, y, k) by hand: for each of the KFold(n_splits=k) folds (no shuffle), "
+    "fit a fresh copy of the model on the other folds, score it on the left-out fold, and return the mean.",
+    same_as(cross_val_accuracy, _q6_cases, mistakes=[
+        (_fitted_on_everything, "you fitted the model on all rows, the left-out fold included, so each fold "
+                                "is scored by a model that has seen it: fit on the other k-1 folds only."),
+        (_scored_on_training_folds, "you scored each model on the folds it was trained on; score it on the "
+                                    "left-out fold."),
+        (_list_of_scores, "you returned the k fold scores: return their mean, one number."),
+        (_stratified_folds, "you used StratifiedKFold; the question asks for plain KFold(n_splits=k) folds, "
+                            "so your folds differ from the hidden reference."),
+    ]),
+    "from sklearn.model_selection import KFold; for train_idx, test_idx in KFold(n_splits=k).split(X): "
+    "m = sklearn.base.clone(model).fit(X[train_idx], y[train_idx]); m.score(X[test_idx], y[test_idx]).",
+    lambda: cross_val_accuracy,
+    objective=CV,
+)

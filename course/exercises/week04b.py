@@ -1,0 +1,217 @@
+"""Exercises for week 4b, "CIFAR-10 speedrun": label smoothing, judging a mean, batch augmentation."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from course.exercises import Case, Exercise, differs, near, same_as
+
+NOTEBOOK = "04b-cifar10-speedrun"
+BATCH_AUG = "Hold the dataset on the GPU and augment whole batches at once"
+TRICKS = "Apply label smoothing, 16-bit autocast with channels_last, patch-whitening and identity init"
+JUDGE = "Judge 94% over several seeds and time a run beside the published airbench94 record"
+
+
+def _q1_solve() -> float:
+    return 1 - 0.1 + 0.1 / 100  # label smoothing 0.1 over CIFAR-100's 100 classes: the true class's target
+
+
+q1 = Exercise(
+    "q1",
+    "On CIFAR-100 (100 classes) with label_smoothing=0.1, what target probability does PyTorch's "
+    "cross-entropy give the true class?",
+    near(_q1_solve(), rel=1e-4, mistakes={
+        0.9: "The smoothing mass 0.1 is spread over all 100 classes, the true one included.",
+        1 - 0.1 + 0.1 / 99: "PyTorch spreads the mass over all 100 classes (0.1/100 each), not the 99 wrong ones.",
+        0.1 / 100: "That is the target of each wrong class; the true class gets 0.9 plus its share.",
+    }),
+    "PyTorch mixes the one-hot target with the uniform distribution: (1 - s) * one_hot + s / classes.",
+    _q1_solve,
+    objective=TRICKS,
+)
+
+
+def _q2_solve() -> int:
+    return math.ceil((0.15 / 0.05) ** 2)  # the standard error of a mean of n runs is std / sqrt(n)
+
+
+def _q2_check(answer: Any) -> str | None:
+    if isinstance(answer, bool) or not isinstance(answer, int | float):
+        return f"expected a number of runs, got {type(answer).__name__}."
+    if answer == _q2_solve():
+        return None
+    if answer == 3:
+        return "3 runs shrink it by sqrt(3), not 3: the standard error falls with the square root of n."
+    if answer > _q2_solve():
+        return f"{answer:g} runs is enough, but not the fewest: solve 0.15 / sqrt(n) <= 0.05."
+    return f"{answer:g} runs leave a standard error of {0.15 / math.sqrt(max(answer, 1)):.3f} %: too large."
+
+
+q2 = Exercise(
+    "q2",
+    "One run's accuracy varies from seed to seed with a standard deviation of about 0.15 percentage points. "
+    "How many runs (seeds) must you average before the standard error of the mean is at most 0.05 points?",
+    _q2_check,
+    "The standard error of a mean of n independent runs is std / sqrt(n).",
+    _q2_solve,
+    objective=JUDGE,
+)
+
+
+# ---------------------------------------------------------------- q3: batch flip and translate (code)
+def shift_and_flip(x: torch.Tensor, shifts: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Shift image i by shifts[i] = (dy, dx) pixels (edges filled by reflection), then mirror it if flip[i]."""
+    r = int(shifts.abs().max())
+    padded = F.pad(x, (r, r, r, r), mode="reflect") if r else x
+    h, w = x.shape[-2:]
+    out = torch.stack([padded[i, :, r - dy:r - dy + h, r - dx:r - dx + w] for i, (dy, dx) in enumerate(shifts.tolist())])
+    return torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
+
+
+def _sf_all_mirrored(x, shifts, flip):
+    return shift_and_flip(x, shifts, torch.ones_like(flip))
+
+
+def _sf_up_down(x, shifts, flip):
+    out = shift_and_flip(x, shifts, torch.zeros_like(flip))
+    return torch.where(flip.view(-1, 1, 1, 1), out.flip(-2), out)
+
+
+def _sf_zeros(x, shifts, flip):
+    r = int(shifts.abs().max())
+    padded = F.pad(x, (r, r, r, r))
+    h, w = x.shape[-2:]
+    out = torch.stack([padded[i, :, r - dy:r - dy + h, r - dx:r - dx + w] for i, (dy, dx) in enumerate(shifts.tolist())])
+    return torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
+
+
+def _sf_reversed(x, shifts, flip):
+    return shift_and_flip(x, -shifts, flip)
+
+
+def _sf_swapped(x, shifts, flip):
+    return shift_and_flip(x, shifts.flip(-1), flip)
+
+
+def _sf_mirror_first(x, shifts, flip):
+    mirrored = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+    return shift_and_flip(mirrored, shifts, torch.zeros_like(flip))
+
+
+def _sf_one_shift(x, shifts, flip):
+    return shift_and_flip(x, shifts[:1].expand_as(shifts), flip)
+
+
+def _same_dtype_and_values(got: Any, expected: torch.Tensor) -> str | None:
+    if isinstance(got, torch.Tensor) and got.dtype != expected.dtype:
+        return f"the batch came in as {expected.dtype} and went out as {got.dtype}: keep the input's dtype."
+    return differs(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def _sf_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(5)
+    u8 = torch.randint(0, 256, (4, 3, 6, 6), generator=g, dtype=torch.uint8)
+    shifts = torch.tensor([[0, 0], [1, -2], [-2, 1], [2, 2]])
+    return [
+        Case("4 uint8 images, shifts (0,0), (1,-2), (-2,1), (2,2), mirrored: no, yes, no, yes",
+             (u8, shifts, torch.tensor([False, True, False, True]))),
+        Case("3 float images of 5x7 pixels, each shifted differently, all mirrored",
+             (torch.randn(3, 2, 5, 7, generator=g), torch.tensor([[-1, 2], [0, 1], [2, -1]]),
+              torch.tensor([True, True, True]))),
+        Case("2 uint8 images, no shift and no mirror (the batch must come back unchanged)",
+             (u8[:2].clone(), torch.zeros(2, 2, dtype=torch.long), torch.tensor([False, False]))),
+    ]
+
+
+q3 = Exercise(
+    "q3",
+    "Write shift_and_flip(x, shifts, flip) for a whole batch x (N x C x H x W, uint8 or float): shift image i "
+    "by shifts[i] = (dy, dx) pixels (positive dy moves it down, positive dx right; at most 2), filling the edges "
+    "by reflection, then mirror it left-right if flip[i] is True. Keep the dtype.",
+    same_as(shift_and_flip, _sf_cases, compare=_same_dtype_and_values, mistakes=[
+        (_sf_all_mirrored, "you mirrored every image: mirror only those where flip[i] is True."),
+        (_sf_up_down, "that is an up-down flip: a left-right mirror reverses the last dimension, x.flip(-1)."),
+        (_sf_zeros, "the edges are zeros: fill them by reflection, F.pad(x, (r, r, r, r), mode='reflect')."),
+        (_sf_reversed, "the images moved the wrong way: positive dy must move the picture down "
+                       "(output row y shows input row y - dy)."),
+        (_sf_swapped, "dy and dx are swapped: shifts[i, 0] moves rows (height), shifts[i, 1] columns (width)."),
+        (_sf_mirror_first, "you mirrored before shifting: shift first, then mirror (a mirrored shift moves "
+                           "the other way)."),
+        (_sf_one_shift, "every image got the first image's shift: each image has its own (dy, dx)."),
+    ]),
+    "Pad the whole batch once by r = the largest |shift| with mode='reflect', crop each image's window "
+    "padded[i, :, r - dy : r - dy + H, r - dx : r - dx + W], stack, then torch.where(flip.view(-1, 1, 1, 1), "
+    "out.flip(-1), out).",
+    lambda: shift_and_flip,
+    objective=BATCH_AUG,
+)
+
+
+# ---------------------------------------------------------------- q4: label-smoothed cross-entropy (code)
+def smoothed_cross_entropy(logits: torch.Tensor, y: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Mean over the batch of -sum_k q_k log p_k, with q = (1 - s) * one_hot(y) + s / K."""
+    log_p = F.log_softmax(logits.float(), dim=-1)
+    k = logits.shape[-1]
+    target = F.one_hot(y, k).float() * (1 - smoothing) + smoothing / k
+    return -(target * log_p).sum(-1).mean()
+
+
+def _ls_wrong_classes_only(logits, y, smoothing):
+    k = logits.shape[-1]
+    target = F.one_hot(y, k).float() * (1 - smoothing) + (1 - F.one_hot(y, k).float()) * smoothing / (k - 1)
+    return -(target * F.log_softmax(logits.float(), -1)).sum(-1).mean()
+
+
+def _ls_summed(logits, y, smoothing):
+    return smoothed_cross_entropy(logits, y, smoothing) * len(y)
+
+
+def _ls_no_smoothing(logits, y, smoothing):
+    return F.cross_entropy(logits.float(), y)
+
+
+def _ls_no_log_softmax(logits, y, smoothing):
+    k = logits.shape[-1]
+    target = F.one_hot(y, k).float() * (1 - smoothing) + smoothing / k
+    return -(target * logits.float()).sum(-1).mean()
+
+
+def _ls_naive_log(logits, y, smoothing):
+    k = logits.shape[-1]
+    target = F.one_hot(y, k).float() * (1 - smoothing) + smoothing / k
+    return -(target * torch.log(torch.softmax(logits.float(), -1))).sum(-1).mean()
+
+
+def _ls_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(6)
+    return [
+        Case("5 examples, 10 classes, smoothing 0.2", (torch.randn(5, 10, generator=g) * 3,
+                                                        torch.tensor([0, 3, 9, 3, 7]), 0.2)),
+        Case("3 examples, 4 classes, smoothing 0 (plain cross-entropy)", (torch.randn(3, 4, generator=g),
+                                                                           torch.tensor([1, 0, 3]), 0.0)),
+        Case("2 examples with huge logits (+-200), smoothing 0.1",
+             (torch.tensor([[200.0, 0.0, -200.0], [-200.0, 200.0, 0.0]]), torch.tensor([0, 2]), 0.1)),
+    ]
+
+
+q4 = Exercise(
+    "q4",
+    "Write smoothed_cross_entropy(logits, y, smoothing) from scratch (no label_smoothing= argument): the mean "
+    "over the batch of -sum_k q_k log softmax(logits)_k, where q is the one-hot target mixed with the uniform "
+    "distribution over all K classes, as F.cross_entropy(logits, y, label_smoothing=smoothing) does.",
+    same_as(smoothed_cross_entropy, _ls_cases, mistakes=[
+        (_ls_no_smoothing, "the smoothing is missing: that is plain cross-entropy."),
+        (_ls_wrong_classes_only, "you spread the smoothing over the K - 1 wrong classes; PyTorch gives every "
+                                 "class, the true one included, smoothing / K."),
+        (_ls_summed, "you summed over the batch: take the mean, as F.cross_entropy does by default."),
+        (_ls_no_log_softmax, "you used the raw logits as log-probabilities: take F.log_softmax(logits, -1) first."),
+        (_ls_naive_log, "log(softmax(z)) underflows to log(0) = -inf on large logits: use F.log_softmax."),
+    ]),
+    "q = F.one_hot(y, K) * (1 - s) + s / K; loss = -(q * F.log_softmax(logits, -1)).sum(-1).mean().",
+    lambda: smoothed_cross_entropy,
+    objective=TRICKS,
+)

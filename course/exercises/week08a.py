@@ -1,0 +1,227 @@
+"""Exercises for week 8a, "Text to image with Stable Diffusion": weights, latents, guidance, noising, tiling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from course.exercises import Case, Exercise, choice, near, same_as
+
+NOTEBOOK = "08a-text-to-image"
+
+PARTS = "Name the parts of a latent diffusion pipeline (text encoder, UNet, VAE, scheduler) and what each costs"
+STEER = "Steer images with prompts, negative prompts, seeds, guidance scale, steps and schedulers"
+WRITE = "Write classifier-free guidance and the forward-noising step yourself, and check them against diffusers"
+MEASURE = "Measure peak VRAM and seconds per image for fp16, SDPA, slicing, tiling and CPU offload on your GPU"
+
+GIB = 2**30
+# Published parameter counts: SD 1.5 model card ("860M UNet", "123M text encoder"); the VAE's
+# 83.65 M is counted from its config (helpers/presets/sd15-vae.json).
+SD15_PARAMS = {"unet": 859.52e6, "text_encoder": 123.06e6, "vae": 83.65e6}
+_TOTAL = sum(SD15_PARAMS.values())
+
+q1 = Exercise(
+    "q1",
+    "SD 1.5 has a 859.5 M-parameter UNet, a 123.1 M text encoder and an 83.7 M VAE. "
+    "How many GiB do all its weights take in fp16?",
+    near(_TOTAL * 2 / GIB, rel=0.03, unit="GiB", mistakes={
+        _TOTAL * 4 / GIB: "That is fp32 (4 bytes per parameter); fp16 uses 2.",
+        _TOTAL * 2 / 1e9: "That is in GB (10^9 bytes); divide by 2**30 for GiB.",
+        SD15_PARAMS["unet"] * 2 / GIB: "That is the UNet alone; add the text encoder and the VAE."}),
+    "Add the three counts, multiply by 2 bytes, divide by 2**30.",
+    lambda: _TOTAL * 2 / GIB,
+    objective=PARTS,
+)
+
+
+def _q2_solve() -> int:
+    return 4 * (512 // 8) * (512 // 8)  # the VAE shrinks each side 8x and keeps 4 channels
+
+
+def _q2_check(answer: Any) -> str | None:
+    if isinstance(answer, bool) or not isinstance(answer, int):
+        return "expected a whole number of values."
+    if answer == _q2_solve():
+        return None
+    if answer == 64 * 64:
+        return "that is one channel: SD's latents have 4 channels."
+    if answer == 512 * 512 * 3 // 8:
+        return "the VAE shrinks the width and the height by 8 each (64 x smaller area), and has 4 channels."
+    if answer == 512 * 512 * 3:
+        return "that is the image itself; the UNet works on the VAE's much smaller latent."
+    return f"{answer:,} is not it."
+
+
+q2 = Exercise(
+    "q2",
+    "SD 1.5's VAE turns a 512 x 512 RGB image into a latent 8 x smaller on each side, with 4 channels. "
+    "How many numbers does the latent hold?",
+    _q2_check,
+    "512 / 8 = 64 on each side; multiply by the number of channels.",
+    _q2_solve,
+    objective=PARTS,
+)
+
+
+def _q3_solve() -> int:
+    return 25  # at scale 1, uncond + 1 * (cond - uncond) = cond: diffusers skips the unconditional pass
+
+
+def _q3_check(answer: Any) -> str | None:
+    if isinstance(answer, bool) or not isinstance(answer, int):
+        return "expected a whole number of UNet passes."
+    if answer == _q3_solve():
+        return None
+    if answer == 50:
+        return ("at scale 1 the guidance line gives cond alone, so the unconditional prediction would be thrown "
+                "away: diffusers skips it (do_classifier_free_guidance is guidance_scale > 1).")
+    if answer == 0:
+        return "guidance 1 still denoises: the UNet predicts the noise once per step."
+    return f"{answer} is not it: count the UNet evaluations of one latent, one image, 25 steps."
+
+
+q3 = Exercise(
+    "q3",
+    "Put guidance_scale = 1.0 into the guidance line you wrote (q5). With it, how many times does diffusers run "
+    "the UNet on the latent in a 25-step generation of one image (count a batched pair as two)?",
+    _q3_check,
+    "What does uncond + 1.0 * (cond - uncond) simplify to? Is uncond still needed?",
+    _q3_solve,
+    objective=STEER,
+)
+
+q4 = Exercise(
+    "q4",
+    "A 1536 x 1536 image runs out of memory only at the very end, while the VAE decodes. Which technique "
+    "fixes exactly that: 'attention_slicing', 'vae_tiling', 'model_cpu_offload' or 'sequential_cpu_offload'?",
+    choice("vae_tiling", {
+        "attention_slicing": "slicing helps the UNet's attention; this run fails after the UNet, while the VAE decodes.",
+        "model_cpu_offload": ("offloading frees room taken by weights, but the VAE's activations for a big image "
+                              "still have to fit at once, and every image gets slower. Attack the decoder's "
+                              "activations directly."),
+        "sequential_cpu_offload": ("offloading frees room taken by weights, but the VAE's activations for a big "
+                                   "image still have to fit at once. Attack the decoder's activations directly."),
+    }),
+    "Which technique works on the VAE decoder, splitting one big image into smaller pieces?",
+    lambda: "vae_tiling",
+    objective=MEASURE,
+)
+
+
+# q5: classifier-free guidance, as diffusers' StableDiffusionPipeline writes it.
+def guide(noise_pred: torch.Tensor, scale: float) -> torch.Tensor:
+    """Split the batch into (unconditional, conditional) halves and push away from the unconditional one."""
+    noise_uncond, noise_cond = noise_pred.chunk(2)
+    return noise_uncond + scale * (noise_cond - noise_uncond)
+
+
+def _guide_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(8)
+    two = torch.randn(4, 4, 3, 3, generator=g)  # 2 images: 2 unconditional predictions, then 2 conditional
+    one = torch.randn(2, 4, 2, 2, generator=g)
+    return [Case("a batch of 2 images at scale 7.5", (two, 7.5)),
+            Case("1 image at scale 1.0 (the answer must be the conditional prediction)", (one, 1.0)),
+            Case("1 image at scale 0.0 (the answer must be the unconditional prediction)", (one, 0.0))]
+
+
+def _guide_wrong_side(noise_pred, scale):
+    cond, uncond = noise_pred.chunk(2)
+    return uncond + scale * (cond - uncond)
+
+
+def _guide_from_cond(noise_pred, scale):
+    uncond, cond = noise_pred.chunk(2)
+    return cond + scale * (cond - uncond)
+
+
+def _guide_no_base(noise_pred, scale):
+    uncond, cond = noise_pred.chunk(2)
+    return scale * (cond - uncond)
+
+
+GUIDE_MISTAKES = [
+    (_guide_wrong_side, "guidance applied to the wrong side: diffusers puts the unconditional (negative-prompt) "
+                        "half first, so you pushed toward the negative prompt and away from yours."),
+    (_guide_from_cond, "you started from the conditional prediction; start from the unconditional one, so that "
+                       "scale 1 gives cond exactly and scale 0 gives uncond."),
+    (_guide_no_base, "the base term is missing: uncond + scale * (cond - uncond), not scale * (cond - uncond)."),
+]
+
+q5 = Exercise(
+    "q5",
+    "Write guide(noise_pred, scale): noise_pred holds the UNet's predictions for a doubled batch, the "
+    "unconditional half first (as diffusers concatenates them); return the guided noise for the images.",
+    same_as(guide, _guide_cases, mistakes=GUIDE_MISTAKES),
+    "noise_uncond, noise_cond = noise_pred.chunk(2); then the classifier-free guidance line.",
+    lambda: guide,
+    objective=WRITE,
+)
+
+
+# q6: the forward-noising step x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) eps.
+def sd_betas(steps: int = 1000) -> torch.Tensor:
+    """SD 1.5's "scaled_linear" schedule: betas from 0.00085 to 0.012, linear in their square root."""
+    return torch.linspace(0.00085**0.5, 0.012**0.5, steps, dtype=torch.float64) ** 2
+
+
+def add_noise(x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
+    """Noise clean latents ``x0`` to timesteps ``t`` (one per image) in one jump, as a scheduler's add_noise."""
+    alpha_bar = torch.cumprod(1 - betas, dim=0)[t].to(x0.dtype).view(-1, *([1] * (x0.dim() - 1)))
+    return alpha_bar.sqrt() * x0 + (1 - alpha_bar).sqrt() * noise
+
+
+def _noise_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(88)
+    x0, eps = torch.randn(3, 4, 4, 4, generator=g), torch.randn(3, 4, 4, 4, generator=g)
+    betas = sd_betas()
+    return [Case("3 latents at timesteps 10, 500 and 999 (SD's schedule)", (x0, eps, torch.tensor([10, 500, 999]), betas)),
+            Case("one latent at timestep 0", (x0[:1], eps[:1], torch.tensor([0]), betas)),
+            Case("2 latents on a 10-step linear schedule, timesteps 3 and 9",
+                 (x0[:2], eps[:2], torch.tensor([3, 9]), torch.linspace(0.05, 0.5, 10, dtype=torch.float64)))]
+
+
+def _shape(alpha: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    return alpha.to(x0.dtype).view(-1, *([1] * (x0.dim() - 1)))
+
+
+def _noise_alpha_t(x0, noise, t, betas):
+    a = _shape((1 - betas)[t], x0)
+    return a.sqrt() * x0 + (1 - a).sqrt() * noise
+
+
+def _noise_no_sqrt(x0, noise, t, betas):
+    a = _shape(torch.cumprod(1 - betas, 0)[t], x0)
+    return a * x0 + (1 - a) * noise
+
+
+def _noise_swapped(x0, noise, t, betas):
+    a = _shape(torch.cumprod(1 - betas, 0)[t], x0)
+    return (1 - a).sqrt() * x0 + a.sqrt() * noise
+
+
+def _noise_off_by_one(x0, noise, t, betas):
+    a_bar = torch.cat([torch.ones(1, dtype=betas.dtype), torch.cumprod(1 - betas, 0)])
+    a = _shape(a_bar[t], x0)
+    return a.sqrt() * x0 + (1 - a).sqrt() * noise
+
+
+NOISE_MISTAKES = [
+    (_noise_alpha_t, "you used alpha_t (1 - beta_t of that one step) instead of alpha_bar_t, the product of "
+                     "(1 - beta_s) over every step up to t: torch.cumprod(1 - betas, 0)[t]."),
+    (_noise_no_sqrt, "the square roots are missing: the variances alpha_bar and 1 - alpha_bar add up to 1, so the "
+                     "weights are their square roots."),
+    (_noise_swapped, "the weights are swapped: the clean latent gets sqrt(alpha_bar_t), the noise sqrt(1 - alpha_bar_t)."),
+    (_noise_off_by_one, "off by one: alpha_bar_t includes step t itself (diffusers' alphas_cumprod[t])."),
+]
+
+q6 = Exercise(
+    "q6",
+    "Write add_noise(x0, noise, t, betas): noise the clean latents x0 (a batch) to the timesteps t (one per "
+    "latent) in one jump, given the schedule's betas, as the scheduler's add_noise does.",
+    same_as(add_noise, _noise_cases, mistakes=NOISE_MISTAKES),
+    "alpha_bar = torch.cumprod(1 - betas, 0)[t], reshaped to (batch, 1, 1, 1); "
+    "x_t = sqrt(alpha_bar) * x0 + sqrt(1 - alpha_bar) * noise.",
+    lambda: add_noise,
+    objective=WRITE,
+)

@@ -1,0 +1,196 @@
+"""Exercises for week 8b, "Teach Stable Diffusion a style with LoRA": targets, loss, adapter size, precision."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+
+from course.exercises import Case, Exercise, choice, same_as
+from course.exercises.week08a import add_noise, sd_betas
+
+NOTEBOOK = "08b-teach-it-a-style"
+
+ADAPTER = "Add a LoRA adapter to the UNet's attention layers with peft, the diffusers way"
+TRAIN = "Write the diffusion training step (latents, noise, prediction, MSE, backward, step) and watch a " \
+        "fixed-noise evaluation loss fall"
+PRECISION = "Train in the precision your GPU runs natively: bf16, or fp16 with a GradScaler"
+
+TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
+
+
+# q1: which modules does LoraConfig(target_modules=["to_q", "to_k", "to_v", "to_out.0"]) wrap?
+def lora_targets(names: list[str]) -> list[str]:
+    """The module names that LoRA wraps: the attention projections, matched as peft does (whole name or suffix)."""
+    return [n for n in names if any(n == t or n.endswith("." + t) for t in TARGETS)]
+
+
+def _block(prefix: str) -> list[str]:
+    """Module names of one UNet transformer block, as ``unet.named_modules()`` lists them."""
+    names = [prefix, f"{prefix}.norm", f"{prefix}.proj_in", f"{prefix}.transformer_blocks.0"]
+    block = f"{prefix}.transformer_blocks.0"
+    for attn in ("attn1", "attn2"):
+        names += [f"{block}.norm{attn[-1]}", f"{block}.{attn}", f"{block}.{attn}.to_q", f"{block}.{attn}.to_k",
+                  f"{block}.{attn}.to_v", f"{block}.{attn}.to_out", f"{block}.{attn}.to_out.0",
+                  f"{block}.{attn}.to_out.1"]
+    names += [f"{block}.norm3", f"{block}.ff", f"{block}.ff.net", f"{block}.ff.net.0", f"{block}.ff.net.0.proj",
+              f"{block}.ff.net.1", f"{block}.ff.net.2", f"{prefix}.proj_out"]
+    return names
+
+
+def _target_cases() -> list[Case]:
+    resnet = ["down_blocks.0.resnets.0", "down_blocks.0.resnets.0.conv1", "down_blocks.0.resnets.0.time_emb_proj"]
+    return [Case("the first down block of SD 1.5's UNet", (resnet + _block("down_blocks.0.attentions.0"),)),
+            Case("the mid block", (["mid_block", *_block("mid_block.attentions.0"), "mid_block.resnets.1.conv2"],)),
+            Case("a block with no attention", (resnet + ["conv_in", "conv_out", "time_embedding.linear_1"],))]
+
+
+def _targets_substring(names):
+    return [n for n in names if any(t in n for t in ("to_q", "to_k", "to_v", "to_out"))]
+
+
+def _targets_self_attention_only(names):
+    return [n for n in lora_targets(names) if ".attn2." not in n]
+
+
+def _targets_every_linear(names):
+    linear = ("to_q", "to_k", "to_v", "to_out.0", "proj", "net.2", "proj_in", "proj_out", "time_emb_proj")
+    return [n for n in names if any(n.endswith("." + t) for t in linear)]
+
+
+TARGET_MISTAKES = [
+    (_targets_substring, "you also picked to_out itself and to_out.1: to_out is a list of [Linear, Dropout], and "
+                         "LoRA wraps the Linear, to_out.0."),
+    (_targets_self_attention_only, "only self-attention (attn1): the prompt enters through cross-attention "
+                                   "(attn2), which is where a style tied to a trigger word lives."),
+    (_targets_every_linear, "you picked every linear layer (feed-forward, proj_in/out, time embedding): diffusers' "
+                            "style LoRA targets only the attention projections to_q, to_k, to_v and to_out.0."),
+]
+
+q1 = Exercise(
+    "q1",
+    "Write lora_targets(names): from a list of module names (unet.named_modules()), return those that "
+    "LoraConfig(target_modules=['to_q', 'to_k', 'to_v', 'to_out.0']) wraps, in their original order. peft "
+    "matches a name that equals a target or ends with '.' + target.",
+    same_as(lora_targets, _target_cases, mistakes=TARGET_MISTAKES),
+    "Keep n when any(n == t or n.endswith('.' + t) for t in targets).",
+    lambda: lora_targets,
+    objective=ADAPTER,
+)
+
+
+# q2: the loss of one training step, with a stand-in UNet and scheduler.
+def diffusion_loss(unet: Any, scheduler: Any, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor,
+                   text: torch.Tensor, scaling_factor: float) -> torch.Tensor:
+    """Scale the VAE latents, noise them, let the UNet predict the noise, return the MSE to the true noise."""
+    x0 = latents * scaling_factor
+    noisy = scheduler.add_noise(x0, noise, timesteps)
+    pred = unet(noisy, timesteps, text).sample
+    return torch.nn.functional.mse_loss(pred.float(), noise.float())
+
+
+class _Scheduler:
+    """A stand-in for DDPMScheduler: ``add_noise`` on SD's schedule."""
+
+    def __init__(self) -> None:
+        self.betas = sd_betas()
+
+    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        return add_noise(x0, noise, timesteps, self.betas)
+
+
+def _unet(noisy: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor) -> SimpleNamespace:
+    """A stand-in UNet: a fixed function of its three inputs, returned as ``.sample`` like diffusers' UNet."""
+    shift = (timesteps.float() / 1000).view(-1, 1, 1, 1) + text.mean(dim=(1, 2)).view(-1, 1, 1, 1)
+    return SimpleNamespace(sample=0.7 * noisy.flip(-1) + shift)
+
+
+def _loss_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(808)
+    lat, eps = torch.randn(2, 4, 4, 4, generator=g) * 5, torch.randn(2, 4, 4, 4, generator=g)
+    text = torch.randn(2, 3, 8, generator=g)
+    return [Case("2 latents at timesteps 100 and 700, SD's scaling factor 0.18215",
+                 (_unet, _Scheduler(), lat, eps, torch.tensor([100, 700]), text, 0.18215)),
+            Case("1 latent at timestep 999, scaling factor 0.5",
+                 (_unet, _Scheduler(), lat[:1], eps[:1], torch.tensor([999]), text[:1], 0.5))]
+
+
+def _loss_unscaled(unet, scheduler, latents, noise, timesteps, text, scaling_factor):
+    return diffusion_loss(unet, scheduler, latents, noise, timesteps, text, 1.0)
+
+
+def _loss_against_latents(unet, scheduler, latents, noise, timesteps, text, scaling_factor):
+    x0 = latents * scaling_factor
+    pred = unet(scheduler.add_noise(x0, noise, timesteps), timesteps, text).sample
+    return torch.nn.functional.mse_loss(pred, x0)
+
+
+def _loss_clean_input(unet, scheduler, latents, noise, timesteps, text, scaling_factor):
+    pred = unet(latents * scaling_factor, timesteps, text).sample
+    return torch.nn.functional.mse_loss(pred, noise)
+
+
+LOSS_MISTAKES = [
+    (_loss_unscaled, "the scaling factor is missing: multiply the VAE latents by vae.config.scaling_factor "
+                     "before noising (SD was trained on latents of about unit variance)."),
+    (_loss_against_latents, "you compared the prediction with the clean latents: SD 1.5 predicts the noise "
+                            "(prediction_type 'epsilon'), so the target is the noise you added."),
+    (_loss_clean_input, "the UNet saw the clean latents: noise them first with scheduler.add_noise(latents, "
+                        "noise, timesteps)."),
+]
+
+q2 = Exercise(
+    "q2",
+    "Write diffusion_loss(unet, scheduler, latents, noise, timesteps, text, scaling_factor): the loss of one "
+    "training step, as in the cell you ran by hand. latents come straight from the VAE; unet(noisy, timesteps, "
+    "text).sample is its noise prediction; scheduler.add_noise(x0, noise, timesteps) noises.",
+    same_as(diffusion_loss, _loss_cases, mistakes=LOSS_MISTAKES),
+    "Scale, add_noise, unet(...).sample, then torch.nn.functional.mse_loss(prediction, noise).",
+    lambda: diffusion_loss,
+    objective=TRAIN,
+)
+
+
+def _q3_solve() -> int:
+    rank, d = 8, 320
+    return 4 * rank * (d + d)  # to_q, to_k, to_v, to_out.0: each adds A (r x d_in) and B (d_out x r)
+
+
+def _q3_check(answer: Any) -> str | None:
+    if isinstance(answer, bool) or not isinstance(answer, int):
+        return "expected a whole number of parameters."
+    if answer == _q3_solve():
+        return None
+    if answer == 8 * (320 + 320):
+        return "that is one projection; LoRA is on four of them (to_q, to_k, to_v, to_out.0)."
+    if answer == 4 * 320 * 320:
+        return "that is the size of the frozen weights; LoRA adds two thin matrices of rank 8 instead."
+    return f"{answer:,} is not it."
+
+
+q3 = Exercise(
+    "q3",
+    "A self-attention block of SD 1.5's first UNet stage has four 320 x 320 projections (to_q, to_k, to_v, "
+    "to_out.0). How many trainable parameters does a rank-8 LoRA add to that block?",
+    _q3_check,
+    "A rank-r LoRA on a d_in x d_out linear layer adds r * (d_in + d_out) weights.",
+    _q3_solve,
+    objective=ADAPTER,
+)
+
+q4 = Exercise(
+    "q4",
+    "On an RTX 2080 Ti (compute capability 7.5) this notebook trains with fp16 autocast and a GradScaler. A learner "
+    "leaves out cast_training_params, so the LoRA weights (and their gradients) stay fp16. What happens at "
+    "scaler.unscale_(optimizer): 'trains' (as before), 'nan' (the loss turns NaN after a while) or 'error'?",
+    choice("error", {
+        "trains": ("GradScaler refuses fp16 gradients: dividing them by the scale in fp16 could itself underflow. "
+                   "It raises ValueError('Attempting to unscale FP16 gradients.'); keep trainable weights in fp32."),
+        "nan": ("it fails sooner and louder: unscale_ raises ValueError('Attempting to unscale FP16 gradients.') "
+                "at the first step; keep trainable weights in fp32 with cast_training_params."),
+    }),
+    "Read GradScaler.unscale_ in torch/amp/grad_scaler.py: what does it check about each gradient's dtype?",
+    lambda: "error",
+    objective=PRECISION,
+)

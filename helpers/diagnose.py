@@ -1,0 +1,423 @@
+"""What keeps this machine's GPU from working, and the one command that fixes it.
+
+``gather()`` asks the machine once (NVML through ``nvidia-ml-py``, PyTorch, bitsandbytes, the OS) and
+returns :class:`Facts`; every check below is a pure function of those facts, so each diagnosis can be
+tested on any machine with made-up facts. ``findings(facts)`` runs them all; ``show()`` prints them.
+``python -m course doctor`` and notebook 00a both use this module; ``profile.require_full`` uses
+:func:`vram_problem` for its VRAM verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+
+GIB = 2**30
+# Free VRAM a notebook keeps in hand beyond its own estimate: its CUDA context (~0.3-0.5 GiB, created
+# after the check) and the caching allocator's slack.
+VRAM_MARGIN_GIB = 0.5
+# Other programs holding this much VRAM are worth a line in the report.
+VRAM_OTHERS_NOTE_GIB = 0.5
+
+# The CUDA builds on PyTorch's own wheel index for the pinned torch 2.14 (an assumption to re-check on
+# every torch upgrade): the Release Compatibility Matrix in pytorch/pytorch's RELEASE.md lists CUDA 12.6,
+# 13.0 and 13.2 as stable for 2.14, and PyPI's Linux wheel is the 13.0 build (torch.version.cuda "13.0").
+# Its "CUDA Support Matrix" gives the GPUs each build has kernels for: 12.6 covers Maxwell to Hopper
+# (compute capability 5.0-9.0, so not Blackwell), 13.x covers Turing to Blackwell (7.5 and newer).
+TORCH_CUDA_BUILDS = ("12.6", "13.0", "13.2")
+WHEEL_INDEX = "https://download.pytorch.org/whl/cu{tag}"
+# The oldest driver series for each CUDA major version: with CUDA's minor-version compatibility any
+# driver of that series or newer runs every 12.x (or 13.x) build. Source: NVIDIA's CUDA Compatibility
+# guide and CUDA Toolkit release notes, table 3 (12.x: >= 525.60.13 on Linux; 13.x: >= 580.65.06).
+DRIVER_SERIES = {12: "525", 13: "580"}
+
+
+@dataclass
+class Finding:
+    """One problem (or note): what it is, why it matters, and the command or setting that fixes it."""
+
+    id: str
+    severity: str  # "error" (the GPU cannot be used), "warning" (something will not fit or fail), "info"
+    message: str
+    why: str
+    fix: str
+
+
+@dataclass
+class Process:
+    """A process holding GPU memory, as NVML reports it (``gib`` is None where the OS hides it)."""
+
+    pid: int
+    name: str
+    gib: float | None = None
+
+
+@dataclass
+class Facts:
+    """Everything the checks need, gathered once by :func:`gather` (or written by hand in a test)."""
+
+    system: str = ""  # platform.system(): "Linux", "Windows", "Darwin"
+    kernel: str = ""  # platform.release() (WSL2's says "microsoft")
+    torch_version: str = ""
+    torchvision_version: str | None = None
+    torch_cuda: str | None = None  # torch.version.cuda: None for a CPU-only build
+    cuda_available: bool = False
+    cuda_error: str | None = None  # what torch.cuda.init() said when CUDA is not available
+    nvidia: bool = False  # an NVIDIA GPU and driver are present (NVML answered, or the driver is loaded)
+    driver_version: str | None = None
+    driver_cuda: str | None = None  # the newest CUDA the driver supports (nvmlSystemGetCudaDriverVersion)
+    gpu_name: str | None = None
+    capability: tuple[int, int] | None = None
+    vram_total_gib: float | None = None
+    vram_free_gib: float | None = None
+    vram_reserved_gib: float = 0.0  # what the driver itself keeps (NVML's v2 memory info), not other programs
+    processes: list[Process] | None = None  # other processes on the GPU; None: NVML cannot list them
+    bnb_version: str | None = None
+    bnb_error: str | None = None  # None: the 4-bit test passed, or was not run (bnb_tested says which)
+    bnb_tested: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The facts as a plain dict (for JSON)."""
+        return asdict(self)
+
+
+def _version_tuple(text: str | None) -> tuple[int, int] | None:
+    try:
+        major, minor = (text or "").split(".")[:2]
+        return int(major), int(minor)
+    except ValueError:
+        return None
+
+
+def _nvml_facts(facts: Facts) -> None:
+    """Fill the NVML part: driver, its CUDA level, VRAM and the processes on the first GPU."""
+    try:
+        import pynvml  # the nvidia-ml-py package
+
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no NVIDIA driver (or NVML missing): a CPU machine
+        import shutil
+
+        facts.nvidia = os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
+        return
+    try:
+        facts.nvidia = pynvml.nvmlDeviceGetCount() > 0
+        facts.driver_version = str(pynvml.nvmlSystemGetDriverVersion())
+        level = pynvml.nvmlSystemGetCudaDriverVersion()  # e.g. 12040 for CUDA 12.4
+        facts.driver_cuda = f"{level // 1000}.{level % 1000 // 10}"
+        if not facts.nvidia:
+            return
+        handle = pynvml.nvmlDeviceGetHandleByIndex(_nvml_index(pynvml))
+        facts.gpu_name = str(pynvml.nvmlDeviceGetName(handle))
+        facts.capability = tuple(pynvml.nvmlDeviceGetCudaComputeCapability(handle))
+        try:  # v2 splits out what the driver reserves for itself
+            mem = pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2)
+        except Exception:  # noqa: BLE001 - an older driver or nvidia-ml-py: v1 counts it as used
+            mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
+        facts.vram_total_gib, facts.vram_free_gib = round(mem.total / GIB, 2), round(mem.free / GIB, 2)
+        facts.vram_reserved_gib = round(getattr(mem, "reserved", 0) / GIB, 2)
+        facts.processes = _nvml_processes(pynvml, handle)
+    except Exception:  # noqa: BLE001,S110 - partial facts are still useful
+        pass
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _nvml_index(pynvml: object) -> int:
+    """NVML's index of the GPU PyTorch calls cuda:0 (they differ when CUDA_VISIBLE_DEVICES reorders)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    if visible.isdigit():
+        return int(visible)
+    if visible.startswith("GPU-"):
+        return int(pynvml.nvmlDeviceGetIndex(pynvml.nvmlDeviceGetHandleByUUID(visible)))
+    return 0
+
+
+def _nvml_processes(pynvml: object, handle: object) -> list[Process] | None:
+    """Other processes using the GPU (compute and graphics), or None where the OS does not say."""
+    try:
+        found = list(pynvml.nvmlDeviceGetComputeRunningProcesses(handle))
+        found += list(pynvml.nvmlDeviceGetGraphicsRunningProcesses(handle))
+    except Exception:  # noqa: BLE001 - WSL2 and some Windows setups cannot list them
+        return None
+    out: dict[int, Process] = {}
+    for proc in found:
+        if proc.pid == os.getpid():
+            continue
+        used = getattr(proc, "usedGpuMemory", None)
+        gib = round(used / GIB, 2) if isinstance(used, int) and used < 2**60 else None
+        try:
+            import psutil
+
+            name = psutil.Process(proc.pid).name()
+        except Exception:  # noqa: BLE001 - another user's process, or already gone
+            name = f"pid {proc.pid}"
+        previous = out.get(proc.pid)
+        if previous is None or (gib or 0) > (previous.gib or 0):
+            out[proc.pid] = Process(proc.pid, name, gib)
+    return sorted(out.values(), key=lambda p: -(p.gib or 0))
+
+
+def bnb_4bit_test() -> str | None:
+    """Run a tiny 4-bit (NF4) matmul with bitsandbytes on the GPU: None if it works, else the error."""
+    import torch
+
+    try:
+        import bitsandbytes as bnb
+
+        layer = bnb.nn.Linear4bit(64, 64, bias=False, compute_dtype=torch.float16, quant_type="nf4").to("cuda")
+        out = layer(torch.randn(4, 64, device="cuda", dtype=torch.float16))
+        torch.cuda.synchronize()
+        if not bool(torch.isfinite(out).all()):
+            return "the 4-bit matmul returned inf/nan"
+    except Exception as err:  # noqa: BLE001 - any failure here is the finding
+        lines = [line for line in str(err).strip().splitlines() if line.strip()]
+        return f"{type(err).__name__}: {lines[-1] if lines else ''}"[:300]
+    return None
+
+
+def gather(test_bnb: bool = True) -> Facts:
+    """Ask this machine once (NVML before PyTorch touches the GPU, so free VRAM excludes this process)."""
+    import importlib.metadata as md
+
+    import torch
+
+    facts = Facts(system=platform.system(), kernel=platform.release(), torch_version=torch.__version__,
+                  torch_cuda=torch.version.cuda,
+                  env={k: os.environ[k] for k in ("CUDA_VISIBLE_DEVICES", "BNB_CUDA_VERSION") if k in os.environ})
+    _nvml_facts(facts)
+    for name in ("torchvision", "bitsandbytes"):
+        try:
+            version = md.version(name)
+        except md.PackageNotFoundError:
+            version = None
+        setattr(facts, "torchvision_version" if name == "torchvision" else "bnb_version", version)
+    facts.cuda_available = torch.cuda.is_available()
+    if not facts.cuda_available and facts.torch_cuda and facts.nvidia:
+        try:
+            torch.cuda.init()
+        except Exception as err:  # noqa: BLE001 - CUDA's own reason is the useful part
+            facts.cuda_error = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
+    if facts.cuda_available and facts.vram_total_gib is None:  # no NVML: ask PyTorch (its context counts as used)
+        free, total = torch.cuda.mem_get_info(0)
+        facts.vram_total_gib, facts.vram_free_gib = round(total / GIB, 2), round(free / GIB, 2)
+        facts.gpu_name, facts.capability = torch.cuda.get_device_name(0), tuple(torch.cuda.get_device_capability(0))
+    if test_bnb and facts.cuda_available and facts.bnb_version:
+        facts.bnb_error, facts.bnb_tested = bnb_4bit_test(), True
+    return facts
+
+
+# ---- the checks: pure functions of Facts ------------------------------------------------------------
+
+def _base(version: str) -> str:
+    return version.split("+")[0]
+
+
+def build_covers(build: str, capability: tuple[int, int] | None) -> bool:
+    """True if PyTorch's CUDA ``build`` has kernels for a GPU of this compute capability (None: unknown, yes)."""
+    if capability is None:
+        return True
+    return (5, 0) <= tuple(capability) < (10, 0) if build.startswith("12.") else tuple(capability) >= (7, 5)
+
+
+def build_for_driver(driver_cuda: str | None, capability: tuple[int, int] | None = None) -> str | None:
+    """The newest PyTorch CUDA build that a driver at this CUDA level runs on this GPU, or None."""
+    builds = [b for b in TORCH_CUDA_BUILDS if build_covers(b, capability)]
+    level = _version_tuple(driver_cuda)
+    if level is None:
+        return TORCH_CUDA_BUILDS[1] if TORCH_CUDA_BUILDS[1] in builds else (builds or [None])[0]
+    older = [b for b in builds if _version_tuple(b) <= level]
+    if older:
+        return older[-1]
+    same_major = [b for b in builds if _version_tuple(b)[0] == level[0]]
+    return same_major[0] if same_major else None  # minor-version compatibility: 12.6 runs on a 12.2 driver
+
+
+def pip_line(facts: Facts, build: str) -> str:
+    """The exact pip command that installs the pinned torch (and torchvision) built for this CUDA."""
+    tag = build.replace(".", "")
+    pkgs = [f"torch=={_base(facts.torch_version)}+cu{tag}"]
+    if facts.torchvision_version:
+        pkgs.append(f"torchvision=={_base(facts.torchvision_version)}+cu{tag}")
+    return f"python -m pip install {' '.join(pkgs)} --index-url {WHEEL_INDEX.format(tag=tag)}"
+
+
+def check_driver(facts: Facts) -> Finding | None:
+    """The driver supports an older CUDA than this PyTorch was built for."""
+    have, need = _version_tuple(facts.driver_cuda), _version_tuple(facts.torch_cuda)
+    if not facts.nvidia or have is None or need is None or have >= need:
+        return None
+    if have[0] == need[0] and facts.cuda_available:
+        return None  # same major: CUDA's minor-version compatibility runs it
+    series = DRIVER_SERIES.get(need[0], "newest")
+    update = (f"update the NVIDIA driver to the {series} series or newer (Ubuntu: `sudo apt install "
+              f"nvidia-driver-{series}`, then reboot; Windows: the NVIDIA App or nvidia.com/drivers)")
+    build = build_for_driver(facts.driver_cuda, facts.capability)
+    fix = update + (f", or install the PyTorch build for your driver: `{pip_line(facts, build)}`" if build else
+                    f"; no PyTorch {_base(facts.torch_version)} build runs this GPU on a CUDA {facts.driver_cuda} "
+                    "driver")
+    return Finding(
+        "driver-too-old", "error",
+        f"The NVIDIA driver {facts.driver_version} supports CUDA up to {facts.driver_cuda}; this PyTorch "
+        f"({facts.torch_version}) is built for CUDA {facts.torch_cuda}.",
+        f"PyTorch cannot use the {facts.gpu_name or 'GPU'}: torch.cuda.is_available() is False and every "
+        "notebook would run on the CPU.", fix[0].upper() + fix[1:] + ".")
+
+
+def check_cpu_only_torch(facts: Facts) -> Finding | None:
+    """An NVIDIA GPU is present but PyTorch is a CPU-only build."""
+    if not facts.nvidia or facts.torch_cuda is not None:
+        return None
+    build = build_for_driver(facts.driver_cuda, facts.capability) or TORCH_CUDA_BUILDS[1]
+    where = " (pip's default on Windows)" if facts.system == "Windows" else ""
+    return Finding(
+        "torch-cpu-only", "error",
+        f"This PyTorch ({facts.torch_version}) is a CPU-only build{where}, and this machine has an NVIDIA GPU"
+        f"{f' ({facts.gpu_name})' if facts.gpu_name else ''}.",
+        "A CPU-only build never uses the GPU: every GPU notebook would stop or crawl.",
+        f"Install the CUDA build: `{pip_line(facts, build)}`.")
+
+
+def check_cuda_unusable(facts: Facts) -> Finding | None:
+    """NVIDIA GPU and a CUDA build, driver new enough, and still no CUDA: hidden, or another cause."""
+    if (not facts.nvidia or facts.torch_cuda is None or facts.cuda_available
+            or check_driver(facts) is not None):
+        return None
+    hidden = facts.env.get("CUDA_VISIBLE_DEVICES")
+    if hidden is not None and hidden.strip() in ("", "-1"):
+        return Finding("gpu-hidden", "error", f"CUDA_VISIBLE_DEVICES is set to {hidden!r}.",
+                       "It hides every GPU from PyTorch.", "Unset it: `unset CUDA_VISIBLE_DEVICES`.")
+    return Finding("cuda-unavailable", "error",
+                   f"The driver sees the GPU, but PyTorch cannot use it: {facts.cuda_error or 'no reason given'}.",
+                   "Every notebook would run on the CPU.",
+                   "Run `nvidia-smi`; if it fails too, reinstall the NVIDIA driver and reboot.")
+
+
+def check_arch(facts: Facts) -> Finding | None:
+    """This PyTorch's CUDA build has no kernels for the GPU (a pre-Turing card on 13.x, Blackwell on 12.6)."""
+    if not facts.nvidia or not facts.torch_cuda or build_covers(facts.torch_cuda, facts.capability):
+        return None
+    cap = ".".join(map(str, facts.capability))
+    build = next((b for b in TORCH_CUDA_BUILDS if build_covers(b, facts.capability)), None)
+    return Finding(
+        "gpu-not-in-build", "error",
+        f"PyTorch's CUDA {facts.torch_cuda} build has no kernels for the {facts.gpu_name or 'GPU'} "
+        f"(compute capability {cap}).",
+        "Every CUDA operation would fail with 'no kernel image is available for execution on the device'.",
+        f"Install the CUDA {build} build, which covers it: `{pip_line(facts, build)}`." if build else
+        "No PyTorch build of this version supports it: use Colab or another GPU.")
+
+
+def check_vram_in_use(facts: Facts) -> Finding | None:
+    """Other programs already hold VRAM that the notebooks will not get."""
+    if facts.vram_total_gib is None or facts.vram_free_gib is None:
+        return None
+    used = facts.vram_total_gib - facts.vram_free_gib - facts.vram_reserved_gib
+    if used < VRAM_OTHERS_NOTE_GIB:
+        return None
+    return Finding(
+        "vram-in-use", "warning" if used >= 1.0 else "info",
+        f"{used:.1f} of {facts.vram_total_gib:.1f} GiB of VRAM is already in use by other programs "
+        f"({facts.vram_free_gib:.1f} GiB free): {holders(facts)}.",
+        f"Notebooks get only the free part, less {VRAM_MARGIN_GIB:g} GiB for their own CUDA context; a "
+        "notebook that fits the card can still stop with 'not enough free VRAM'.",
+        "Close the browser tabs, the game or the other notebooks that use the GPU (`nvidia-smi` lists them), "
+        "or turn off your browser's hardware acceleration.")
+
+
+def holders(facts: Facts) -> str:
+    """Who holds the VRAM, in words: the process list where NVML gives one."""
+    if facts.processes is None:
+        return "this system does not let NVML list the processes (Windows' Task Manager > Performance > GPU does)"
+    if not facts.processes:
+        return "no process listed (the display and the driver itself hold some)"
+    parts = [f"{p.name} {p.gib:.1f} GiB" if p.gib is not None else p.name for p in facts.processes[:6]]
+    return "held by " + ", ".join(parts)
+
+
+def is_wsl(kernel: str) -> bool:
+    """True for a WSL2 kernel string (e.g. "5.15.153.1-microsoft-standard-WSL2")."""
+    return "microsoft" in kernel.lower()
+
+
+def check_wsl(facts: Facts) -> Finding | None:
+    """WSL2: the GPU is shared with Windows."""
+    if facts.system != "Linux" or not is_wsl(facts.kernel):
+        return None
+    return Finding(
+        "wsl2", "info", f"This is WSL2 (kernel {facts.kernel}): the GPU is shared with Windows.",
+        "VRAM that Windows, its desktop and its apps reserve is not available inside WSL, and NVML cannot "
+        "list those programs; pinned memory is limited too.",
+        "Install only the Windows NVIDIA driver (no Linux driver inside WSL) and close GPU-heavy Windows apps "
+        "before a big notebook; if bitsandbytes cannot find libcuda: "
+        "`export LD_LIBRARY_PATH=/usr/lib/wsl/lib:$LD_LIBRARY_PATH`.")
+
+
+def check_windows(facts: Facts) -> Finding | None:
+    """Native Windows: the notes that matter there."""
+    if facts.system != "Windows":
+        return None
+    return Finding(
+        "windows", "info", "Native Windows: the course is tested on Linux; it runs here with these differences.",
+        "PyPI's Windows torch wheel is CPU-only (the CUDA build comes from PyTorch's wheel index); "
+        "bitsandbytes supports Windows from 0.43 (the course pins 0.50); RAPIDS cuDF (extra e5) has no "
+        "native Windows build; torch.compile needs Triton, which has no official Windows wheel "
+        "(the community `triton-windows` package fills in).",
+        "For the smoothest path use WSL2 (README, 'Windows and WSL2'); on native Windows install PyTorch with "
+        f"`{pip_line(facts, build_for_driver(facts.driver_cuda, facts.capability) or TORCH_CUDA_BUILDS[1])}`.")
+
+
+def check_bitsandbytes(facts: Facts) -> Finding | None:
+    """bitsandbytes' CUDA library does not run a 4-bit matmul on this GPU."""
+    if not facts.bnb_tested or facts.bnb_error is None:
+        return None
+    pinned = facts.bnb_version or "0.50.2"
+    fix = f"Reinstall it for this PyTorch: `python -m pip install --force-reinstall --no-deps bitsandbytes=={pinned}`"
+    if "BNB_CUDA_VERSION" in facts.env:
+        fix = f"Unset BNB_CUDA_VERSION (it is {facts.env['BNB_CUDA_VERSION']!r} and overrides the CUDA match)"
+    elif is_wsl(facts.kernel):
+        fix = "Let it find WSL's libcuda: `export LD_LIBRARY_PATH=/usr/lib/wsl/lib:$LD_LIBRARY_PATH`"
+    return Finding(
+        "bitsandbytes", "error", f"bitsandbytes {facts.bnb_version} cannot run a 4-bit matmul on this GPU "
+        f"({facts.bnb_error}).",
+        "Weeks 6 and 7 load 4-bit (QLoRA) models through it and would fail.",
+        fix + "; then `python -m bitsandbytes` prints its own diagnosis.")
+
+
+CHECKS = (check_driver, check_cpu_only_torch, check_cuda_unusable, check_arch, check_vram_in_use, check_bitsandbytes,
+          check_wsl, check_windows)
+
+
+def findings(facts: Facts) -> list[Finding]:
+    """Every check's finding for these facts, errors first."""
+    found = [f for f in (check(facts) for check in CHECKS) if f is not None]
+    order = {"error": 0, "warning": 1, "info": 2}
+    return sorted(found, key=lambda f: order.get(f.severity, 3))
+
+
+def show(found: list[Finding]) -> None:
+    """Print findings as 'what / why / fix' blocks (nothing at all when there are none)."""
+    marks = {"error": "!!", "warning": "! ", "info": "i "}
+    for f in found:
+        print(f"{marks.get(f.severity, '  ')} [{f.id}] {f.message}\n   why: {f.why}\n   fix: {f.fix}")
+
+
+def vram_problem(need_gb: float, facts: Facts, what: str = "this notebook",
+                 margin: float = VRAM_MARGIN_GIB) -> str | None:
+    """Why ``need_gb`` of VRAM is not to be had here (the card is too small, or others hold it), or None.
+
+    ``margin``: free VRAM kept beyond ``need_gb`` (0 for a planner figure, which counts the CUDA context).
+    """
+    total, free = facts.vram_total_gib, facts.vram_free_gib
+    if total is None:
+        return None
+    if total + 0.25 < need_gb:
+        return (f"{what} needs about {need_gb:g} GB of VRAM; this GPU has {total:.1f} GiB "
+                "(choose the smaller option in the parameters cell)")
+    if free is not None and free - margin < need_gb:
+        return (f"{what} needs about {need_gb:g} GB of VRAM; this GPU has {total:.1f} GiB but only {free:.1f} GiB "
+                f"free now ({holders(facts)}). Close the browser tabs, the game or the other notebooks that use "
+                "the GPU, then restart this kernel; or choose the smaller option in the parameters cell")
+    return None
