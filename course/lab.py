@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 from course import syllabus as syl
 from course.errors import CourseError
@@ -47,6 +49,27 @@ def port_is_free(ip: str, port: int) -> bool:
     return True
 
 
+NEWS_OFF = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
+
+
+def quiet_news(app_dir: Path | None = None) -> Path:
+    """Turn off JupyterLab's "get notified about official Jupyter news?" question; return the file written.
+
+    JupyterLab asks while its ``fetchNews`` setting is undecided. Packages set defaults with a file of their
+    own in ``<app dir>/settings/overrides.d/`` (a learner's own ``overrides.json`` still wins).
+    """
+    if app_dir is None:
+        from jupyterlab.commands import get_app_dir
+
+        app_dir = Path(get_app_dir())
+    target = app_dir / "settings" / "overrides.d" / "dl12gb.json"
+    text = json.dumps(NEWS_OFF, indent=2) + "\n"
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return target
+
+
 def command(port: int, token: str, start: str, ip: str = "127.0.0.1",
             open_browser: bool = True) -> tuple[list[str], dict[str, str]]:
     """The jupyter-lab command line and environment (token required; root folder = the repo).
@@ -59,7 +82,7 @@ def command(port: int, token: str, start: str, ip: str = "127.0.0.1",
     cmd = [sys.executable, "-m", "jupyterlab", f"--ip={ip}", f"--port={port}", "--port-retries=0",
            f"--ServerApp.root_dir={syl.REPO_ROOT}",
            f"--LabApp.default_url=/lab/tree/{start}", f"--ServerApp.open_browser={open_browser}",
-           # No "get notified about official Jupyter news?" pop-up, and no request to a news feed.
+           # No request to a news feed or for updates (the pop-up itself: see quiet_news)
            "--LabApp.news_url=None",
            "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -82,6 +105,10 @@ def main(args: argparse.Namespace) -> int:
     url = f"http://{url_host(args.ip)}:{args.port}/lab/tree/{start.file}?token={token}"
     print(f"Opening {course.title} in JupyterLab:\n  {url}\n(Ctrl+C to stop.)", flush=True)
     cmd, env = command(args.port, token, start.file, args.ip, not args.no_browser)
+    try:
+        quiet_news()
+    except OSError as err:  # a read-only environment: the question pops up once, nothing worse
+        print(f"note: could not turn off JupyterLab's news question ({err.strerror or err})", file=sys.stderr)
     proc = subprocess.Popen(cmd, env=env)
 
     def _stop(signum: int, frame: object) -> None:

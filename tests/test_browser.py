@@ -194,9 +194,6 @@ def test_lab_runs_notebook_00_in_chromium_and_refuses_api_calls_without_the_toke
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(f"{base}/lab/tree/{NB00.file}?token={token}")
                 page.wait_for_selector(".jp-Notebook .jp-CodeCell", timeout=60_000)
-                page.wait_for_timeout(1500)  # the news question, if any, pops up right after start
-                toasts = page.locator(".jp-Notification-Toast").all_inner_texts()
-                assert not any("news" in t.lower() for t in toasts), f"a news pop-up appeared: {toasts}"
                 _run_all_cells(page)
                 try:
                     page.wait_for_function(_DONE_JS, timeout=90_000, polling=500)
@@ -213,6 +210,8 @@ def test_lab_runs_notebook_00_in_chromium_and_refuses_api_calls_without_the_toke
                     "el => el.getBoundingClientRect().width")
                 assert bar_width > 0, "the VRAM gauge rendered but shows nothing"
                 assert page.locator(".jp-OutputArea-output img").count() >= 1, "the memory timeline plot is missing"
+                toasts = page.locator(".jp-toast-container, .Toastify").all_inner_texts()
+                assert not any("news" in t.lower() for t in toasts), f"JupyterLab asked about news: {toasts}"
                 gauge.scroll_into_view_if_needed()
                 shot = ARTIFACTS / "jupyterlab-notebook-00.png"
                 page.screenshot(path=str(shot))

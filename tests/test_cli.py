@@ -54,6 +54,19 @@ def test_lab_command_always_has_a_token_and_binds_loopback():
         lab.command(8888, "", "notebooks/x.ipynb")
 
 
+def test_lab_turns_off_the_jupyter_news_question_without_touching_the_learners_own_overrides(tmp_path):
+    import json
+
+    own = tmp_path / "settings" / "overrides.json"
+    own.parent.mkdir(parents=True)
+    own.write_text('{"x": 1}')
+    written = lab.quiet_news(tmp_path)
+    assert written == tmp_path / "settings" / "overrides.d" / "dl12gb.json"
+    settings = json.loads(written.read_text())["@jupyterlab/apputils-extension:notification"]
+    assert settings["fetchNews"] == "false" and settings["checkForUpdates"] is False
+    assert own.read_text() == '{"x": 1}' and lab.quiet_news(tmp_path) == written
+
+
 def test_lab_warns_when_listening_beyond_loopback(cli):
     res = cli("lab", "--ip", "0.0.0.0", "--port", "70000")
     assert res.returncode == 2  # the port is refused before anything starts

@@ -108,14 +108,15 @@ def test_a_code_exercise_runs_the_learners_function_on_hidden_cases(capsys):
 
 
 def test_an_exercise_cell_shows_its_verdict_once_and_no_stray_boolean(capsys):
-    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.formatters import DisplayFormatter
 
     from course.exercises import week00
 
     result = week00.q1.check(12.0)
     assert capsys.readouterr().out.count("q1: not yet") == 1
     # A kernel sends an execute_result only when the formatter returns data: here it returns none.
-    data, metadata = InteractiveShell.instance().display_formatter.format(result)
+    # (A bare formatter: an InteractiveShell instance would make later tests think they run in a kernel.)
+    data, metadata = DisplayFormatter().format(result)
     assert data == {} and not result
 
 
