@@ -26,6 +26,7 @@ from typing import Any
 
 from course import syllabus as syl
 from course.errors import CourseError
+from course.mathml import restore
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
@@ -150,17 +151,21 @@ def _widget_html(state: dict[str, Any], model_id: str, depth: int = 0) -> str | 
     return None
 
 
-def make_static(nb: Any) -> None:
-    """Draw widgets as plain HTML, formulas as MathML, and web images and badges as links, in place."""
-    from course.mathml import markdown_math_to_mathml
+def make_static(nb: Any) -> dict[str, str]:
+    """Draw widgets as plain HTML and web images and badges as links, in place; formulas become tokens.
 
+    Returns the formulas' MathML by token: pass the rendered HTML through ``mathml.restore`` with it.
+    """
+    from course.mathml import protect
+
+    formulas: dict[str, str] = {}
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             # [![alt](badge.svg)](target) -> a styled link; ![alt](https://img) -> alt
             cell.source = BADGE.sub(r'<a class="handout-badge" href="\2">\1</a>', cell.source)
             cell.source = re.sub(r"!\[([^\]]*)\]\(https?://[^)\s]+[^)]*\)", r"\1", cell.source)
-            cell.source = markdown_math_to_mathml(cell.source)
+            cell.source = protect(cell.source, formulas)
             continue
         for out in cell.get("outputs", []):
             view = out.get("data", {}).pop(WIDGET_VIEW, None)
@@ -169,6 +174,7 @@ def make_static(nb: Any) -> None:
                 if static:
                     out["data"]["text/html"] = static
     nb.metadata.pop("widgets", None)
+    return formulas
 
 
 def _exporter() -> Any:
@@ -210,7 +216,7 @@ def render_page(entry: Entry, profile: str, prev: Entry | None, nxt: Entry | Non
     import nbformat
 
     nb = nbformat.read(entry.executed, as_version=4)
-    make_static(nb)
+    formulas = make_static(nb)
     kind = "passed" if entry.status == "passed" else "problem"
     detail = f": {html.escape(entry.message)}" if entry.message and kind == "problem" else ""
     banner = (f'<div class="handout-banner {kind}">This copy {html.escape(_run_line(entry, profile))}{detail}. '
@@ -219,7 +225,7 @@ def render_page(entry: Entry, profile: str, prev: Entry | None, nxt: Entry | Non
     resources = {"metadata": {"name": f"{entry.nb.week_label} · {entry.nb.title}", "path": str(entry.nb.path.parent)},
                  "handout_css": CSS, "handout_top": nav + banner, "handout_bottom": nav}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    return body
+    return restore(body, formulas)
 
 
 def render_week(label: str, entries: list[Entry], profile: str, exporter: Any) -> str:
@@ -237,7 +243,7 @@ def render_week(label: str, entries: list[Entry], profile: str, exporter: Any) -
             merged.cells.append(nbformat.v4.new_markdown_cell('<div class="handout-week-break"></div>'))
         merged.cells.extend(nb.cells)
     merged.metadata["widgets"] = {WIDGET_STATE: {"state": state}}
-    make_static(merged)
+    formulas = make_static(merged)
     nav = '<nav class="handout-nav"><a href="index.html">Contents</a></nav>'
     note = (f'<div class="handout-banner passed"><b>{html.escape(label)}</b>: {len(entries)} notebook(s) as executed '
             f'in the <b>{html.escape(profile)}</b> profile on {time.strftime("%Y-%m-%d")}'
@@ -246,7 +252,7 @@ def render_week(label: str, entries: list[Entry], profile: str, exporter: Any) -
     resources = {"metadata": {"name": label, "path": str(entries[0].nb.path.parent)},
                  "handout_css": CSS, "handout_top": nav + note, "handout_bottom": ""}
     body, _ = exporter.from_notebook_node(merged, resources=resources)
-    return body
+    return restore(body, formulas)
 
 
 def _week_key(week: int | str) -> str:

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from test_browser import chromium  # noqa: F401 - the session fixture that installs Chromium when missing
 
-from course import handouts
+from course import handouts, mathml
 from course import syllabus as syl
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,17 +178,21 @@ def test_widgets_are_drawn_without_javascript_and_unknown_ones_fall_back_to_text
     assert "widgets" not in nb.metadata
 
 
-def test_formulas_become_mathml_and_prices_code_and_shell_variables_stay_as_written():
+def test_formulas_render_as_mathml_in_the_page_and_prices_code_and_shell_variables_stay_as_written():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell(
         "LoRA adds $\\frac{\\alpha}{r} BA$ to $W$; it costs $5 or $10; `$x$` is code; $HOME too.\n\n"
         "$$x_t = \\sqrt{\\bar\\alpha_t}\\,x_0$$")]
-    handouts.make_static(nb)
-    text = nb.cells[0].source
-    assert text.count('<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline">') == 2
-    assert text.count('display="block"') == 1 and "<mfrac>" in text and "<msqrt>" in text
-    assert "$5 or $10" in text and "`$x$`" in text and "$HOME" in text
-    assert "\\frac" not in text and "\\sqrt" not in text
+    formulas = handouts.make_static(nb)
+    body, _ = handouts._exporter().from_notebook_node(nb, resources={"handout_css": "", "handout_top": "",
+                                                                         "handout_bottom": ""})
+    page = mathml.restore(body, formulas)
+    assert len(formulas) == 3 and "dlmathtoken" not in page
+    # nested as MathML (a renderer that closes each tag at once would leave <mfrac></mfrac> empty)
+    assert "<mfrac><mrow><mi>" in page and "<msqrt>" in page and "<mfrac></mfrac>" not in page
+    assert page.count('display="inline"') == 2 and page.count('display="block"') == 1
+    assert "$5 or $10" in page and "$x$" in page and "$HOME" in page
+    assert "\\frac" not in page and "\\sqrt" not in page
 
 
 def test_cli_says_what_to_do_without_a_run_and_never_overwrites_a_foreign_folder(cli, tmp_path):
