@@ -1,7 +1,7 @@
 """Datasets with their real loaders, the smoke stand-ins, and a fast tensor-resident loader.
 
 ``mnist(P)`` and ``cifar10(P)`` return torchvision's own ``MNIST`` / ``CIFAR10`` datasets. In the
-full profile they download the real data once into ``profile.data_dir("torchvision")``. In the
+full profile they download the real data once into ``cache.data_dir("torchvision")``. In the
 smoke profile they read stand-ins built here, offline, in the same file formats: MNIST-format
 IDX files made from scikit-learn's 8x8 handwritten digits (real handwriting, upscaled to 28x28)
 and CIFAR-format pickles of coloured digits, so the loader code is the one a learner uses.
@@ -24,7 +24,9 @@ from typing import Any
 
 import torch
 
-from helpers.profile import CannotRunFull, data_dir, offline, resolve_profile
+from helpers.cache import data_dir
+from helpers.profile import resolve_profile
+from helpers.ready import CannotRunFull, dataset_problem, offline
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)  # torchvision's reference values for MNIST
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel statistics of the CIFAR-10 training set
@@ -129,30 +131,6 @@ def _local_cifar10_class() -> type:
         meta = {**CIFAR10.meta, "md5": None}
 
     return LocalCIFAR10
-
-
-# ---------------------------------------------------------------- the datasets a notebook asks for
-_CACHED = {  # a file that exists once each full-profile dataset is in the cache
-    "torchvision:MNIST": ("torchvision", "MNIST/raw/train-images-idx3-ubyte"),
-    "torchvision:CIFAR10": ("torchvision", "cifar-10-batches-py/data_batch_1"),
-    "pyg:Cora": ("pyg", "Cora/processed"),
-}
-
-
-def dataset_problem(spec: str) -> str | None:
-    """Why a full-profile dataset ("torchvision:MNIST", "torchvision:CIFAR10", "pyg:Cora") is out of reach, or None.
-
-    It is out of reach only when it is not cached and downloads are off; online, the loader downloads it.
-    """
-    if spec not in _CACHED:
-        raise ValueError(f"Unknown dataset {spec!r}: use one of {', '.join(_CACHED)}.")
-    folder, probe = _CACHED[spec]
-    root = data_dir(folder)
-    if (root / probe).exists() or not offline():
-        return None
-    name = spec.split(":", 1)[1]
-    return (f"{name} is not in {root} and downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE). "
-            "Run this notebook once online to cache it, or set PROFILE = \"smoke\".")
 
 
 def _download(cls: type, name: str, train: bool, transform: Any) -> Any:

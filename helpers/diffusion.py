@@ -77,7 +77,7 @@ TINY_SD_VERSION = 2  # bump when the tiny pipeline changes, so cached copies are
 
 def tiny_pipeline(path: str | Path | None = None, seed: int = 0) -> Path:
     """Build a tiny random Stable Diffusion pipeline offline, save it once, return its folder."""
-    from helpers.profile import build_once, data_dir
+    from helpers.cache import build_once, data_dir
 
     target = Path(path) if path is not None else data_dir("tiny-sd")
 

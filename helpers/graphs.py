@@ -13,8 +13,9 @@ from typing import Any
 
 import torch
 
-from helpers.data import dataset_problem
-from helpers.profile import CannotRunFull, data_dir, resolve_profile
+from helpers.cache import data_dir
+from helpers.profile import resolve_profile
+from helpers.ready import CannotRunFull, dataset_problem
 
 
 def _import_pyg() -> None:

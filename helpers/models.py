@@ -12,7 +12,7 @@ CI exercises the real loading path without a download. Stable public API (other 
 - ``tiny_bert_classifier(vocab_size, num_labels=2, ...)`` -> ``DistilBertForSequenceClassification``
 - ``save_tiny(model, tokenizer, path)`` -> the folder (safetensors + tokenizer files)
 - ``tiny_model_dir(kind, path=None)`` -> a folder built once (kinds in ``TINY_KINDS``: "llama",
-  "gpt2", "bert-classifier") under ``profile.data_dir("tiny-models")``, ready for ``from_pretrained``.
+  "gpt2", "bert-classifier") under ``cache.data_dir("tiny-models")``, ready for ``from_pretrained``.
 - ``real_config(name)`` / ``replica(name, device="meta")``: the published architecture of a real
   model (``ARCHITECTURES``) as a transformers config, and a model with that shape and random (or no,
   on ``meta``) weights, for counting parameters and measuring memory without a download.
@@ -204,7 +204,7 @@ def build_tiny(kind: str, corpus: str | Iterable[str] = DEFAULT_CORPUS, vocab_si
 
 def tiny_model_dir(kind: str, path: str | os.PathLike | None = None, rebuild: bool = False) -> Path:
     """A folder holding a tiny model of this kind and its tokenizer, built once and reused."""
-    from helpers.profile import build_once, data_dir
+    from helpers.cache import build_once, data_dir
 
     if kind not in TINY_KINDS:
         raise ValueError(f"Unknown tiny model kind {kind!r}: use one of {', '.join(TINY_KINDS)}.")

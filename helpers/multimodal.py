@@ -83,7 +83,7 @@ def build_tiny_llava(seed: int = 0, image_size: int = 32, patch_size: int = 8) -
 
 def tiny_llava_dir(path: str | os.PathLike | None = None, rebuild: bool = False) -> Path:
     """A folder with the tiny LLaVA model and processor, built once and reused (``from_pretrained`` loads it)."""
-    from helpers.profile import build_once, data_dir
+    from helpers.cache import build_once, data_dir
 
     folder = Path(path) if path is not None else data_dir("tiny-models") / "llava"
     if rebuild:

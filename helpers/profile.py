@@ -1,4 +1,6 @@
-"""Which profile a notebook runs in, and the metrics it records for the runner.
+"""Which profile a notebook runs in, its seed and threads, and the metrics it records for the runner.
+
+Introduced in week 0; every notebook calls ``P = profile.resolve_profile(PROFILE)`` and ``profile.setup``.
 
 ``PROFILE = "auto"`` in a notebook's parameters cell becomes ``COURSE_PROFILE`` from the
 environment when set (CI sets ``smoke``), else ``full``. Metrics go through :func:`record`:
@@ -10,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import resource
-import sys
-import tempfile
+import random
 from pathlib import Path
 from typing import Any
 
@@ -34,29 +34,6 @@ def pick(profile: str, *, smoke: Any, full: Any) -> Any:
     return smoke if resolve_profile(profile) == "smoke" else full
 
 
-def peak_memory() -> dict[str, float]:
-    """Peak memory of this process so far: host RSS and, on CUDA, PyTorch's allocator peak (MB)."""
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    scale = 1 / 1024 / 1024 if sys.platform == "darwin" else 1 / 1024  # macOS reports bytes
-    out = {"peak_rss_mb": round(rss_kb * scale, 1)}
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        out["peak_vram_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return out
-
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _clean(value: Any) -> Any:
     """Make numpy / torch scalars JSON-friendly."""
     if hasattr(value, "item") and callable(value.item):
@@ -71,6 +48,9 @@ def _clean(value: Any) -> Any:
 
 def record(show: bool = True, **metrics: Any) -> dict[str, Any]:
     """Show metrics in the notebook and save them where the course runner reads them."""
+    from helpers.cache import write_json_atomic
+    from helpers.vram import peak_memory
+
     metrics = {k: _clean(v) for k, v in metrics.items()}
     target = os.environ.get("COURSE_METRICS_FILE")
     if target:
@@ -81,7 +61,7 @@ def record(show: bool = True, **metrics: Any) -> dict[str, Any]:
             saved = {}
         saved.setdefault("metrics", {}).update(metrics)
         saved["memory"] = peak_memory()
-        _write_json_atomic(path, saved)
+        write_json_atomic(path, saved)
     if show:
         _show(metrics)
     return metrics
@@ -112,126 +92,22 @@ def is_measurement(name: str) -> bool:
     return name.endswith(MEASURED_SUFFIXES)
 
 
-def build_once(folder: str | os.PathLike, build: Any, version: int = 1) -> Path:
-    """Build a folder once (``build(tmp_dir)`` writes its files) and reuse it while ``version`` matches.
+def setup(profile: str, seed: int | None = 0, threads: int | None = None) -> str:
+    """Seed Python, NumPy and PyTorch, and in the smoke profile cap PyTorch's CPU threads; return the profile.
 
-    The files are written to a temporary folder beside it and renamed into place, so a folder that
-    is half-written (a crash, two notebooks building at once) is never loaded; a folder built by an
-    older version of the code is rebuilt.
+    ``threads`` (smoke only) keeps a notebook from taking every core when CI runs two at once; the full
+    profile leaves PyTorch's own choice.
     """
-    import shutil
+    chosen = resolve_profile(profile)
+    if seed is not None:
+        import numpy as np
+        import torch
 
-    folder = Path(folder)
-    marker = folder / ".built.json"
-    try:
-        if json.loads(marker.read_text()).get("version") == version:
-            return folder
-    except (OSError, ValueError):
-        pass  # missing, unreadable or from another version: build it
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
-    try:
-        build(tmp)
-        (tmp / ".built.json").write_text(json.dumps({"version": version}))
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.replace(tmp, folder)
-        except OSError:  # another process built it first: theirs is as good as ours
-            if not marker.exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+    if threads and chosen == "smoke":
+        import torch
 
-
-def data_dir(*parts: str) -> Path:
-    """Where datasets, models and smoke stand-ins are cached: ``COURSE_DATA_DIR`` or ~/.cache/dl12gb."""
-    root = Path(os.environ.get("COURSE_DATA_DIR") or Path.home() / ".cache" / "dl12gb").expanduser()
-    path = root.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-class CannotRunFull(RuntimeError):
-    """This machine cannot run the notebook's full profile; the message says what to do instead."""
-
-    def _render_traceback_(self) -> list[str]:  # IPython shows just the message, no deep traceback
-        return [f"\x1b[31mCannot run the full profile here.\x1b[0m {self}"]
-
-
-def offline() -> bool:
-    """True when downloads are switched off (HF_HUB_OFFLINE or COURSE_OFFLINE set to 1/true)."""
-    return any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on") for k in ("HF_HUB_OFFLINE", "COURSE_OFFLINE"))
-
-
-def _hub_problem(spec: str) -> str | None:
-    """Why a Hugging Face repo ("model:org/name" or "dataset:org/name") cannot be had, or None."""
-    kind, _, repo_id = spec.partition(":")
-    repo_type = "dataset" if kind == "dataset" else "model"
-    from huggingface_hub.constants import HF_HUB_CACHE
-
-    cached = (Path(HF_HUB_CACHE) / f"{repo_type}s--{repo_id.replace('/', '--')}" / "snapshots").is_dir()
-    if cached:
-        return None
-    if offline():
-        return (f"{repo_type} {repo_id} is not in the local cache and downloads are off (HF_HUB_OFFLINE=1). "
-                f"Run once online to cache it (`hf download {repo_id}"
-                f"{' --repo-type dataset' if repo_type == 'dataset' else ''}`), or use PROFILE = \"smoke\".")
-    try:
-        from huggingface_hub import auth_check
-        from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-        auth_check(repo_id, repo_type=repo_type)
-    except GatedRepoError:
-        return (f"{repo_id} is gated: accept its licence on its Hugging Face page, then log in "
-                "(`hf auth login`, or set HF_TOKEN), or pick an open model in the parameters cell.")
-    except RepositoryNotFoundError:
-        return f"{repo_type} {repo_id} was not found (or needs a login): check the name in the parameters cell."
-    except Exception as err:  # noqa: BLE001 - no network, proxy, DNS: all mean the same to a learner
-        return (f"cannot reach the Hugging Face Hub to get {repo_id} ({type(err).__name__}). Connect to the "
-                "internet, or pre-download it elsewhere into your HF cache, or use PROFILE = \"smoke\".")
-    return None
-
-
-def require_full(profile: str, *, gpu: bool = False, cuda: bool = False, vram_gb: float | None = None,
-                 hub: tuple[str, ...] | list[str] = (), datasets: tuple[str, ...] | list[str] = (),
-                 what: str = "this notebook") -> None:
-    """In the full profile, stop at once with one clear message if this machine cannot run it.
-
-    ``gpu``: needs a CUDA or Apple GPU; ``cuda``: needs an NVIDIA GPU (bitsandbytes, NVML);
-    ``vram_gb``: needs that much VRAM *free now*, plus a margin for its CUDA context (what the browser or
-    a game holds counts: the message names them); ``hub``: "model:org/name" / "dataset:org/name" to
-    be cached or downloadable (checked in seconds, before anything heavy starts); ``datasets``:
-    "torchvision:MNIST", "torchvision:CIFAR10", "pyg:Cora" to be cached unless downloads are on. Smoke: no-op.
-    """
-    if resolve_profile(profile) == "smoke":
-        return
-    import torch
-
-    problems = []
-    has_cuda = torch.cuda.is_available()
-    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if cuda and not has_cuda:
-        problems.append(f"{what} needs an NVIDIA GPU with CUDA, and none is visible")
-    elif gpu and not (has_cuda or has_mps):
-        problems.append(f"{what} needs a GPU, and none is visible")
-    if vram_gb and has_cuda:  # free VRAM (NVML: what other programs hold too), less a margin
-        from helpers.diagnose import gather, vram_problem
-
-        problem = vram_problem(vram_gb, gather(test_bnb=False), what)
-        if problem:
-            problems.append(problem)
-    for spec in hub:
-        problem = _hub_problem(spec)
-        if problem:
-            problems.append(problem)
-    if datasets:
-        from helpers.data import dataset_problem
-
-        problems.extend(p for p in map(dataset_problem, datasets) if p)
-    if problems:
-        fix = ("Set PROFILE = \"smoke\" in the parameters cell to run the small CPU version, or open this "
-               "notebook on Colab with a GPU runtime.")
-        raise CannotRunFull("; ".join(p.rstrip(".") for p in problems) + ". " + fix)
-    print(f"Full profile: this machine has what {what} needs.")
+        torch.set_num_threads(threads)
+    return chosen

@@ -9,6 +9,7 @@ memory (RSS), so every notebook can show them in the smoke profile.
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -294,3 +295,19 @@ def find_batch_size(try_batch: Callable[[int], Any], start: int = 512, min_size:
                 high = mid
         size = low
     return BatchSearch(batch_size=size, tried=tried)
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak memory of this process so far: host RSS and, on CUDA, PyTorch's allocator peak (MB)."""
+    try:
+        import resource  # POSIX
+
+        rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak_mb = rss_kb / 1024 / 1024 if sys.platform == "darwin" else rss_kb / 1024  # macOS reports bytes
+    except ImportError:  # Windows: the peak working set
+        info = psutil.Process().memory_info()
+        peak_mb = getattr(info, "peak_wset", info.rss) / 2**20
+    out = {"peak_rss_mb": round(peak_mb, 1)}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["peak_vram_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out

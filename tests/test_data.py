@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from helpers import data
-from helpers.profile import CannotRunFull
+from helpers.ready import CannotRunFull
 
 
 def test_smoke_mnist_is_read_by_torchvisions_mnist_class_as_28x28_digits():

@@ -16,7 +16,7 @@ import pytest
 from course import doctor
 from course import syllabus as syl
 from course.doctor import DiskPlace
-from helpers import diagnose, profile
+from helpers import diagnose, ready
 from helpers.diagnose import Facts, Process
 
 GIB = 2**30
@@ -149,8 +149,8 @@ def test_the_full_profile_verdict_uses_free_vram_minus_a_margin(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(diagnose, "gather", lambda test_bnb=True: facts)
-    with pytest.raises(profile.CannotRunFull, match="Close the browser tabs"):
-        profile.require_full("full", cuda=True, vram_gb=10.2, what="QLoRA fine-tuning")
+    with pytest.raises(ready.CannotRunFull, match="Close the browser tabs"):
+        ready.require_full("full", cuda=True, vram_gb=10.2, what="QLoRA fine-tuning")
     nb = syl.load().by_id("07a-lora-and-qlora")
     verdict = doctor.judge(nb, {"device": "cuda", "vram_total_gb": 11.99}, free=3.0)
     assert not verdict.full_ok and "only 3.0 free now" in verdict.reason and "close the browser" in verdict.advice

@@ -70,7 +70,7 @@ def test_gcn_beats_an_mlp_on_the_smoke_graph():
 
 
 def test_full_profile_without_cora_offline_says_what_to_do(monkeypatch, tmp_path):
-    from helpers.profile import CannotRunFull
+    from helpers.ready import CannotRunFull
 
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import distributed, profile
+from helpers import cache, distributed
 
 # ---------------------------------------------------------------- e7: beyond one GPU
 
 
 @pytest.fixture(scope="module")
 def digits_file():
-    return distributed.prepare_data("digits", profile.data_dir("test-e7"))
+    return distributed.prepare_data("digits", cache.data_dir("test-e7"))
 
 
 def test_one_process_training_repeats_exactly_and_learns(digits_file, tmp_path):

@@ -47,7 +47,7 @@ def test_notebooks_load_data_through_helpers_and_train_with_fit(key):
 def test_full_profiles_that_need_a_gpu_stop_early():
     for key in ("04a", "04b"):
         text = _source(key)
-        assert text.index("profile.require_full(P, gpu=True") < text.index("train.fit(")
+        assert text.index("ready.require_full(P, gpu=True") < text.index("train.fit(")
 
 
 def test_week4_notebooks_use_the_course_tools_the_issue_asks_for():
