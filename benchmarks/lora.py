@@ -13,13 +13,13 @@ def _setup(seed: int = 0):
     """A tiny Llama with LoRA adapters, its tokenized course pairs, and endless batches."""
     import torch
 
+    from helpers import data, models
     from helpers import finetune as ft
-    from helpers import models
 
     model, tok = models.build_tiny("llama", seed=seed)
     torch.manual_seed(seed)
     model = ft.add_lora(model, r=8, alpha=16, dropout=0.0)
-    examples = [ft.tokenize_pair(tok, p["instruction"], p["response"]) for p in ft.load_pairs("train")]
+    examples = [ft.tokenize_pair(tok, p["instruction"], p["response"]) for p in data.instructions("train")]
     return model, ft.batches(examples, 8, tok.pad_token_id, seed=seed)
 
 

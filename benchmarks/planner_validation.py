@@ -18,7 +18,7 @@ def run(quick: bool = False) -> dict:
 
     from helpers import memory
     from helpers import memory_measure as mm
-    from helpers.memory_presets import preset_config, preset_names
+    from helpers.presets import preset_config, preset_names
 
     presets = [n for n in preset_names() if "_class_name" not in preset_config(n)]
     exact_params = sum(memory.load_arch(n).params == mm.meta_params(n) for n in presets)

@@ -31,12 +31,13 @@ from pathlib import Path
 import tomllib
 
 from benchmarks.rehearse_steps import STEPS, llm_step
+from helpers.presets import GIB
 
 REPO = Path(__file__).resolve().parents[1]
 SYLLABUS = REPO / "course" / "syllabus.toml"
 CAP_GIB = 12.0
 BUDGET_S = 9 * 60  # a notebook is skipped (and says so) once this much time has passed
-GB, GIB = 1e9, 2**30
+GB = 1e9
 
 
 def gpu_notebooks(source: Path = SYLLABUS) -> list[dict]:

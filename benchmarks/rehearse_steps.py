@@ -134,7 +134,7 @@ def _sd_parts(device: str, tiny: bool, dtype):  # noqa: ANN001, ANN202 - SD 1.5'
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
     from helpers import memory_measure as mm
-    from helpers.memory_presets import preset_config
+    from helpers.presets import preset_config
 
     def conf(name: str) -> dict:
         return {k: v for k, v in preset_config(name).items() if not k.startswith("_")}

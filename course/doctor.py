@@ -4,7 +4,8 @@ A report, not a test: it exits 0 on a machine without a GPU and says what to do 
 GPU from working (driver too old for this PyTorch, a CPU-only PyTorch, VRAM held by other programs,
 WSL2 and Windows notes, bitsandbytes' CUDA library, disk space for the downloads) comes from
 ``helpers.diagnose``, the same code notebook 00a runs; each finding says what it is, why it matters
-and the one command that fixes it.
+and the one command that fixes it. Whether a download is cached and whether downloads are off are
+``helpers.ready``'s answers, the ones the notebooks' ``require_full`` gives.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course import syllabus as syl
-from helpers import diagnose
+from helpers import diagnose, ready
 
 PACKAGES = ("torch", "torchvision", "transformers", "peft", "bitsandbytes", "diffusers", "accelerate",
             "datasets", "scikit-learn", "jupyterlab", "ipywidgets", "papermill", "nbval")
@@ -113,12 +114,12 @@ def disk_places(notebooks: list[syl.Notebook]) -> list[DiskPlace]:
     seen: set[str] = set()
     for nb in notebooks:
         for d in nb.downloads:
-            if d in seen or (d.startswith("hf-") and is_cached(d)):
+            if d in seen or ready.is_cached(d):
                 continue
             seen.add(d)
             need["Hugging Face cache" if d.startswith("hf-") else "course data"] += download_gb(d)
     places = []
-    for label, path in (("Hugging Face cache", hf_cache_dir()), ("course data", course_data_dir())):
+    for label, path in (("Hugging Face cache", ready.hf_cache_dir()), ("course data", course_data_dir())):
         where = _existing(path)
         places.append(DiskPlace(label, str(path), round(shutil.disk_usage(where).free / 1e9, 1),
                                 round(need[label], 2), where.stat().st_dev))
@@ -138,42 +139,9 @@ class Verdict:
     advice: str = ""
 
 
-def hf_cache_dir() -> Path:
-    """Hugging Face's hub cache folder (HF_HUB_CACHE / HF_HOME aware)."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    return home / "hub"
-
-
-def is_cached(download: str) -> bool:
-    """True if a syllabus download ("hf-model:org/name", "hf-dataset:org/name") is in the local cache."""
-    kind, _, ident = download.partition(":")
-    prefix = {"hf-model": "models", "hf-dataset": "datasets"}.get(kind)
-    if prefix is None or not ident:
-        return False
-    return (hf_cache_dir() / f"{prefix}--{ident.replace('/', '--')}").is_dir()
-
-
-def offline() -> bool:
-    """True if Hugging Face downloads are switched off in this environment."""
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
-
-def _plan_specs(source: Path | None = None) -> dict[str, dict]:
-    """The optional ``plan = { model = ..., method = ... }`` table of each syllabus entry, by notebook id."""
-    import tomllib
-
-    try:
-        data = tomllib.loads(Path(source or syl.SYLLABUS_PATH).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-    return {e["id"]: e["plan"] for e in data.get("notebooks", []) if isinstance(e, dict) and isinstance(e.get("plan"), dict)}
-
-
-def planner_need(nb: syl.Notebook, source: Path | None = None) -> tuple[float, str] | None:
-    """(GiB, how it was computed) from the VRAM planner, for a notebook whose syllabus entry names a model."""
-    spec = _plan_specs(source).get(nb.id)
+def planner_need(nb: syl.Notebook) -> tuple[float, str] | None:
+    """(GiB, how it was computed) from the VRAM planner, for a notebook whose syllabus entry has a ``plan``."""
+    spec = nb.plan
     if not spec:
         return None
     from helpers import memory
@@ -186,7 +154,7 @@ def planner_need(nb: syl.Notebook, source: Path | None = None) -> tuple[float, s
     return round(est.total / 2**30, 2), how
 
 
-def judge(nb: syl.Notebook, gpu: dict, source: Path | None = None, free: float | None = None) -> Verdict:
+def judge(nb: syl.Notebook, gpu: dict, free: float | None = None) -> Verdict:
     """Decide whether the notebook's full profile fits this machine (the planner's figure when it names a model).
 
     ``free``: VRAM free now (GiB, from NVML before this process touched the GPU); a notebook that fits the
@@ -194,7 +162,7 @@ def judge(nb: syl.Notebook, gpu: dict, source: Path | None = None, free: float |
     """
     has_cuda = gpu["device"] == "cuda"
     total = gpu.get("vram_total_gb") or 0.0
-    planned = planner_need(nb, source)
+    planned = planner_need(nb)
     need = planned[0] if planned else nb.full.vram_gb
     margin = 0.0 if planned else diagnose.VRAM_MARGIN_GIB  # the planner's total counts the CUDA context
     fits_card = need <= (total if planned else total + 0.25)
@@ -214,10 +182,11 @@ def judge(nb: syl.Notebook, gpu: dict, source: Path | None = None, free: float |
     if has_cuda and not planned and nb.full.vram_gb > total:
         return Verdict(nb.id, False, f"needs about {nb.full.vram_gb:g} GB of VRAM, this GPU has {total:.1f} GiB",
                        "use the smaller model or 4-bit option in its parameters cell, or Colab")
-    missing = [d for d in nb.downloads if d.startswith("hf-") and not is_cached(d)]
-    if missing and offline():
-        return Verdict(nb.id, False, f"offline (HF_HUB_OFFLINE=1) and not cached: {', '.join(missing)}",
-                       "unset HF_HUB_OFFLINE and run it once online to cache them")
+    missing = [d for d in nb.downloads if not ready.is_cached(d)]
+    if missing and ready.offline() and not nb.fallback:
+        return Verdict(nb.id, False, f"downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE) and not cached: "
+                       f"{', '.join(missing)}", "unset HF_HUB_OFFLINE and COURSE_OFFLINE and run it once online "
+                       "to cache them")
     reason = "ready" if has_cuda or not nb.needs else "runs on this machine"
     if planned and has_cuda:
         reason += f" (needs about {planned[0]:g} of {total:.1f} GiB; {planned[1]})"
@@ -237,7 +206,7 @@ def environment() -> dict:
     free_gb = shutil.disk_usage(Path.home()).free / 1e9
     return {
         "python": sys.version.split()[0], "platform": platform.platform(), "packages": versions,
-        "disk_free_gb": round(free_gb, 1), "hf_cache": str(hf_cache_dir()), "hf_offline": offline(),
+        "disk_free_gb": round(free_gb, 1), "hf_cache": str(ready.hf_cache_dir()), "hf_offline": ready.offline(),
         "profile_env": os.environ.get("COURSE_PROFILE"),
     }
 
@@ -251,7 +220,7 @@ def main(args: argparse.Namespace) -> int:
     rep = gpu_mod.report()
     gpu = rep.to_dict()
     env = environment()
-    verdicts = [judge(nb, gpu, course.source, facts.vram_free_gib) for nb in course.notebooks]
+    verdicts = [judge(nb, gpu, facts.vram_free_gib) for nb in course.notebooks]
     found = diagnose.findings(facts)
     runnable = [nb for nb, v in zip(course.notebooks, verdicts, strict=True) if v.full_ok]
     disk = check_disk(disk_places(runnable), DISK_VARS)

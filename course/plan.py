@@ -12,7 +12,7 @@ import json
 
 from course.errors import CourseError
 from helpers import memory
-from helpers.memory_presets import GIB, GPUS, gpu_vram_gib, preset_config, preset_names
+from helpers.presets import GIB, GPUS, gpu_vram_gib, preset_config, preset_names
 
 WHAT = {
     "weights": "the model's parameters (base + adapters)",

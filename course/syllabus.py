@@ -1,8 +1,10 @@
 """Load and validate ``course/syllabus.toml``, the single source of truth for the course.
 
 Each ``[[notebooks]]`` entry names one notebook: its week, file, objectives, prerequisites,
-time and peak memory for each profile, what the full profile downloads and needs, and the
-thresholds its recorded metrics must meet. Errors name the file and the field.
+time and peak memory for each profile, what the full profile downloads and needs (spelled as the
+notebook's ``ready.require_full`` call spells them: a test checks they agree), what it uses offline
+instead (``fallback``), the planner arguments of its heaviest step (``plan``), and the thresholds its
+recorded metrics must meet. Errors name the file and the field.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from typing import Any
 import tomllib
 
 from course.errors import CourseError
+from helpers.ready import DOWNLOAD_KINDS, NEEDS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 SYLLABUS_PATH = PACKAGE_DIR / "syllabus.toml"
 PROFILES = ("smoke", "full")
-NEEDS = ("gpu", "network", "cuda-only")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class Notebook:
     needs: tuple[str, ...]
     smoke: ProfileSpec
     full: ProfileSpec
+    fallback: str = ""  # what the full profile uses when its downloads cannot be had ("": it stops)
+    plan: dict[str, Any] | None = None  # memory.estimate() arguments of the full profile's heaviest step
 
     @property
     def path(self) -> Path:
@@ -219,13 +223,24 @@ def load(path: Path | str | None = None) -> Syllabus:
         for need in needs:
             if need not in NEEDS:
                 raise r.fail(where, f"field 'needs' has {need!r}; use {', '.join(NEEDS)}")
+        downloads = r.strings(entry, "downloads", where)
+        for d in downloads:
+            if d.partition(":")[0] not in DOWNLOAD_KINDS or not d.partition(":")[2]:
+                raise r.fail(where, f"field 'downloads' has {d!r}; write {', '.join(k + ':...' for k in DOWNLOAD_KINDS)}")
+        fallback = r.get(entry, "fallback", str, where, default="")
+        if any(d.startswith("url:") for d in downloads) and not fallback:
+            raise r.fail(where, "a 'url:' download needs a 'fallback' (require_full cannot check it)")
+        if ("network" in needs) != bool(downloads and not fallback):
+            raise r.fail(where, "field 'needs' has \"network\" exactly when it downloads without a 'fallback'")
+        plan = r.get(entry, "plan", dict, where, default=None)
         objectives = r.strings(entry, "objectives", where)
         if not objectives:
             raise r.fail(where, "field 'objectives' must list at least one objective")
         notebooks.append(Notebook(
             id=nb_id, week=week, title=r.get(entry, "title", str, where), file=file, objectives=objectives,
-            prerequisites=r.strings(entry, "prerequisites", where), downloads=r.strings(entry, "downloads", where),
+            prerequisites=r.strings(entry, "prerequisites", where), downloads=downloads,
             needs=needs, smoke=r.profile(entry, "smoke", where), full=r.profile(entry, "full", where),
+            fallback=fallback, plan=plan,
         ))
     for nb in notebooks:
         for pre in nb.prerequisites:

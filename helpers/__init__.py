@@ -3,6 +3,8 @@
 Import the modules you need by name (``from helpers import gpu, vram``). Each module imports
 its heavy libraries (transformers, diffusers, matplotlib, ...) inside the functions that use
 them, so ``import helpers`` costs about as much as ``import torch``.
+
+Each module's docstring ends with the notebook(s) that teach it, so you can go from code to lesson.
 """
 
 import logging

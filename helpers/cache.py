@@ -1,8 +1,10 @@
 """Where the course keeps what it downloads and builds, and how it writes files without losing them.
 
-Introduced in week 3 (``data_dir`` for MNIST) and used by every notebook that caches a dataset or a
-tiny model. ``data_dir`` is ``COURSE_DATA_DIR`` or ``~/.cache/dl12gb``; ``build_once`` builds a folder
-once and reuses it; ``atomic_write`` replaces a file in one step, so a crash never leaves half a file.
+``data_dir`` is ``COURSE_DATA_DIR`` or ``~/.cache/dl12gb``; ``build_once`` builds a folder once and
+reuses it; ``atomic_write`` replaces a file in one step, so a crash never leaves half a file.
+
+Taught in week 1 (01a-the-ml-workflow); used again in 02b, 05a, 07a, 08a, 08b, e7 (and through
+``helpers.data`` from 03a on).
 """
 
 from __future__ import annotations

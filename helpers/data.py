@@ -11,20 +11,22 @@ makes each batch with a few tensor operations: shuffle, normalise, random flip a
 for the whole batch at once. It replaces a ``DataLoader`` with per-image transforms, which
 spends most of its time in Python (see ``python -m benchmarks.loader``). Its order and its
 augmentation depend only on ``(seed, epoch)``, so a resumed training run sees the same batches.
+
+Taught in week 2 (02b-titanic-mini-project: ``titanic``) and week 3 (03a-pytorch-basics-and-mnist: ``mnist``); used again in 04a, 04b, 05a, 07a, e4.
 """
 
 from __future__ import annotations
 
-import os
+import csv
+import json
 import pickle
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from helpers.cache import data_dir
+from helpers.cache import atomic_write, data_dir
 from helpers.profile import resolve_profile
 from helpers.ready import CannotRunFull, dataset_problem, offline
 
@@ -35,11 +37,8 @@ SMOKE_CIFAR_CLASSES = [f"digit {i}" for i in range(10)]
 
 
 # ---------------------------------------------------------------- smoke stand-ins, built offline
-def _atomic_write(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(payload)
-    os.replace(tmp, path)
+def _write_bytes(path: Path, payload: bytes) -> None:
+    atomic_write(path, lambda fh: fh.write(payload), binary=True)
 
 
 def _digits(size: int, box: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,7 +76,7 @@ def build_smoke_mnist(root: Path | None = None) -> Path:
     images, labels = _digits(28, 20)  # MNIST centres each digit in a 20x20 box of a 28x28 image
     train, test = _split(len(images), 360)
     for name, t in zip(names, (images[train], labels[train], images[test], labels[test])):
-        _atomic_write(raw / name, _idx_bytes(t))
+        _write_bytes(raw / name, _idx_bytes(t))
     return root
 
 
@@ -109,13 +108,13 @@ def build_smoke_cifar10(root: Path | None = None, n_train: int = 2500, n_test: i
         data, targets = _coloured_digits(images[train], labels[train], per_file, seed=1 + i)
         batch = {"batch_label": f"smoke batch {i + 1} of 5", "labels": targets, "data": data.reshape(per_file, -1, 3)
                  .transpose(0, 2, 1).reshape(per_file, -1), "filenames": [f"smoke_{i}_{k}.png" for k in range(per_file)]}
-        _atomic_write(folder / f"data_batch_{i + 1}", pickle.dumps(batch))
+        _write_bytes(folder / f"data_batch_{i + 1}", pickle.dumps(batch))
     data, targets = _coloured_digits(images[test], labels[test], n_test, seed=100)
     test_batch = {"batch_label": "smoke test batch", "labels": targets,
                   "data": data.reshape(n_test, -1, 3).transpose(0, 2, 1).reshape(n_test, -1),
                   "filenames": [f"smoke_test_{k}.png" for k in range(n_test)]}
-    _atomic_write(folder / "test_batch", pickle.dumps(test_batch))
-    _atomic_write(folder / "batches.meta", pickle.dumps({"label_names": SMOKE_CIFAR_CLASSES,
+    _write_bytes(folder / "test_batch", pickle.dumps(test_batch))
+    _write_bytes(folder / "batches.meta", pickle.dumps({"label_names": SMOKE_CIFAR_CLASSES,
                                                          "num_cases_per_batch": per_file, "num_vis": 3072}))
     return root
 
@@ -164,6 +163,39 @@ def cifar10(profile: str = "auto", train: bool = True, transform: Any = None) ->
     from torchvision.datasets import CIFAR10
 
     return _download(CIFAR10, "CIFAR-10", train, transform)
+
+
+# ---------------------------------------------------------------- the course's own small data sets
+# They ship inside this package (helpers/coursedata/, whose README.md says how each was made); these
+# loaders are the only code that knows where.
+
+
+def _coursedata(name: str) -> Any:
+    from importlib.resources import files
+
+    return files("helpers") / "coursedata" / name
+
+
+def instructions(split: str | None = None) -> list[dict[str, str]]:
+    """The course's 48 instruction pairs (``{"instruction", "response", "split"}``), optionally one split."""
+    text = _coursedata("instructions.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [r for r in rows if split is None or r.get("split") == split]
+
+
+def sentiment(split: str | None = None) -> list[dict[str, Any]]:
+    """The course's 120 sentiment sentences (``{"text", "label", "split"}``; label 1 = positive)."""
+    with _coursedata("sentiment.csv").open(encoding="utf-8", newline="") as fh:
+        rows = [{"text": r["text"], "label": int(r["label"]), "split": r["split"]} for r in csv.DictReader(fh)]
+    return [r for r in rows if split is None or r["split"] == split]
+
+
+def titanic() -> Any:
+    """The 1309 Titanic passengers shipped with the course, as a pandas DataFrame (7 columns, see the README)."""
+    import pandas as pd
+
+    with _coursedata("titanic.csv").open(encoding="utf-8", newline="") as fh:
+        return pd.read_csv(fh)
 
 
 def as_tensors(dataset: Any) -> tuple[torch.Tensor, torch.Tensor]:

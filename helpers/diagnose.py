@@ -3,8 +3,10 @@
 ``gather()`` asks the machine once (NVML through ``nvidia-ml-py``, PyTorch, bitsandbytes, the OS) and
 returns :class:`Facts`; every check below is a pure function of those facts, so each diagnosis can be
 tested on any machine with made-up facts. ``findings(facts)`` runs them all; ``show()`` prints them.
-``python -m course doctor`` and notebook 00a both use this module; ``profile.require_full`` uses
-:func:`vram_problem` for its VRAM verdict.
+``ready.require_full`` uses :func:`vram_problem` for its VRAM verdict. Which PyTorch build fits a
+driver and a GPU is in ``helpers.cuda_builds``.
+
+Taught in week 0 (00a-check-your-gpu); ``python -m course doctor`` runs the same checks.
 """
 
 from __future__ import annotations
@@ -13,24 +15,22 @@ import os
 import platform
 from dataclasses import asdict, dataclass, field
 
-GIB = 2**30
+from helpers.cuda_builds import (
+    DRIVER_SERIES,
+    TORCH_CUDA_BUILDS,
+    base_version,
+    build_covers,
+    build_for_driver,
+    pip_line,
+    version_tuple,
+)
+from helpers.presets import GIB
+
 # Free VRAM a notebook keeps in hand beyond its own estimate: its CUDA context (~0.3-0.5 GiB, created
 # after the check) and the caching allocator's slack.
 VRAM_MARGIN_GIB = 0.5
 # Other programs holding this much VRAM are worth a line in the report.
 VRAM_OTHERS_NOTE_GIB = 0.5
-
-# The CUDA builds on PyTorch's own wheel index for the pinned torch 2.14 (an assumption to re-check on
-# every torch upgrade): the Release Compatibility Matrix in pytorch/pytorch's RELEASE.md lists CUDA 12.6,
-# 13.0 and 13.2 as stable for 2.14, and PyPI's Linux wheel is the 13.0 build (torch.version.cuda "13.0").
-# Its "CUDA Support Matrix" gives the GPUs each build has kernels for: 12.6 covers Maxwell to Hopper
-# (compute capability 5.0-9.0, so not Blackwell), 13.x covers Turing to Blackwell (7.5 and newer).
-TORCH_CUDA_BUILDS = ("12.6", "13.0", "13.2")
-WHEEL_INDEX = "https://download.pytorch.org/whl/cu{tag}"
-# The oldest driver series for each CUDA major version: with CUDA's minor-version compatibility any
-# driver of that series or newer runs every 12.x (or 13.x) build. Source: NVIDIA's CUDA Compatibility
-# guide and CUDA Toolkit release notes, table 3 (12.x: >= 525.60.13 on Linux; 13.x: >= 580.65.06).
-DRIVER_SERIES = {12: "525", 13: "580"}
 
 
 @dataclass
@@ -81,14 +81,6 @@ class Facts:
     def to_dict(self) -> dict:
         """The facts as a plain dict (for JSON)."""
         return asdict(self)
-
-
-def _version_tuple(text: str | None) -> tuple[int, int] | None:
-    try:
-        major, minor = (text or "").split(".")[:2]
-        return int(major), int(minor)
-    except ValueError:
-        return None
 
 
 def _nvml_facts(facts: Facts) -> None:
@@ -211,42 +203,9 @@ def gather(test_bnb: bool = True) -> Facts:
 
 # ---- the checks: pure functions of Facts ------------------------------------------------------------
 
-def _base(version: str) -> str:
-    return version.split("+")[0]
-
-
-def build_covers(build: str, capability: tuple[int, int] | None) -> bool:
-    """True if PyTorch's CUDA ``build`` has kernels for a GPU of this compute capability (None: unknown, yes)."""
-    if capability is None:
-        return True
-    return (5, 0) <= tuple(capability) < (10, 0) if build.startswith("12.") else tuple(capability) >= (7, 5)
-
-
-def build_for_driver(driver_cuda: str | None, capability: tuple[int, int] | None = None) -> str | None:
-    """The newest PyTorch CUDA build that a driver at this CUDA level runs on this GPU, or None."""
-    builds = [b for b in TORCH_CUDA_BUILDS if build_covers(b, capability)]
-    level = _version_tuple(driver_cuda)
-    if level is None:
-        return TORCH_CUDA_BUILDS[1] if TORCH_CUDA_BUILDS[1] in builds else (builds or [None])[0]
-    older = [b for b in builds if _version_tuple(b) <= level]
-    if older:
-        return older[-1]
-    same_major = [b for b in builds if _version_tuple(b)[0] == level[0]]
-    return same_major[0] if same_major else None  # minor-version compatibility: 12.6 runs on a 12.2 driver
-
-
-def pip_line(facts: Facts, build: str) -> str:
-    """The exact pip command that installs the pinned torch (and torchvision) built for this CUDA."""
-    tag = build.replace(".", "")
-    pkgs = [f"torch=={_base(facts.torch_version)}+cu{tag}"]
-    if facts.torchvision_version:
-        pkgs.append(f"torchvision=={_base(facts.torchvision_version)}+cu{tag}")
-    return f"python -m pip install {' '.join(pkgs)} --index-url {WHEEL_INDEX.format(tag=tag)}"
-
-
 def check_driver(facts: Facts) -> Finding | None:
     """The driver supports an older CUDA than this PyTorch was built for."""
-    have, need = _version_tuple(facts.driver_cuda), _version_tuple(facts.torch_cuda)
+    have, need = version_tuple(facts.driver_cuda), version_tuple(facts.torch_cuda)
     if not facts.nvidia or have is None or need is None or have >= need:
         return None
     if have[0] == need[0] and facts.cuda_available:
@@ -256,7 +215,7 @@ def check_driver(facts: Facts) -> Finding | None:
               f"nvidia-driver-{series}`, then reboot; Windows: the NVIDIA App or nvidia.com/drivers)")
     build = build_for_driver(facts.driver_cuda, facts.capability)
     fix = update + (f", or install the PyTorch build for your driver: `{pip_line(facts, build)}`" if build else
-                    f"; no PyTorch {_base(facts.torch_version)} build runs this GPU on a CUDA {facts.driver_cuda} "
+                    f"; no PyTorch {base_version(facts.torch_version)} build runs this GPU on a CUDA {facts.driver_cuda} "
                     "driver")
     return Finding(
         "driver-too-old", "error",

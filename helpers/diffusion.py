@@ -1,12 +1,13 @@
-"""Stable Diffusion on 12 GB: pipelines, memory techniques, grids, reproducible PNGs.
+"""Stable Diffusion on 12 GB: pipelines, memory techniques, reproducible PNGs.
 
-``tiny_pipeline()`` builds a tiny random Stable Diffusion pipeline offline (for the smoke
-profile) and saves it, so it loads back with ``from_pretrained`` exactly like a real model.
-``load_pipeline`` loads either; ``apply_technique`` switches on one memory technique by name;
-``measure_techniques`` makes the table of peak memory and seconds per image. ``generate``
-seeds every image and keeps its settings, ``save_png`` writes them into the PNG's text chunks
-and ``read_png`` reads them back. Teaching the UNet a style with LoRA is in ``helpers.style``.
-diffusers is imported inside functions.
+``load_pipeline`` loads a real pipeline or the tiny random one of the smoke profile
+(``helpers.models.tiny_pipeline``, saved so it loads back with ``from_pretrained`` like a real
+model); ``apply_technique`` switches on one memory technique by name; ``measure_techniques``
+makes the table of peak memory and seconds per image. ``generate`` seeds every image and keeps
+its settings, ``save_png`` writes them into the PNG's text chunks and ``read_png`` reads them back.
+Teaching the UNet a style with LoRA is in ``helpers.style``. diffusers is imported inside functions.
+
+Taught in week 8 (08a-text-to-image); used again in 08b.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from typing import Any
 
 import torch
 
-GIB = 2**30
-TINY_WORDS = ("a photo painting drawing of the cat dog red blue green yellow circle square triangle shapes "
-              "in style sks bright dark blurry ugly house tree sky mountain lake night day sun moon city "
-              "portrait watercolor oil flat bold colours colorful black white outline").split()
+from helpers.presets import GIB
+
 TECHNIQUES = {
     "fp32": "full precision, every component on the GPU (the baseline)",
     "half": "16-bit weights and activations (fp16 on CUDA, bf16 on CPU)",
@@ -40,7 +39,7 @@ SCHEDULERS = {
 }
 
 
-def _quiet() -> None:
+def quiet() -> None:
     """Silence load/save progress bars and info chatter from diffusers and transformers."""
     import diffusers
     import transformers
@@ -51,71 +50,12 @@ def _quiet() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def tiny_tokenizer(max_length: int = 77) -> Any:
-    """A small CLIP BPE tokenizer built in memory (vocab dict + merges list, never the files trap)."""
-    from transformers import CLIPTokenizer
-    from transformers.convert_slow_tokenizer import bytes_to_unicode
-
-    chars = list(bytes_to_unicode().values())
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for token in chars + [c + "</w>" for c in chars]:
-        vocab.setdefault(token, len(vocab))
-    merges: list[tuple[str, str]] = []
-    for word in TINY_WORDS:  # merge each word left to right, so common words become one token
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
-        while len(pieces) > 1:
-            pair = (pieces[0], pieces[1])
-            if pair not in merges:
-                merges.append(pair)
-            pieces = [pieces[0] + pieces[1]] + pieces[2:]
-            vocab.setdefault(pieces[0], len(vocab))
-    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
-
-
-TINY_SD_VERSION = 2  # bump when the tiny pipeline changes, so cached copies are rebuilt
-
-
-def tiny_pipeline(path: str | Path | None = None, seed: int = 0) -> Path:
-    """Build a tiny random Stable Diffusion pipeline offline, save it once, return its folder."""
-    from helpers.cache import build_once, data_dir
-
-    target = Path(path) if path is not None else data_dir("tiny-sd")
-
-    def build(tmp: Path) -> None:
-        from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-        from transformers import CLIPTextConfig, CLIPTextModel
-
-        _quiet()
-        torch.manual_seed(seed)
-        tokenizer = tiny_tokenizer()
-        # Attention and MLP widths are multiples of 64, which every bitsandbytes kernel accepts.
-        unet = UNet2DConditionModel(
-            sample_size=16, in_channels=4, out_channels=4, block_out_channels=(64, 64), layers_per_block=1,
-            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-            cross_attention_dim=64, attention_head_dim=8, norm_num_groups=16)
-        vae = AutoencoderKL(  # three blocks: 8x smaller latents would need four; 4x keeps it tiny and fast
-            sample_size=32, in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32, 64),
-            down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-            layers_per_block=1, norm_num_groups=16)
-        text_encoder = CLIPTextModel(CLIPTextConfig(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-            num_attention_heads=4, max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1))
-        scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                  clip_sample=False, set_alpha_to_one=False, steps_offset=1)
-        pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                       scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                       requires_safety_checker=False)
-        pipe.save_pretrained(tmp)
-
-    return build_once(target, build, version=TINY_SD_VERSION)
-
-
 def load_pipeline(model: str | Path, dtype: torch.dtype = torch.float32, device: str | torch.device | None = None,
                   variant: str | None = None) -> Any:
     """Load a text-to-image pipeline (hub id or local folder) without the safety checker, on ``device``."""
     from diffusers import AutoPipelineForText2Image, DiffusionPipeline
 
-    _quiet()
+    quiet()
     config = DiffusionPipeline.load_config(str(model))
     extra = {"safety_checker": None, "requires_safety_checker": False} if "safety_checker" in config else {}
     try:
@@ -218,26 +158,6 @@ def read_png(path: str | Path) -> dict[str, Any]:
         if key in text:
             text[key] = kind(text[key])
     return text
-
-
-def show_grid(images: Sequence[Any], titles: Sequence[str] | None = None, cols: int | None = None,
-              size: float = 2.4, suptitle: str | None = None) -> Any:
-    """Show images in a matplotlib grid with a title under each; returns the figure."""
-    import matplotlib.pyplot as plt
-
-    cols = cols or min(len(images), 4)
-    rows = -(-len(images) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows + 0.3), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < len(images):
-            ax.imshow(images[i])
-            if titles:
-                ax.set_title(titles[i], fontsize=9)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
 
 
 def pixel_difference(a: Any, b: Any) -> float:

@@ -15,7 +15,7 @@ checks that every rank ended with identical weights, the promise DDP makes. To c
 process like for like, ``TrainConfig.device`` puts the baseline on the ranks' kind of device,
 ``tf32=False`` (the default) keeps GPU arithmetic exact fp32 like the CPU's, and ``snapshots`` keeps
 the weights after early steps, before rounding differences have grown (:func:`load_snapshots`).
-Taught in ``notebooks/extras/e7-beyond-one-gpu.ipynb``.
+Taught in extra e7 (e7-beyond-one-gpu).
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from helpers.cache import atomic_write, write_json_atomic
+from helpers.vram import peak_memory
 
 
 @dataclass
@@ -57,7 +60,8 @@ def prepare_data(name: str, root: str | Path) -> Path:
     """Save a dataset as one tensor file (images N x 1 x H x W in [0, 1], labels) and return its path.
 
     ``digits`` is scikit-learn's 8x8 handwritten digits (1,797 images, ships with the library);
-    ``mnist`` is the 28x28 MNIST training set (60,000 images, downloaded once by torchvision).
+    ``mnist`` is the real 28x28 MNIST training set (60,000 images, from :func:`helpers.data.mnist`,
+    downloaded once; offline and not cached, it raises ``CannotRunFull`` with what to do).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -71,17 +75,13 @@ def prepare_data(name: str, root: str | Path) -> Path:
         x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
         y = torch.tensor(bunch.target, dtype=torch.long)
     elif name == "mnist":
-        from torchvision.datasets import MNIST
+        from helpers.data import as_tensors, mnist
 
-        ds = MNIST(str(root), train=True, download=True)
-        x = ds.data.float().unsqueeze(1) / 255.0
-        y = ds.targets.long()
+        images, y = as_tensors(mnist("full", train=True))
+        x = images.float() / 255.0
     else:
         raise ValueError(f"Unknown dataset {name!r}: use 'digits' or 'mnist'.")
-    tmp = path.with_suffix(".tmp")
-    torch.save({"x": x, "y": y}, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda fh: torch.save({"x": x, "y": y}, fh), binary=True)
 
 
 def load_data(path: str | Path) -> torch.utils.data.TensorDataset:
@@ -144,20 +144,10 @@ def _share_cpu(device: torch.device, world: int, threads: int | None) -> int:
     return before
 
 
-def _peak_mb(device: torch.device) -> float:
-    """This process's peak memory in MB: PyTorch's GPU allocator peak, else the peak RSS."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 1024)
-
-
 def _save_report(out: Path, rank: int, model: nn.Module, report: dict[str, Any], prefix: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save(state, out / f"{prefix}rank{rank}.pt")
-    (out / f"{prefix}rank{rank}.json").write_text(json.dumps(report, indent=2))
+    atomic_write(out / f"{prefix}rank{rank}.pt", lambda fh: torch.save(state, fh), binary=True)
+    write_json_atomic(out / f"{prefix}rank{rank}.json", report)
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -212,7 +202,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     report = {"rank": rank, "world_size": world, "backend": backend if distributed else "none",
               "device": str(device), "steps": step, "per_rank_batch": per_rank, "losses": losses,
               "train_seconds": seconds, "samples_per_s": step * per_rank / seconds, "tf32": cfg.tf32,
-              "threads": torch.get_num_threads() if device.type == "cpu" else None, "peak_mb": _peak_mb(device),
+              "threads": torch.get_num_threads() if device.type == "cpu" else None,
+              "peak_mb": peak_memory()["peak_vram_mb" if device.type == "cuda" else "peak_rss_mb"],
               "config": asdict(cfg)}
     _save_report(Path(cfg.out), rank, getattr(model, "module", model), report, prefix="")
     if kept:  # under DDP the keys carry a "module." prefix: strip it so snapshots compare with one process
@@ -263,7 +254,8 @@ def train_accelerate(cfg: TrainConfig) -> dict[str, Any]:
               "device": str(accelerator.device), "steps": step, "per_rank_batch": per_rank, "losses": losses,
               "train_seconds": seconds, "samples_per_s": step * per_rank / seconds,
               "threads": torch.get_num_threads() if accelerator.device.type == "cpu" else None,
-              "peak_mb": _peak_mb(accelerator.device), "config": asdict(cfg)}
+              "peak_mb": peak_memory()["peak_vram_mb" if accelerator.device.type == "cuda" else "peak_rss_mb"],
+              "config": asdict(cfg)}
     _save_report(Path(cfg.out), rank, accelerator.unwrap_model(model), report, prefix="accelerate-")
     accelerator.end_training()
     return report

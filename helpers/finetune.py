@@ -1,6 +1,5 @@
 """Instruction fine-tuning with LoRA / QLoRA: chat formatting, prompt masking, adapters, one small loop.
 
-- ``load_pairs(name)``: the course's own instruction pairs or sentiment sentences (``course/data``).
 - ``ensure_chat_template(tok)``: give a base model's tokenizer a chat template if it has none.
 - ``tokenize_pair(tok, instruction, response)``: input ids with ``labels = -100`` on the prompt, so
   the loss counts only the answer's tokens.
@@ -14,17 +13,14 @@
 - ``load_alone(name_or_dir, ...)``: ``llm.load_causal_lm`` that refuses to load while a model it loaded
   before is still alive, so a notebook never holds two base models at once (``llm.live_models()`` lists them).
 
-Taught in week 7 (``notebooks/07-lora/07a-lora-and-qlora.ipynb``).
+Taught in week 7 (07a-lora-and-qlora).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 # peft 0.21 still calls transformers' old "gradient_checkpointing" names, which warn on every call: not the
@@ -42,29 +38,6 @@ FALLBACK_CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '### Assistant:\n' }}{% endif %}"
 )
-
-
-def data_path(name: str) -> Path:
-    """Path of a file the course ships in ``course/data`` (works from a clone or an installed copy)."""
-    here = Path(__file__).resolve().parents[1] / "course" / "data" / name
-    if here.exists():
-        return here
-    from importlib.resources import files
-
-    return Path(str(files("course") / "data" / name))
-
-
-def load_pairs(split: str | None = None, name: str = "instructions.jsonl") -> list[dict[str, str]]:
-    """The course's instruction pairs (``{"instruction", "response", "split"}``), optionally one split."""
-    rows = [json.loads(line) for line in data_path(name).read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if split is None or r.get("split") == split]
-
-
-def load_sentiment(split: str | None = None) -> list[dict[str, Any]]:
-    """The course's sentiment sentences (``{"text", "label", "split"}``; label 1 = positive)."""
-    with data_path("sentiment.csv").open(encoding="utf-8", newline="") as fh:
-        rows = [{"text": r["text"], "label": int(r["label"]), "split": r["split"]} for r in csv.DictReader(fh)]
-    return [r for r in rows if split is None or r["split"] == split]
 
 
 def ensure_chat_template(tok: Any) -> Any:

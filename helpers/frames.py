@@ -8,6 +8,8 @@ the pandas API, which cuDF implements, so the same function runs on either kind 
 Run as a script (``python -m helpers.frames --rows 1000000``) it times the query with whatever
 ``import pandas`` gives: under ``python -m cudf.pandas helpers/frames.py ...`` that is cuDF's
 zero-code-change pandas accelerator.
+
+Taught in extra e5 (e5-gpu-dataframes).
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ follows Radford et al. (2016, "DCGAN"): transposed convolutions, batch norm, Ada
 The DDPM follows Ho et al. (2020): a linear noise schedule from 1e-4 to 0.02 over T steps, a
 network that predicts the added noise, and ancestral sampling from pure noise. The libraries
 that do this for real (diffusers' ``UNet2DModel`` and ``DDPMScheduler``) are week 8's subject.
+
+Taught in extra e4 (e4-generative-models).
 """
 
 from __future__ import annotations

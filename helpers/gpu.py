@@ -4,6 +4,8 @@
 VRAM total and free, compute capability, bf16/TF32 support, torch/CUDA/driver versions) and
 ``show()`` prints them with a plain verdict. Everything works, and says something useful, on a
 machine without a GPU.
+
+Taught in week 0 (00a-check-your-gpu); used again in 03a, 04a, 04b, 06a, 06b, 07a, 08a, 08b, e1, e2, e4.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import NamedTuple
 
 import torch
 
-GIB = 2**30
+from helpers.presets import GIB
+
 
 class Peak(NamedTuple):
     """Published dense peak throughput in TFLOP/s (no sparsity); None where the card has no such unit."""
@@ -95,12 +98,16 @@ def normalise_name(name: str) -> str:
     return text
 
 
-def peak_tflops(name: str, vram_gib: float | None = None) -> Peak | None:
-    """Published dense peaks for a GPU name, matched exactly after normalising (None if unknown)."""
+def _card_key(name: str, vram_gib: float | None) -> str:
+    """The key of a GPU name in the tables below: normalised, aliased, the 12 GB RTX 3080 told apart."""
     key = normalise_name(name)
     key = NAME_ALIASES.get(key, key)
-    if key == "RTX 3080" and vram_gib is not None and vram_gib > 11:
-        key = "RTX 3080 12GB"
+    return "RTX 3080 12GB" if key == "RTX 3080" and vram_gib is not None and vram_gib > 11 else key
+
+
+def peak_tflops(name: str, vram_gib: float | None = None) -> Peak | None:
+    """Published dense peaks for a GPU name, matched exactly after normalising (None if unknown)."""
+    key = _card_key(name, vram_gib)
     return PEAK_TFLOPS.get(key) if key else None
 
 
@@ -352,10 +359,7 @@ BANDWIDTH_GBS: dict[str, float] = {
 
 def memory_bandwidth_gbs(name: str, vram_gib: float | None = None) -> float | None:
     """Published memory bandwidth of a GPU in GB/s (None if unknown); generating a token reads every weight once."""
-    key = normalise_name(name)
-    key = NAME_ALIASES.get(key, key)
-    if key == "RTX 3080" and vram_gib is not None and vram_gib > 11:
-        key = "RTX 3080 12GB"
+    key = _card_key(name, vram_gib)
     if key == "RTX 3060" and vram_gib is not None and vram_gib < 10:
         return 240.0  # the 8 GB RTX 3060 has a 128-bit bus
     if key == "A100" and vram_gib is not None and vram_gib > 50:

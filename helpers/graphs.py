@@ -4,6 +4,8 @@
 or, in smoke, a citation-like graph generated offline by PyG's ``RandomPartitionGraphDataset``:
 communities with mostly within-community edges and weak, noisy bag-of-words features, the situation
 where looking at neighbours pays. The models themselves come from PyG (``GCN``, ``MLP``).
+
+Taught in extra e2 (e2-graph-neural-networks).
 """
 
 from __future__ import annotations

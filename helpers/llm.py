@@ -11,7 +11,8 @@
 - ``planner_model(name_or_dir)``: what the VRAM planner should read for a model (a preset or a config.json),
   before any weight is downloaded; ``bytes_per_token``: what one generated token reads (the roofline's
   denominator); ``measure_generation``: weights, peak increase while generating, tokens/s and answers.
-  Taught in notebook 06a.
+
+Taught in week 6 (06a-running-an-llm-on-12gb); used again in 07a, e6.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from helpers.presets import GIB
 
 QUANTS = (None, "8bit", "4bit")
 
@@ -249,8 +252,7 @@ def measure_generation(model: Any, tok: Any, prompts: Sequence[str], max_new_tok
     timed_generate(model, tok, prompts[0], max_new_tokens=2)  # warm-up: kernels, caches
     with track_peak(model.device) as peak:
         runs = [timed_generate(model, tok, p, max_new_tokens=max_new_tokens) for p in prompts]
-    gib = 2**30
-    return {"weights_gib": model.get_memory_footprint() / gib, "resident_gib": peak.start / gib,
-            "peak_increase_gib": peak.delta / gib,
+    return {"weights_gib": model.get_memory_footprint() / GIB, "resident_gib": peak.start / GIB,
+            "peak_increase_gib": peak.delta / GIB,
             "tokens_per_s": sum(r["new_tokens"] for r in runs) / sum(r["seconds"] for r in runs),
             "answers": [r["text"] for r in runs]}

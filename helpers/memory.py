@@ -43,6 +43,8 @@ Not modelled: Mistral sequences longer than its sliding window (an explicit mask
 saves), attention without SDPA ("eager" attention stores batch x heads x seq² scores),
 padding masks that make SDPA fall back to its math kernel, CPU offload, fused/Liger kernels,
 other programs on the GPU, and activations of diffusers components (their weights only).
+
+Taught in week 6 (06a-running-an-llm-on-12gb, 06b-where-the-memory-goes); used again in 07a, e7.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from helpers.memory_presets import GIB, Arch, gpu_vram_gib, load_arch, preset_names
+from helpers.presets import GIB, Arch, gpu_vram_gib, load_arch, preset_names
 
 METHODS = ("inference", "full", "lora", "qlora")
 BITS = (32, 16, 8, 4)

@@ -7,6 +7,8 @@
 - :func:`saved_bytes` runs a training forward under ``torch.autograd.graph.saved_tensors_hooks``
   and adds up the distinct storages autograd keeps for backward (parameters excluded).
 - :func:`cuda_peak` runs a function on the GPU and reports PyTorch's allocator peak.
+
+Taught in week 6 (06b-where-the-memory-goes).
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from helpers.memory_presets import load_arch, preset_config
+from helpers.models import count_parameters
+from helpers.presets import GIB, load_arch, preset_config
 
 
 def hf_config(model: str | dict | Path, **overrides: Any) -> Any:
@@ -60,8 +63,7 @@ def build(model: str | dict | Path, device: str = "meta", dtype: Any = None, see
 
 def meta_params(model: str | dict | Path, **overrides: Any) -> int:
     """Parameter count of the real transformers model, built on the meta device (no memory)."""
-    net = build(model, device="meta", **overrides)
-    return sum(p.numel() for p in net.parameters())
+    return count_parameters(build(model, device="meta", **overrides))
 
 
 def kv_cache_bytes(cache: Any) -> int:
@@ -197,7 +199,7 @@ def rehearse(model: str | dict | Path, method: str = "inference", bits: int | No
     if cuda:
         total = torch.cuda.get_device_properties(0).total_memory
         if cap_gib:
-            torch.cuda.set_per_process_memory_fraction(min(1.0, cap_gib * 2**30 / total))
+            torch.cuda.set_per_process_memory_fraction(min(1.0, cap_gib * GIB / total))
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     dtype = torch.float32 if bits == 32 or mixed or not cuda else torch.bfloat16
@@ -270,7 +272,7 @@ def rehearse(model: str | dict | Path, method: str = "inference", bits: int | No
            "checkpointing": checkpointing, "device": device, "cap_gib": cap_gib if cuda else None, "status": status,
            "estimate_tensors_bytes": tensors, "estimate_total_bytes": est.total,
            # the cap limits PyTorch's allocator only, so the CUDA context does not count against it
-           "estimate_fits_cap": (est.total - memory.CUDA_CONTEXT_BYTES) <= cap_gib * 2**30 if cap_gib else None,
+           "estimate_fits_cap": (est.total - memory.CUDA_CONTEXT_BYTES) <= cap_gib * GIB if cap_gib else None,
            "measured_bytes": measured,
            "components": est.components}
     if peak:

@@ -1,4 +1,4 @@
-"""Tiny random models built offline for the smoke profile, and real architectures from their configs.
+"""Tiny random models built offline for the smoke profile: language models and Stable Diffusion.
 
 The smoke profile loads these through the very code the full profile uses
 (``AutoTokenizer.from_pretrained(folder)``, ``AutoModelForCausalLM.from_pretrained(folder)``), so
@@ -13,9 +13,14 @@ CI exercises the real loading path without a download. Stable public API (other 
 - ``save_tiny(model, tokenizer, path)`` -> the folder (safetensors + tokenizer files)
 - ``tiny_model_dir(kind, path=None)`` -> a folder built once (kinds in ``TINY_KINDS``: "llama",
   "gpt2", "bert-classifier") under ``cache.data_dir("tiny-models")``, ready for ``from_pretrained``.
-- ``real_config(name)`` / ``replica(name, device="meta")``: the published architecture of a real
-  model (``ARCHITECTURES``) as a transformers config, and a model with that shape and random (or no,
-  on ``meta``) weights, for counting parameters and measuring memory without a download.
+- ``tiny_tokenizer()`` / ``tiny_pipeline(path=None)``: a small CLIP tokenizer and a tiny random Stable
+  Diffusion pipeline (UNet, VAE, CLIP text encoder), saved once so ``from_pretrained`` loads it (week 8).
+- ``count_parameters(model, trainable_only=False)``: the parameters of a model, tied weights once.
+
+Real architectures at full size (random weights, no download) are ``helpers.memory_measure.build``
+on a preset of ``helpers.presets``.
+
+Taught in week 5 (05a-transformers-for-nlp); used again in 06a, 07a, e6.
 """
 
 from __future__ import annotations
@@ -215,69 +220,81 @@ def tiny_model_dir(kind: str, path: str | os.PathLike | None = None, rebuild: bo
     def build(tmp: Path) -> None:
         model, tok = build_tiny(kind)
         save_tiny(model, tok, tmp)
-        n = sum(p.numel() for p in model.parameters())
+        n = count_parameters(model)
         (tmp / "tiny-model.json").write_text(json.dumps({"kind": kind, "parameters": n, "vocab": len(tok),
                                                          "version": TINY_VERSION}))
 
     return build_once(folder, build, version=TINY_VERSION)
 
 
-# Published architectures (from each repository's config.json on the Hugging Face Hub), so that memory
-# can be measured at real size without downloading weights.
-ARCHITECTURES: dict[str, dict[str, Any]] = {
-    "meta-llama/Llama-3.2-1B": dict(model_type="llama", vocab_size=128256, hidden_size=2048,
-                                    intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-                                    num_key_value_heads=8, head_dim=64, tie_word_embeddings=True,
-                                    max_position_embeddings=131072, rope_theta=500000.0),
-    "meta-llama/Llama-3.2-3B": dict(model_type="llama", vocab_size=128256, hidden_size=3072,
-                                    intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24,
-                                    num_key_value_heads=8, head_dim=128, tie_word_embeddings=True,
-                                    max_position_embeddings=131072, rope_theta=500000.0),
-    "meta-llama/Meta-Llama-3-8B": dict(model_type="llama", vocab_size=128256, hidden_size=4096,
-                                       intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-                                       num_key_value_heads=8, tie_word_embeddings=False,
-                                       max_position_embeddings=8192, rope_theta=500000.0),
-    "HuggingFaceTB/SmolLM2-1.7B-Instruct": dict(model_type="llama", vocab_size=49152, hidden_size=2048,
-                                                intermediate_size=8192, num_hidden_layers=24,
-                                                num_attention_heads=32, num_key_value_heads=32,
-                                                tie_word_embeddings=True, max_position_embeddings=8192,
-                                                rope_theta=130000.0),
-    "HuggingFaceTB/SmolLM2-360M-Instruct": dict(model_type="llama", vocab_size=49152, hidden_size=960,
-                                                intermediate_size=2560, num_hidden_layers=32,
-                                                num_attention_heads=15, num_key_value_heads=5,
-                                                tie_word_embeddings=True, max_position_embeddings=8192,
-                                                rope_theta=100000.0),
-}
+# Words the tiny CLIP tokenizer of the tiny Stable Diffusion pipeline keeps whole.
+TINY_WORDS = ("a photo painting drawing of the cat dog red blue green yellow circle square triangle shapes "
+              "in style sks bright dark blurry ugly house tree sky mountain lake night day sun moon city "
+              "portrait watercolor oil flat bold colours colorful black white outline").split()
 
 
-def real_config(name: str) -> Any:
-    """The transformers config of a real architecture listed in ``ARCHITECTURES`` (no download)."""
-    from transformers import AutoConfig
+def tiny_tokenizer(max_length: int = 77) -> Any:
+    """A small CLIP BPE tokenizer built in memory (vocab dict + merges list, never the files trap)."""
+    from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-    if name not in ARCHITECTURES:
-        raise ValueError(f"No stored architecture for {name!r}; known: {', '.join(ARCHITECTURES)}. "
-                         "For another model, AutoConfig.from_pretrained(name) downloads only its config.")
-    kwargs = dict(ARCHITECTURES[name])
-    return AutoConfig.for_model(kwargs.pop("model_type"), **kwargs)
+    chars = list(bytes_to_unicode().values())
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for token in chars + [c + "</w>" for c in chars]:
+        vocab.setdefault(token, len(vocab))
+    merges: list[tuple[str, str]] = []
+    for word in TINY_WORDS:  # merge each word left to right, so common words become one token
+        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        while len(pieces) > 1:
+            pair = (pieces[0], pieces[1])
+            if pair not in merges:
+                merges.append(pair)
+            pieces = [pieces[0] + pieces[1]] + pieces[2:]
+            vocab.setdefault(pieces[0], len(vocab))
+    return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
 
 
-def replica(name_or_config: Any, device: str = "meta", dtype: Any = None) -> Any:
-    """A model with a real architecture and random weights (on ``meta``: shapes only, no memory)."""
-    import torch
-    from transformers import AutoModelForCausalLM
+TINY_SD_VERSION = 2  # bump when the tiny Stable Diffusion pipeline changes, so cached copies are rebuilt
 
-    config = real_config(name_or_config) if isinstance(name_or_config, str) else name_or_config
-    with torch.device(device):
-        return AutoModelForCausalLM.from_config(config, dtype=dtype or torch.bfloat16)
+
+def tiny_pipeline(path: str | Path | None = None, seed: int = 0) -> Path:
+    """Build a tiny random Stable Diffusion pipeline offline, save it once, return its folder."""
+    from helpers.cache import build_once, data_dir
+
+    target = Path(path) if path is not None else data_dir("tiny-sd")
+
+    def build(tmp: Path) -> None:
+        from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+        from transformers import CLIPTextConfig, CLIPTextModel
+
+        from helpers.diffusion import quiet
+
+        quiet()
+        _seeded(seed)
+        tokenizer = tiny_tokenizer()
+        # Attention and MLP widths are multiples of 64, which every bitsandbytes kernel accepts.
+        unet = UNet2DConditionModel(
+            sample_size=16, in_channels=4, out_channels=4, block_out_channels=(64, 64), layers_per_block=1,
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+            cross_attention_dim=64, attention_head_dim=8, norm_num_groups=16)
+        vae = AutoencoderKL(  # three blocks: 8x smaller latents would need four; 4x keeps it tiny and fast
+            sample_size=32, in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(16, 32, 64),
+            down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+            layers_per_block=1, norm_num_groups=16)
+        text_encoder = CLIPTextModel(CLIPTextConfig(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1))
+        scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                  clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+        pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                       scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                       requires_safety_checker=False)
+        pipe.save_pretrained(tmp)
+
+    return build_once(target, build, version=TINY_SD_VERSION)
 
 
 def count_parameters(model: Any, trainable_only: bool = False) -> int:
-    """Number of parameters (works on ``meta`` models; tied weights counted once)."""
-    seen: set[int] = set()
-    total = 0
-    for p in model.parameters():
-        if id(p) in seen or (trainable_only and not p.requires_grad):
-            continue
-        seen.add(id(p))
-        total += p.numel()
-    return total
+    """Number of parameters, or of trainable ones (works on ``meta`` models; a tied weight counts once,
+    as ``model.parameters()`` yields it once)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

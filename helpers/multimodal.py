@@ -8,6 +8,8 @@
 - ``ask(model, processor, image, question)``: one answer, timed.
 - ``image_embeddings(model, pixel_values)``: what the vision tower and the projector make of an image,
   step by step, so a notebook can show the projection into the LLM's embedding space.
+
+Taught in extra e3 (e3-multimodal).
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
-"""Plots a learner would rather look at than read: curves, grids, matrices, memory timelines."""
+"""Plots a learner would rather look at than read: curves, grids, matrices, memory timelines.
+
+Taught in week 3 (03a-pytorch-basics-and-mnist); used again in 04a, 04b.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-GIB = 2**30
+from helpers.presets import GIB
 
 
 def _axes(ax: Any = None, figsize: tuple[float, float] = (6, 3.5)) -> Any:
@@ -57,11 +60,19 @@ def learning_curves(history: dict[str, Any], title: str = "Learning curves") -> 
 
 
 def image_grid(images: Any, labels: Sequence[str] | None = None, mean: Sequence[float] | None = None,
-               std: Sequence[float] | None = None, ncols: int = 8, title: str | None = None) -> Any:
-    """Show a batch of images (N x C x H x W tensor, uint8 or normalised float) with a caption each."""
+               std: Sequence[float] | None = None, ncols: int = 8, title: str | None = None,
+               size: float = 1.3) -> Any:
+    """Show images with a caption each, ``ncols`` a row, ``size`` inches a cell; returns the figure.
+
+    ``images``: an N x C x H x W tensor (uint8, or float in [0, 1] or normalised with ``mean``/``std``)
+    or a list of PIL images of one size (what a diffusers pipeline returns).
+    """
     import matplotlib.pyplot as plt
+    import numpy as np
     import torch
 
+    if isinstance(images, (list, tuple)) and images and hasattr(images[0], "convert"):  # PIL images
+        images = torch.stack([torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1) for im in images])
     x = torch.as_tensor(images).detach().float().cpu()
     if mean is not None and std is not None:
         x = x * torch.tensor(std).view(1, -1, 1, 1) + torch.tensor(mean).view(1, -1, 1, 1)
@@ -69,15 +80,16 @@ def image_grid(images: Any, labels: Sequence[str] | None = None, mean: Sequence[
         x = x / 255
     x = x.clamp(0, 1)
     n = len(x)
+    ncols = max(1, min(ncols, n))
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.5 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.2) * nrows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
             img = x[i].permute(1, 2, 0).numpy()
             ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray" if img.shape[-1] == 1 else None)
             if labels is not None:
-                ax.set_title(str(labels[i]), fontsize=7)
+                ax.set_title(str(labels[i]), fontsize=7 if size < 2 else 9)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

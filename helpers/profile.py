@@ -1,11 +1,14 @@
 """Which profile a notebook runs in, its seed and threads, and the metrics it records for the runner.
 
-Introduced in week 0; every notebook calls ``P = profile.resolve_profile(PROFILE)`` and ``profile.setup``.
+Introduced in week 0; every notebook calls ``P = profile.resolve_profile(PROFILE)``, and those that seed
+or cap CPU threads call ``profile.setup(P, seed=SEED, threads=1)`` in the same first cell.
 
 ``PROFILE = "auto"`` in a notebook's parameters cell becomes ``COURSE_PROFILE`` from the
 environment when set (CI sets ``smoke``), else ``full``. Metrics go through :func:`record`:
 it shows them in the notebook and, when the runner (``python -m course run``) or a test set
 ``COURSE_METRICS_FILE``, merges them into that JSON file together with the peak memory so far.
+
+Taught in week 0 (00a-check-your-gpu); every notebook's parameters cell uses it.
 """
 
 from __future__ import annotations
@@ -93,10 +96,12 @@ def is_measurement(name: str) -> bool:
 
 
 def setup(profile: str, seed: int | None = 0, threads: int | None = None) -> str:
-    """Seed Python, NumPy and PyTorch, and in the smoke profile cap PyTorch's CPU threads; return the profile.
+    """Seed Python, NumPy and PyTorch, and in the smoke profile cap the CPU threads; return the profile.
 
-    ``threads`` (smoke only) keeps a notebook from taking every core when CI runs two at once; the full
-    profile leaves PyTorch's own choice.
+    ``seed=None`` leaves the random generators alone (notebooks that pass ``random_state`` everywhere).
+    ``threads`` (smoke only) keeps a notebook from taking every core when CI runs two at once: it sets
+    ``OMP_NUM_THREADS`` for libraries loaded later, limits the thread pools already loaded (NumPy's BLAS,
+    OpenMP) and, when the notebook has imported PyTorch, PyTorch's own. The full profile leaves them be.
     """
     chosen = resolve_profile(profile)
     if seed is not None:
@@ -107,7 +112,12 @@ def setup(profile: str, seed: int | None = 0, threads: int | None = None) -> str
         np.random.seed(seed)
         torch.manual_seed(seed)
     if threads and chosen == "smoke":
-        import torch
+        import sys
 
-        torch.set_num_threads(threads)
+        from threadpoolctl import threadpool_limits
+
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # read by OpenMP when a library first loads it
+        threadpool_limits(threads)  # the libraries already loaded
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
     return chosen

@@ -4,6 +4,8 @@ curve, random-policy and evaluation episodes, and a timing of one policy step on
 stable-baselines3 (SB3) does the algorithms; this module only keeps the notebook short: it
 records every finished episode while training (with a progress bar), and returns what a learner
 wants to look at.
+
+Taught in extra e1 (e1-reinforcement-learning).
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ around ``generate``): requests that arrive together wait in line. Real servers b
 (vLLM's continuous batching), which is the main thing they add. ``start(model, tok)`` runs it in a
 background thread of this process (a notebook); ``python -m helpers.serve MODEL`` runs it in a
 terminal. It binds 127.0.0.1 only: nothing outside this machine can reach it.
+
+Taught in extra e6 (e6-serving-a-local-llm).
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ folder or a Hub dataset); ``add_unet_lora`` puts LoRA adapters on the UNet's att
 ``train_unet_lora`` trains with the usual noise-prediction loss; ``eval_loss`` measures it on
 fixed noise, so before and after compare fairly; ``save_unet_lora`` writes the adapter in the
 format ``pipe.load_lora_weights`` reads. Pipelines come from ``helpers.diffusion``.
+
+Taught in week 8 (08b-teach-it-a-style).
 """
 
 from __future__ import annotations

@@ -17,18 +17,17 @@ with what a real run needs added and nothing hidden:
 
 Exact resume needs a loader whose order and augmentation depend only on ``(seed, epoch)``:
 ``helpers.data.TensorLoader`` does; a ``DataLoader`` does if its sampler has ``set_epoch`` and
-its transforms are not random. ``python -m helpers.train --demo --checkpoint PATH --steps N``
-runs a small deterministic CPU job and prints its final weight checksum.
+its transforms are not random (``tests/train_demo.py`` shows a killed run resuming to the same weights).
+
+Taught in week 3 (03a-pytorch-basics-and-mnist); used again in 04a, 04b.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import itertools
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -36,6 +35,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from helpers.cache import atomic_write
 
 
 def autocast_dtype(device: torch.device | str, amp: str | None = "auto") -> torch.dtype | None:
@@ -128,19 +129,8 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Write a checkpoint atomically: to a temporary file in the same folder, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a checkpoint atomically (``helpers.cache.atomic_write``): a temporary file, then ``os.replace``."""
+    atomic_write(path, lambda fh: torch.save(state, fh), binary=True)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -261,63 +251,3 @@ def fit(model: torch.nn.Module, train_data: Iterable, optimizer: torch.optim.Opt
     if checkpoint is not None:
         save_checkpoint(checkpoint, state())
     return history
-
-
-# ---------------------------------------------------------------- a tiny deterministic demo run
-class Interrupted(Exception):
-    """Raised by the demo's ``crash_at`` to simulate a run killed mid-training."""
-
-
-def demo(checkpoint: str | None = None, steps: int = 60, every: int = 1, step_delay: float = 0.0,
-         resume: bool = True, progress: bool = False, crash_at: int | None = None) -> str:
-    """Train a small MLP with dropout on synthetic data on the CPU; return the final weight checksum."""
-    from helpers.data import TensorLoader
-
-    torch.manual_seed(0)
-    random.seed(0)
-    g = torch.Generator().manual_seed(1)
-    images = torch.randint(0, 256, (512, 1, 8, 8), dtype=torch.uint8, generator=g)
-    labels = (images.float().mean((1, 2, 3)) > 127.5).long() + 2 * (images[:, 0, 0, 0] > 127).long()
-    loader = TensorLoader(images, labels, batch_size=64, flip=True, translate=1, mean=(0.5,), std=(0.25,), seed=3)
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Dropout(0.2),
-                                torch.nn.Linear(64, 4))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.2, total_steps=steps)
-
-    def hook(step: int) -> None:
-        time.sleep(step_delay)
-        if crash_at is not None and step >= crash_at:
-            raise Interrupted(f"simulated crash after step {step}")
-
-    epochs = -(-steps // len(loader))
-    fit(model, loader, optimizer, epochs=epochs, max_steps=steps, scheduler=scheduler, device="cpu",
-        checkpoint=checkpoint, every=every if checkpoint else 0, resume=resume, on_step=hook, progress=progress)
-    return weights_checksum(model)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m helpers.train --demo [--checkpoint PATH] [--steps N] [--every K] [--step-delay S] [--crash-at N]``."""
-    parser = argparse.ArgumentParser(prog="python -m helpers.train", description=main.__doc__)
-    parser.add_argument("--demo", action="store_true", help="run the small deterministic CPU training job")
-    parser.add_argument("--checkpoint", default=None, help="checkpoint file: saved every K steps, resumed if present")
-    parser.add_argument("--steps", type=int, default=60, help="optimizer steps in all (8 per epoch)")
-    parser.add_argument("--every", type=int, default=1, help="save a checkpoint every K steps")
-    parser.add_argument("--step-delay", type=float, default=0.0, help="sleep S seconds after each step")
-    parser.add_argument("--crash-at", type=int, default=None, help="simulate a crash after step N (exit code 3)")
-    parser.add_argument("--no-resume", action="store_true", help="start over even if the checkpoint exists")
-    args = parser.parse_args(argv)
-    if not args.demo:
-        parser.error("nothing to do: pass --demo")
-    torch.set_num_threads(1)
-    try:
-        checksum = demo(args.checkpoint, args.steps, args.every, args.step_delay, resume=not args.no_resume,
-                        crash_at=args.crash_at)
-    except Interrupted as err:
-        print(err, flush=True)
-        return 3
-    print(f"checksum: {checksum}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -4,6 +4,8 @@ On a CUDA GPU the numbers come from PyTorch's caching allocator (``memory_alloca
 tensors hold; ``nvidia-smi`` shows more, because it also counts the CUDA context and the
 allocator's cache). On a CPU-only machine the same tools measure this process's resident
 memory (RSS), so every notebook can show them in the smoke profile.
+
+Taught in week 0 (00a-check-your-gpu); used again in nearly every notebook to measure peak memory.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import Any
 import psutil
 import torch
 
+from helpers.presets import GIB
+
 GB = 1e9
-GIB = 2**30
 
 
 def _cuda(dev: torch.device | str | None) -> bool:

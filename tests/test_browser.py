@@ -31,7 +31,7 @@ import pytest
 
 from course import lab
 from course import syllabus as syl
-from course.handouts import CHROMIUM, CHROMIUM_ARGS, chromium_path
+from course.chromium import CHROMIUM, CHROMIUM_ARGS, chromium_path
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / ".course-runs" / "artifacts"

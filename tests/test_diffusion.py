@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import diffusion, style
+from helpers import diffusion, models, style
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
 
@@ -21,7 +21,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    return diffusion.tiny_pipeline(tmp_path_factory.mktemp("sd") / "tiny-sd")
+    return models.tiny_pipeline(tmp_path_factory.mktemp("sd") / "tiny-sd")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def pipe(tiny_dir):
 
 
 def test_tiny_tokenizer_gives_words_their_own_ids_instead_of_the_silent_endoftext_trap():
-    tok = diffusion.tiny_tokenizer()
+    tok = models.tiny_tokenizer()
     ids = tok("a red cat")["input_ids"]
     eos = tok.convert_tokens_to_ids("<|endoftext|>")
     assert ids[0] == tok.convert_tokens_to_ids("<|startoftext|>") and ids[-1] == eos
@@ -43,7 +43,7 @@ def test_tiny_tokenizer_gives_words_their_own_ids_instead_of_the_silent_endoftex
 def test_tiny_pipeline_is_saved_once_and_loads_back_with_from_pretrained(tiny_dir, pipe):
     assert {"model_index.json", "unet", "vae", "text_encoder", "tokenizer", "scheduler"} <= {p.name for p in tiny_dir.iterdir()}
     stamp = (tiny_dir / "model_index.json").stat().st_mtime_ns
-    assert diffusion.tiny_pipeline(tiny_dir) == tiny_dir
+    assert models.tiny_pipeline(tiny_dir) == tiny_dir
     assert (tiny_dir / "model_index.json").stat().st_mtime_ns == stamp  # cached: not rebuilt
     sizes = diffusion.component_gib(pipe)
     assert set(sizes) == {"unet", "vae", "text_encoder"} and sizes["unet"] > sizes["text_encoder"]

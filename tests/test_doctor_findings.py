@@ -16,7 +16,7 @@ import pytest
 from course import doctor
 from course import syllabus as syl
 from course.doctor import DiskPlace
-from helpers import diagnose, ready
+from helpers import cuda_builds, diagnose, ready
 from helpers.diagnose import Facts, Process
 
 GIB = 2**30
@@ -91,7 +91,7 @@ def test_nvml_with_an_old_driver_is_diagnosed_with_both_ways_out(fake_nvml):
                                                 ("13.0", "13.0"), ("13.1", "13.0"), ("13.2", "13.2"),
                                                 ("14.0", "13.2"), ("11.8", None)])
 def test_the_build_named_is_the_newest_one_the_driver_runs(driver_cuda, build):
-    assert diagnose.build_for_driver(driver_cuda) == build
+    assert cuda_builds.build_for_driver(driver_cuda) == build
 
 
 def test_a_driver_too_old_for_any_build_gets_only_the_driver_update():
@@ -150,7 +150,7 @@ def test_the_full_profile_verdict_uses_free_vram_minus_a_margin(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(diagnose, "gather", lambda test_bnb=True: facts)
     with pytest.raises(ready.CannotRunFull, match="Close the browser tabs"):
-        ready.require_full("full", cuda=True, vram_gb=10.2, what="QLoRA fine-tuning")
+        ready.require_full("full", needs=["gpu", "cuda-only"], vram_gb=10.2, what="QLoRA fine-tuning")
     nb = syl.load().by_id("07a-lora-and-qlora")
     verdict = doctor.judge(nb, {"device": "cuda", "vram_total_gb": 11.99}, free=3.0)
     assert not verdict.full_ok and "only 3.0 free now" in verdict.reason and "close the browser" in verdict.advice
@@ -256,3 +256,19 @@ def test_a_nearly_full_disk_reaches_the_doctors_report(monkeypatch, capsys):
     assert doctor.main(argparse.Namespace(syllabus=None, json=False)) == 0
     out = capsys.readouterr().out
     assert "[disk-low] 1.5 GB free" in out and "export " in out
+
+
+def test_the_doctor_and_the_notebooks_agree_on_downloads_being_off_and_on_the_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("COURSE_OFFLINE", "1")  # the course's own switch counts for both
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    nb = syl.load().by_id("08a-text-to-image")
+    card = {"device": "cuda", "vram_total_gb": 11.99}
+    assert ready.offline() and ready.hub_problem(nb.downloads[0])
+    verdict = doctor.judge(nb, card)
+    assert not verdict.full_ok and nb.downloads[0] in verdict.reason and "COURSE_OFFLINE" in verdict.advice
+    repo = nb.downloads[0].split(":", 1)[1].replace("/", "--")
+    (tmp_path / f"models--{repo}" / "snapshots").mkdir(parents=True)
+    assert ready.is_cached(nb.downloads[0]) and ready.hub_problem(nb.downloads[0]) is None
+    assert doctor.judge(nb, card).full_ok
+    assert doctor.judge(syl.load().by_id("01a-the-ml-workflow"), card).full_ok, "a fallback runs offline"

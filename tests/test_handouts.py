@@ -19,8 +19,9 @@ import nbformat
 import pytest
 from test_browser import chromium  # noqa: F401 - the session fixture that installs Chromium when missing
 
-from course import handouts, mathml
+from course import handouts, handouts_page, mathml
 from course import syllabus as syl
+from course.chromium import CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 NB00 = syl.load().notebooks[0]
@@ -88,7 +89,7 @@ def test_site_opens_from_disk_in_chromium_with_every_image_and_prints_week_pdfs(
     assert built["pdfs"][0].read_bytes()[:5] == b"%PDF-" and built["pdfs"][0].stat().st_size > 50_000
     web_requests = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=handouts.CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.on("request", lambda r: web_requests.append(r.url) if r.url.startswith("http") else None)
@@ -169,8 +170,8 @@ def test_widgets_are_drawn_without_javascript_and_unknown_ones_fall_back_to_text
                                                                    "description": "memory"}},
              "label": {"model_name": "LabelModel", "state": {"value": "6 / 12 GiB <GPU>"}},
              "slider": {"model_name": "IntSliderModel", "state": {"value": 3}}}
-    nb.metadata["widgets"] = {handouts.WIDGET_STATE: {"state": state}}
-    handouts.make_static(nb)
+    nb.metadata["widgets"] = {handouts_page.WIDGET_STATE: {"state": state}}
+    handouts_page.make_static(nb)
     gauge, slider = nb.cells[1].outputs
     assert "width: 50.0%" in gauge["data"]["text/html"] and "6 / 12 GiB &lt;GPU&gt;" in gauge["data"]["text/html"]
     assert set(slider["data"]) == {"text/plain"}
@@ -183,9 +184,9 @@ def test_formulas_render_as_mathml_in_the_page_and_prices_code_and_shell_variabl
     nb.cells = [nbformat.v4.new_markdown_cell(
         "LoRA adds $\\frac{\\alpha}{r} BA$ to $W$; it costs $5 or $10; `$x$` is code; $HOME too.\n\n"
         "$$x_t = \\sqrt{\\bar\\alpha_t}\\,x_0$$")]
-    formulas = handouts.make_static(nb)
-    body, _ = handouts._exporter().from_notebook_node(nb, resources={"handout_css": "", "handout_top": "",
-                                                                         "handout_bottom": ""})
+    formulas = handouts_page.make_static(nb)
+    resources = {"handout_css": "", "handout_top": "", "handout_bottom": ""}
+    body, _ = handouts_page.html_exporter().from_notebook_node(nb, resources=resources)
     page = mathml.restore(body, formulas)
     assert len(formulas) == 3 and "dlmathtoken" not in page
     # nested as MathML (a renderer that closes each tag at once would leave <mfrac></mfrac> empty)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import notebook_code
 import pytest
 import tomllib
 import yaml
@@ -36,7 +37,7 @@ def test_notebook_is_valid_and_committed_without_outputs(path):
 def test_notebook_has_one_parameters_cell_with_profile_auto(path):
     tagged = [c for c in _cells(path) if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    assert re.search(r'^PROFILE = "auto"', tagged[0].source, re.M), 'the parameters cell sets PROFILE = "auto"'
+    assert notebook_code.parameters(path)["PROFILE"] == "auto", 'the parameters cell sets PROFILE = "auto"'
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -47,9 +48,10 @@ def test_notebook_opens_with_objectives_time_and_vram_and_ends_with_exercises_an
     opening = "\n".join(c.source for c in cells[:3] if c.cell_type == "markdown").lower()
     for word in ("what you will learn", "smoke", "full", "vram", "prerequisites"):
         assert word in opening, f"the opening should mention {word!r}"
-    text = "\n".join(c.source for c in cells).lower()
-    assert "## exercises" in text, "end with exercises"
-    assert "what next" in text, "end with a pointer to what comes next"
+    headings = [line.strip().lower() for c in cells if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("## ")]
+    assert "## exercises" in headings, "end with exercises"
+    assert headings[-1] == "## what next", "end with a pointer to what comes next"
 
 
 def _code_files():

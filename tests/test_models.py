@@ -1,4 +1,4 @@
-"""helpers.models: tiny models load back through from_pretrained; replicas have the published sizes."""
+"""helpers.models: tiny models load back through from_pretrained; parameters are counted as published."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from helpers import models
+from helpers import memory_measure, models
 
 
 @pytest.fixture(scope="module")
@@ -72,17 +72,27 @@ def test_tiny_models_are_identical_for_the_same_seed():
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
-@pytest.mark.parametrize("name, billions", [("meta-llama/Llama-3.2-1B", 1.24), ("meta-llama/Llama-3.2-3B", 3.21),
-                                            ("meta-llama/Meta-Llama-3-8B", 8.03),
-                                            ("HuggingFaceTB/SmolLM2-1.7B-Instruct", 1.71)])
+@pytest.mark.parametrize("name, billions", [("llama-3.2-1b", 1.24), ("llama-3.2-3b", 3.21), ("llama-3-8b", 8.03),
+                                            ("smollm2-1.7b", 1.71)])
 def test_meta_replicas_have_the_published_parameter_counts(name, billions):
-    model = models.replica(name)
+    model = memory_measure.build(name, device="meta")
     assert next(model.parameters()).device.type == "meta"
     assert models.count_parameters(model) / 1e9 == pytest.approx(billions, abs=0.01)
+
+
+def test_count_parameters_counts_a_tied_weight_once_and_can_count_only_the_trainable_ones():
+    model = models.tiny_gpt2(100)  # GPT-2 ties its output layer to the token embedding
+    assert model.lm_head.weight is model.transformer.wte.weight
+    distinct = {id(p): p.numel() for p in model.parameters()}
+    assert models.count_parameters(model) == sum(distinct.values())
+    model.transformer.requires_grad_(False)
+    assert models.count_parameters(model, trainable_only=True) == 0
+    model.transformer.ln_f.requires_grad_(True)
+    assert models.count_parameters(model, trainable_only=True) == 2 * 64
 
 
 def test_unknown_kinds_and_architectures_say_what_exists():
     with pytest.raises(ValueError, match="llama"):
         models.tiny_model_dir("t5")
-    with pytest.raises(ValueError, match="Llama-3.2-1B"):
-        models.real_config("gpt-5")
+    with pytest.raises(ValueError, match="llama-3.2-1b"):
+        memory_measure.build("gpt-5")

@@ -62,7 +62,7 @@ def test_every_tiny_model_layer_is_a_multiple_of_64_wide(tmp_path):
 
     checked = 0
     tiny = list(_tiny_models())
-    pipe = diffusion.load_pipeline(diffusion.tiny_pipeline(tmp_path / "sd"))
+    pipe = diffusion.load_pipeline(models.tiny_pipeline(tmp_path / "sd"))
     tiny += [("sd-unet", pipe.unet), ("sd-vae", pipe.vae), ("sd-text", pipe.text_encoder)]
     for kind, model in tiny:
         for name, n_in, n_out in _linear_shapes(model):

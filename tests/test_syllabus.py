@@ -84,6 +84,11 @@ def test_a_minimal_syllabus_loads(tmp_path):
     ('id = "00a-x"', 'id = "00b-y"', "must equal the file's stem"),
     ("vram_gb = 0", "vram_gb = 0\nvram = 1", "unknown field 'vram'"),
     ('objectives = ["learn"]', "objectives = []", "at least one objective"),
+    ('objectives = ["learn"]', 'objectives = ["learn"]\ndownloads = ["model:org/name"]', "field 'downloads' has 'model:org/name'"),
+    ('objectives = ["learn"]', 'objectives = ["learn"]\ndownloads = ["url:a table"]', "a 'url:' download needs a 'fallback'"),
+    ('objectives = ["learn"]', 'objectives = ["learn"]\ndownloads = ["pyg:Cora"]', "\"network\" exactly when"),
+    ('objectives = ["learn"]', 'objectives = ["learn"]\nneeds = ["network"]', "\"network\" exactly when"),
+    ('objectives = ["learn"]', 'objectives = ["learn"]\nneeds = ["gpu-only"]', "field 'needs' has 'gpu-only'"),
 ])
 def test_syllabus_errors_name_the_file_and_the_field(tmp_path, old, new, expected):
     path = _write(tmp_path, GOOD.replace(old, new, 1))

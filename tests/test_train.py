@@ -7,29 +7,30 @@ import sys
 
 import pytest
 import torch
+import train_demo
 
 from helpers import train
 
 
 def test_interrupted_and_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path):
-    uninterrupted = train.demo(steps=40)
+    uninterrupted = train_demo.demo(steps=40)
     ckpt = tmp_path / "run.pt"
-    with pytest.raises(train.Interrupted):
-        train.demo(checkpoint=str(ckpt), steps=40, every=3, crash_at=20)  # last checkpoint: step 18
+    with pytest.raises(train_demo.Interrupted):
+        train_demo.demo(checkpoint=str(ckpt), steps=40, every=3, crash_at=20)  # last checkpoint: step 18
     assert train.load_checkpoint(ckpt)["step"] == 18
-    resumed = train.demo(checkpoint=str(ckpt), steps=40, every=3)
+    resumed = train_demo.demo(checkpoint=str(ckpt), steps=40, every=3)
     assert resumed == uninterrupted
-    assert train.demo(steps=40, crash_at=None) == uninterrupted  # and the demo itself is deterministic
+    assert train_demo.demo(steps=40, crash_at=None) == uninterrupted  # and the demo itself is deterministic
 
 
 def test_demo_entry_point_prints_the_checksum_and_resumes_after_a_crash(tmp_path):
     ckpt = tmp_path / "cli.pt"
-    cmd = [sys.executable, "-m", "helpers.train", "--demo", "--checkpoint", str(ckpt), "--steps", "24"]
+    cmd = [sys.executable, train_demo.__file__, "--checkpoint", str(ckpt), "--steps", "24"]
     crashed = subprocess.run([*cmd, "--crash-at", "10"], capture_output=True, text=True, timeout=300)
     assert crashed.returncode == 3
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert "Resumed from" in resumed.stdout
-    assert f"checksum: {train.demo(steps=24)}" in resumed.stdout
+    assert f"checksum: {train_demo.demo(steps=24)}" in resumed.stdout
 
 
 def test_checkpoint_is_written_atomically_and_loads_with_weights_only(tmp_path, monkeypatch):

@@ -12,7 +12,6 @@ EXPLAIN = "Explain data parallelism: full model copies, sharded batches, gradien
 LAUNCH = "Launch one training script on N ranks with torchrun (DDP) and with accelerate"
 DECIDE = "Decide between more 12 GB cards and one bigger card from memory and communication arithmetic"
 
-GIB = 2**30
 
 
 def _q1_solve() -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from helpers.presets import GIB
 
 NOTEBOOK = "e6-serving-a-local-llm"
 
@@ -13,7 +14,6 @@ SERVE = "Start a minimal OpenAI-compatible server on 127.0.0.1, query it with re
 MEASURE = "Measure request latency, tokens per second and time to first token (streaming)"
 BATCH = "Measure why servers batch requests, and what batching costs in KV-cache memory"
 
-GIB = 2**30
 
 
 def _q1_solve() -> float:

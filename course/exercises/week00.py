@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from helpers.presets import GIB
 
 NOTEBOOK = "00a-check-your-gpu"
 
@@ -10,7 +11,6 @@ REPORT = "Read your GPU's report: VRAM, compute capability, bf16/TF32, driver"
 FITS = "Work out what fits in 12 GB from bytes per parameter"
 MATMUL = "Measure CPU vs GPU matrix-multiply TFLOP/s and explain why the ratio varies"
 
-GIB = 2**30
 
 
 def _q1_solve() -> float:

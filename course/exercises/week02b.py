@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from importlib import resources
 from typing import Any
 
 from course.exercises import Exercise, choice, learner_call, near
+from helpers import data
 
 NOTEBOOK = "02b-titanic-mini-project"
 PROJECT = "Take a raw table from exploration to a submission-style prediction for passengers never seen"
@@ -15,18 +15,11 @@ TRAPS = "Spot a leaking column and the unshuffled-folds trap before they fool yo
 CHOOSE = "Choose a model by cross-validation and check the estimate on a held-out set"
 
 
-def titanic_local() -> Any:
-    """The 1309 passengers shipped with the course (course/data/titanic.csv; see its README)."""
-    import pandas as pd
-
-    return pd.read_csv(resources.files("course") / "data" / "titanic.csv")
-
-
 def titanic_split(frame: Any = None) -> tuple[Any, Any]:
     """02b's split: 418 passengers held out like Kaggle's test set, stratified, random_state=0."""
     from sklearn.model_selection import train_test_split
 
-    frame = titanic_local() if frame is None else frame
+    frame = data.titanic() if frame is None else frame
     return train_test_split(frame, test_size=418, random_state=0, stratify=frame["survived"])
 
 
@@ -49,7 +42,7 @@ def _t1_check(answer: Any) -> str | None:
         return f"{answer} is a count of children; give the fraction who survived (between 0 and 1)."
     if math.isclose(answer, 100 * _t1_solve(), rel_tol=0.01):
         return "that is a percentage; give a fraction between 0 and 1."
-    if math.isclose(answer, float(_children(titanic_local())["survived"].mean()), rel_tol=0.005):
+    if math.isclose(answer, float(_children(data.titanic())["survived"].mean()), rel_tol=0.005):
         return ("that is for all 1309 passengers: explore the 891 training passengers only (train_df), so "
                 "nothing you learn comes from the held-out ones.")
     if math.isclose(answer, float(train_df[train_df["age"] <= 10]["survived"].mean()), rel_tol=0.005):

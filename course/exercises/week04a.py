@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course.exercises import Case, Exercise, differs, learner_call, near, same_as
+from helpers.presets import MIB
 
 NOTEBOOK = "04a-cnns-on-cifar10"
 RESNET = "Build a residual network (ResNet-9) and train it past 90% on CIFAR-10"
@@ -17,7 +18,6 @@ AMP_OBJ = "Measure mixed precision (bf16/fp16 autocast, GradScaler) and channels
 VRAM = "Measure peak VRAM against batch size and find the largest batch that fits"
 RESUME = "Checkpoint atomically and resume an interrupted run"
 
-MIB = 2**20
 PARAMS = 6.57e6  # ResNet-9 at width 64
 
 

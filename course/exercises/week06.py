@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from course.exercises import Case, Exercise, NotAnswered, choice, learner_call, near, same_as
+from helpers.presets import GIB
 
 NOTEBOOK = "06a-running-an-llm-on-12gb"
 CHAT_OBJ = "Chat with a model through its chat template"
@@ -15,7 +16,6 @@ QUANT_OBJ = ("Write a BitsAndBytesConfig and compare 8-bit and 4-bit NF4: memory
              "and the bandwidth roofline")
 KV_OBJ = "Measure the memory the KV cache adds as the context grows, beside the planner's estimate"
 
-GIB = 2**30
 
 # Llama-3.1-8B's published architecture (config.json on the Hugging Face Hub).
 LAYERS, KV_HEADS, HEAD_DIM = 32, 8, 128
@@ -175,7 +175,7 @@ def _planner_kv(config: dict, tokens: int, batch: int = 1, bytes_per_value: int 
 
 
 def _config(preset: str, drop: tuple[str, ...] = (), **changes: Any) -> dict:
-    from helpers.memory_presets import preset_config
+    from helpers.presets import preset_config
 
     cfg = {k: v for k, v in preset_config(preset).items() if not k.startswith("_") and k not in drop}
     return cfg | changes

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from helpers.presets import GIB
 
 NOTEBOOK = "06b-where-the-memory-goes"
 
-GIB = 2**30
 L3_LAYERS, L3_HIDDEN, L3_HEADS, L3_KV_HEADS, L3_HEAD_DIM = 32, 4096, 32, 8, 128
 
 

@@ -6,10 +6,10 @@ import math
 from typing import Any
 
 from course.exercises import Case, Exercise, choice, differs, learner_call, near, same_as
+from helpers.presets import GIB
 
 NOTEBOOK = "07a-lora-and-qlora"
 
-GIB = 2**30
 
 OBJ_MASK = "Format instruction data with a chat template and mask the prompt tokens (labels -100)"
 OBJ_LORA = ("Explain LoRA's update W + (alpha/r)·B·A, with B starting at zero, and add adapters with peft's "

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from helpers.presets import GIB
 
 NOTEBOOK = "08a-text-to-image"
 
@@ -15,7 +16,6 @@ STEER = "Steer images with prompts, negative prompts, seeds, guidance scale, ste
 WRITE = "Write classifier-free guidance and the forward-noising step yourself, and check them against diffusers"
 MEASURE = "Measure peak VRAM and seconds per image for fp16, SDPA, slicing, tiling and CPU offload on your GPU"
 
-GIB = 2**30
 # Published parameter counts: SD 1.5 model card ("860M UNet", "123M text encoder"); the VAE's
 # 83.65 M is counted from its config (helpers/presets/sd15-vae.json).
 SD15_PARAMS = {"unet": 859.52e6, "text_encoder": 123.06e6, "vae": 83.65e6}

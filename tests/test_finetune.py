@@ -7,8 +7,8 @@ import collections
 import pytest
 import torch
 
+from helpers import data, llm, models
 from helpers import finetune as ft
-from helpers import llm, models
 
 
 @pytest.fixture(scope="module")
@@ -22,11 +22,11 @@ def tok(llama_dir):
 
 
 def test_course_data_is_balanced_and_split_as_its_readme_says():
-    sentiment = ft.load_sentiment()
+    sentiment = data.sentiment()
     counts = collections.Counter((r["split"], r["label"]) for r in sentiment)
     assert counts == {("train", 0): 40, ("train", 1): 40, ("test", 0): 20, ("test", 1): 20}
-    pairs = ft.load_pairs()
-    assert len(pairs) == 48 and len(ft.load_pairs("test")) == 8
+    pairs = data.instructions()
+    assert len(pairs) == 48 and len(data.instructions("test")) == 8
     assert all(p["instruction"] and p["response"] for p in pairs)
 
 
@@ -69,7 +69,7 @@ def test_lora_trains_only_adapters_and_lowers_the_loss_by_a_fifth(llama_dir):
     assert names and all("lora_" in n for n in names)
     counts = ft.trainable_parameters(model)
     assert 0 < counts["trainable"] < counts["total"]
-    examples = [ft.tokenize_pair(tok, p["instruction"], p["response"]) for p in ft.load_pairs("train")]
+    examples = [ft.tokenize_pair(tok, p["instruction"], p["response"]) for p in data.instructions("train")]
     history = ft.train(model, ft.batches(examples, 8, tok.pad_token_id), steps=20, lr=1e-2, progress=False)
     assert sum(history[-4:]) / 4 < 0.8 * sum(history[:4]) / 4
 

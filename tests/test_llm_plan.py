@@ -2,44 +2,25 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from dataclasses import replace
 from pathlib import Path
 
+import notebook_code
 import pytest
 import tomllib
 
 from helpers import gpu, llm, memory
-from helpers.memory_presets import GIB, gpu_vram_gib, preset_names
+from helpers.presets import GIB, gpu_vram_gib, preset_names
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_ID = "06a-running-an-llm-on-12gb"
-NOTEBOOK = ROOT / "notebooks" / "06-llms" / f"{NB_ID}.ipynb"
-
-
-def _assignments(source: str) -> dict:
-    """Top-level ``NAME = literal`` assignments of a code cell, read with ast (the cell is not run)."""
-    found = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                found[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                continue
-    return found
 
 
 @pytest.fixture(scope="module")
 def cells():
-    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
-    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    params = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(params) == 1
-    others = {}
-    for c in code:
-        others |= _assignments("".join(c["source"]))
-    return _assignments("".join(params[0]["source"])), others
+    """The parameters cell's values, and the notebook's other constants (nothing is run but the assignments)."""
+    return notebook_code.parameters(NB_ID), vars(notebook_code.definitions(NB_ID, "CHAT_TOKENS"))
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,14 @@
 """Architectures for the planner: read a config.json (or a preset), count its parameters exactly.
 
-A preset is a small JSON file in ``helpers/presets/``: the fields of the model's published
+A preset is a small JSON file in this folder (``helpers/presets/``): the fields of the model's published
 ``config.json`` that the arithmetic needs, plus ``_source`` (where they come from),
 ``_published_params`` and ``_published_source`` (the count the model card or paper gives).
 Parameter counts are computed from the shapes, layer by layer, and the tests prove them equal
 to the real transformers model built on the ``meta`` device. Diffusers components (UNet, VAE)
 are too irregular to count by formula: their presets carry ``_params``, counted once with
 diffusers on the meta device (the tests recount it).
+
+Taught in week 6 (06a-running-an-llm-on-12gb, 06b-where-the-memory-goes), through ``helpers.memory``.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-PRESET_DIR = Path(__file__).resolve().parent / "presets"
-GIB = 2**30
+PRESET_DIR = Path(__file__).resolve().parent
+GIB = 2**30  # the course's one definition of the binary units (what PyTorch and nvidia-smi report)
+MIB = 2**20
 
 # Card memory in GiB as PyTorch reports it (total_memory), rounded; sources: NVIDIA product pages.
 GPUS: dict[str, tuple[str, float]] = {

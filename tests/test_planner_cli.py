@@ -42,7 +42,7 @@ def test_list_shows_presets_with_sources_and_gpu_names(cli, args):
 
 
 def test_a_config_json_path_works_like_a_preset(cli, tmp_path):
-    from helpers.memory_presets import preset_config
+    from helpers.presets import preset_config
 
     (tmp_path / "config.json").write_text(json.dumps(preset_config("smollm2-135m")))
     data = json.loads(cli("plan", str(tmp_path / "config.json"), "--json").stdout)

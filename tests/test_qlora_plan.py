@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ast
-import json
 
+import notebook_code
 import pytest
 import torch
 
@@ -12,7 +12,7 @@ from course.exercises import week07
 from course.syllabus import REPO_ROOT, SYLLABUS_PATH, load
 from helpers import finetune as ft
 from helpers import llm, memory
-from helpers.memory_presets import GIB, gpu_vram_gib, preset_config
+from helpers.presets import GIB, gpu_vram_gib, preset_config
 
 NB_ID = "07a-lora-and-qlora"
 # The notebook's OPTIMIZER names bitsandbytes' optimizers; the planner names their memory.
@@ -26,21 +26,12 @@ def _plan() -> dict:
     return next(e for e in data["notebooks"] if e["id"] == NB_ID)["plan"]
 
 
-def _cells(kind: str = "code") -> list[dict]:
-    nb = json.loads(load().by_id(NB_ID).path.read_text(encoding="utf-8"))
-    return [c for c in nb["cells"] if c["cell_type"] == kind]
-
-
-def _parameters() -> dict:
-    """The parameters cell's assignments, read with ast (literal values only)."""
-    (cell,) = [c for c in _cells() if "parameters" in c["metadata"].get("tags", [])]
-    tree = ast.parse("".join(cell["source"]))
-    return {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body
-            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+def _cells(kind: str = "code") -> list:
+    return [c for c in notebook_code.cells(NB_ID) if c.cell_type == kind]
 
 
 def test_the_full_parameters_equal_the_syllabus_plan():
-    params, plan = _parameters(), _plan()
+    params, plan = notebook_code.parameters(NB_ID), _plan()
     assert params["PROFILE"] == "auto"
     assert {"method": "qlora", "bits": 4} == {k: plan[k] for k in ("method", "bits")} and params["QUANT"] == "4bit"
     assert (params["BATCH"], params["MAX_LEN"], params["LORA_R"]) == (plan["batch"], plan["seq"], plan["lora_rank"])
@@ -69,7 +60,7 @@ def test_the_syllabus_peak_is_the_planners_largest_set_up_that_fits():
 def test_every_model_load_of_the_notebook_goes_through_load_alone():
     calls = []
     for cell in _cells():
-        for node in ast.walk(ast.parse("".join(cell["source"]))):
+        for node in ast.walk(ast.parse(cell.source)):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 owner = node.func.value.id if isinstance(node.func.value, ast.Name) else ""
                 calls.append(f"{owner}.{node.func.attr}")
@@ -81,7 +72,7 @@ def test_every_model_load_of_the_notebook_goes_through_load_alone():
 def test_the_peft_calls_and_one_training_step_come_before_the_helper_loop():
     seen: list[str] = []  # "owner.name" of every call, in notebook order
     for cell in _cells():
-        for node in ast.walk(ast.parse("".join(cell["source"]))):
+        for node in ast.walk(ast.parse(cell.source)):
             if isinstance(node, ast.Call):
                 func = node.func
                 if isinstance(func, ast.Attribute):

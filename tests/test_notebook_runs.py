@@ -50,9 +50,9 @@ def test_every_notebook_in_random_order_twice_gives_identical_seeded_metrics(tmp
         assert not differences, differences
 
 
-# Notebooks whose only downloads fall back to data shipped with the course (weeks 1-2) run offline
-# on that data and say so; every other downloader must stop.
-DOWNLOADERS = [nb for nb in COURSE.notebooks if any("falls back" not in d for d in nb.downloads)]
+# Notebooks with a `fallback` in the syllabus (weeks 1-2) run offline on data that ships with the course
+# or scikit-learn and say so; every other downloader must stop.
+DOWNLOADERS = [nb for nb in COURSE.notebooks if nb.downloads and not nb.fallback]
 
 
 def _first_code_cells(path: Path, after_parameters: int) -> int:
@@ -89,7 +89,5 @@ def test_offline_full_profile_stops_in_the_first_cells_naming_what_is_missing(nb
     # papermill adds an injected-parameters cell after the parameters cell, hence the +1
     assert failing <= _first_code_cells(nb.path, after_parameters=2) + 1, "stop in the first cells"
     for download in nb.downloads:
-        if "falls back" in download:
-            continue
         name = download.split(":", 1)[1]
         assert name.split("/")[-1].lower() in err.value.evalue.lower(), f"the message should name {name}"

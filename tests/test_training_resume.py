@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import torch
+import train_demo
 
 from helpers import train, vram
 from helpers.data import TensorLoader
 
-DEMO = [sys.executable, "-m", "helpers.train", "--demo", "--steps", "40"]
+DEMO = [sys.executable, train_demo.__file__, "--steps", "40"]
 
 
 def _checksum(output: str) -> str:

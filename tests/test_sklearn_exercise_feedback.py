@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from course.exercises import choice, fitted_estimator, scores_at_least, week01, week02a, week02b
+from helpers import data
 
 
 def _said(capsys) -> str:
@@ -112,7 +113,7 @@ def test_week02_titanic_mistakes_count_percentage_whole_file_and_leaky_column(ca
     assert "count of children" in _said(capsys)
     assert not week02b.t1.check(100 * week02b.t1.solve())
     assert "percentage" in _said(capsys)
-    df = week02b.titanic_local()
+    df = data.titanic()
     assert not week02b.t1.check(float(df[df["age"] < 10]["survived"].mean()))
     assert "891 training passengers only" in _said(capsys)
     assert not week02b.t1.check(float(train_df[train_df["age"] <= 10]["survived"].mean()))
@@ -157,7 +158,7 @@ def test_week02_titanic_pipeline_must_beat_the_women_survive_rule(capsys):
 
 
 def test_titanic_fallback_file_is_the_1309_passenger_list():
-    df = week02b.titanic_local()
+    df = data.titanic()
     assert len(df) == 1309 and int(df["survived"].sum()) == 500
     assert set(df.columns) == {"pclass", "survived", "name", "sex", "age", "sibsp", "parch"}
     assert int(df["age"].isna().sum()) == 263 and sorted(df["pclass"].unique()) == [1, 2, 3]
