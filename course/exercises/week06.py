@@ -145,8 +145,6 @@ def _q5_check(answer: Any) -> str | None:
     return None
 
 
-_q5_check.kind = "code"  # type: ignore[attr-defined]
-
 q5 = Exercise(
     "q5",
     "Complete nf4_config(): return a BitsAndBytesConfig that loads 4-bit NF4 weights with double quantisation "
@@ -156,6 +154,7 @@ q5 = Exercise(
     "bnb_4bit_compute_dtype=torch.bfloat16): look at the cell of section 4 that loads the 4-bit model.",
     lambda: nf4_config,
     objective=QUANT_OBJ,
+    kind="code",
 )
 
 
@@ -240,8 +239,6 @@ def _q6_check(answer: Any) -> str | None:
                 "num_attention_heads. Use config.get(key) and fall back.")
 
 
-_q6_check.kind = "code"  # type: ignore[attr-defined]
-
 q6 = Exercise(
     "q6",
     "Complete kv_cache_bytes(config, tokens, batch=1, bytes_per_value=2): the bytes of keys and values cached "
@@ -252,4 +249,5 @@ q6 = Exercise(
     "num_key_value_heads, or num_attention_heads when absent; head_dim: the config's, or hidden_size // heads.",
     lambda: kv_cache_bytes,
     objective=KV_OBJ,
+    kind="code",
 )

@@ -90,8 +90,6 @@ def _q1_check(answer: Any) -> str | None:
     return None
 
 
-_q1_check.kind = "code"  # type: ignore[attr-defined]
-
 q1 = Exercise(
     "q1",
     "Write mask_prompt(input_ids, prompt_lengths): input_ids is a (batch x length) tensor of token ids and "
@@ -101,6 +99,7 @@ q1 = Exercise(
     "Do not shift anything: the model does that.",
     lambda: _mask_prompt,
     objective=OBJ_MASK,
+    kind="code",
 )
 
 D, R = 4096, 16
@@ -249,8 +248,6 @@ def _q5_check(answer: Any) -> str | None:
         return f"with B set to random values: {differs(got, expected)}"
 
 
-_q5_check.kind = "code"  # type: ignore[attr-defined]
-
 q5 = Exercise(
     "q5",
     f"Write LoRALinear(base, r, alpha), an nn.Module wrapping a frozen nn.Linear: self.A (r x in_features, small "
@@ -261,4 +258,5 @@ q5 = Exercise(
     "base.requires_grad_(False); in forward, self.base(x) + self.scaling * (x @ self.A.T @ self.B.T).",
     _lora_reference,
     objective=OBJ_LORA,
+    kind="code",
 )
