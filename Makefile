@@ -29,22 +29,27 @@ lab: setup
 
 ## Everything CI runs: lint and hygiene, unit tests and the browser, every notebook through nbval
 ## (recording metrics), then the runner: all notebooks again in a random order, compared with the first run.
+## Both notebook passes start their kernels from one warm server (course/kernels.py): each kernel is a fresh
+## process that finds PyTorch and transformers already imported, so the imports are paid once, not 50 times.
 NBVAL_METRICS := $(CURDIR)/.course-runs/nbval-metrics
+RUNNER_KERNEL := dl12gb-runner
+NBVAL := $(PY) -m pytest -q -n $(JOBS) --dist loadscope --nbval-lax --nbval-kernel-name $(RUNNER_KERNEL) notebooks
+WARM := $(PY) -m course.kernels warm --
 test: setup lint
 	rm -rf $(NBVAL_METRICS)
 	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not notebooks" tests
-	$(TEST_ENV) COURSE_NBVAL_METRICS=$(NBVAL_METRICS) $(PY) -m pytest -q -n $(JOBS) --dist loadscope \
-		--nbval-lax --nbval-current-env notebooks
-	$(TEST_ENV) COURSE_NBVAL_METRICS=$(NBVAL_METRICS) COURSE_TEST_JOBS=$(JOBS) $(PY) -m pytest -q -s -m notebooks tests
+	$(TEST_ENV) COURSE_NBVAL_METRICS=$(NBVAL_METRICS) COURSE_TEST_JOBS=$(JOBS) $(WARM) \
+		bash -c '$(NBVAL) && $(PY) -m pytest -q -s -m notebooks tests'
 
+## The fast lane: unit tests without the notebooks, the browser and the tests marked slow (over a few seconds).
 test-unit: setup
-	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not notebooks and not browser" tests
+	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not notebooks and not browser and not slow" tests
 
 test-notebooks: setup
-	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) --dist loadscope --nbval-lax --nbval-current-env notebooks
+	$(TEST_ENV) $(WARM) $(NBVAL)
 
 test-runner: setup
-	$(TEST_ENV) $(PY) -m course run all --profile smoke --out .course-runs/smoke
+	$(TEST_ENV) $(WARM) $(PY) -m course run all --profile smoke --jobs $(JOBS) --out .course-runs/smoke
 
 ## JupyterLab driven by Chromium, and the handouts opened from disk (installs Debian's chromium when root).
 test-browser: setup

@@ -16,23 +16,22 @@ def run(quick: bool = False) -> dict:
     """Worst relative error of the saved-activation estimate; parameter counts and KV cache must be exact."""
     import torch
 
-    from helpers import memory
-    from helpers import memory_measure as mm
+    from helpers import planner, planner_check
     from helpers.presets import preset_config, preset_names
 
     presets = [n for n in preset_names() if "_class_name" not in preset_config(n)]
-    exact_params = sum(memory.load_arch(n).params == mm.meta_params(n) for n in presets)
+    exact_params = sum(planner.load_arch(n).params == planner_check.meta_params(n) for n in presets)
     kv_exact, errors = 0, {}
     for label, cfg, batch, seq in (("tiny", TINY, 2, 48), ("medium", MEDIUM, 2, 128))[: 1 if quick else 2]:
-        arch = memory.load_arch(cfg)
-        net = mm.build(cfg, device="cpu", dtype=torch.bfloat16)
+        arch = planner.load_arch(cfg)
+        net = planner_check.build(cfg, device="cpu", dtype=torch.bfloat16)
         with torch.no_grad():
             cache = net(input_ids=torch.randint(0, cfg["vocab_size"], (batch, seq)), use_cache=True).cache
-        kv_exact += mm.kv_cache_bytes(cache) == memory.kv_cache_bytes(arch, batch, seq, 2)
+        kv_exact += planner_check.kv_cache_bytes(cache) == planner.kv_cache_bytes(arch, batch, seq, 2)
         for dtype, b in ((torch.float32, 4), (torch.bfloat16, 2)):
             for ckpt in (False, True):
-                measured = mm.training_saved_bytes(mm.build(cfg, device="cpu", dtype=dtype), batch, seq, ckpt)
-                est = memory.saved_activation_bytes(arch, batch, seq, b, checkpointing=ckpt)
+                measured = planner_check.training_saved_bytes(planner_check.build(cfg, device="cpu", dtype=dtype), batch, seq, ckpt)
+                est = planner.saved_activation_bytes(arch, batch, seq, b, checkpointing=ckpt)
                 errors[f"{label}-{'fp32' if b == 4 else 'bf16'}-{'ckpt' if ckpt else 'plain'}"] = (
                     round((est - measured) / measured, 5))
     worst = max(abs(e) for e in errors.values())

@@ -3,8 +3,9 @@
 Each ``step_<notebook>(device, tiny)`` returns ``(run, planner_bytes, what)``: ``run()`` builds the models on the
 device and runs the step; ``planner_bytes`` is the planner's figure for PyTorch's allocator (None where the planner
 does not model the step); ``what`` says what runs. ``tiny=True`` shrinks every shape for a CPU test of the same
-code. LLM notebooks use :func:`llm_step` with the ``plan = {...}`` table of their syllabus entry. The steps mirror
-each notebook's full-profile defaults: keep them in step when a notebook changes.
+code. LLM notebooks use :func:`llm_step` with the ``plan = {...}`` table of their syllabus entry. 04a's and 04b's
+networks come from the notebooks themselves (``course.notebook_code``); the other steps mirror each notebook's
+full-profile defaults: keep them in step when a notebook changes.
 """
 
 from __future__ import annotations
@@ -15,40 +16,18 @@ PLAN_KEYS = ("model", "method", "bits", "batch", "seq", "checkpointing", "lora_r
 TINY_LLAMA = dict(model_type="llama", hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=4,
                   num_key_value_heads=2, vocab_size=256, max_position_embeddings=512)
 
-def _conv_bn(c_in: int, c_out: int, pool: bool = False):  # noqa: ANN202 - 04a's ResNet-9, as the notebook builds it
-    from torch import nn
-
-    layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
-    return nn.Sequential(*layers, nn.MaxPool2d(2)) if pool else nn.Sequential(*layers)
-
-
 def _resnet9(w: int):  # noqa: ANN202
-    import torch
-    from torch import nn
+    """04a's ResNet-9, built by the notebook's own code (``course.notebook_code``), at width ``w``."""
+    from course import notebook_code
 
-    class Residual(nn.Module):
-        def __init__(self, c: int) -> None:
-            super().__init__()
-            self.f = nn.Sequential(_conv_bn(c, c), _conv_bn(c, c))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x + self.f(x)
-
-    return nn.Sequential(_conv_bn(3, w), _conv_bn(w, 2 * w, True), Residual(2 * w), _conv_bn(2 * w, 4 * w, True),
-                         _conv_bn(4 * w, 8 * w, True), Residual(8 * w), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
-                         nn.Linear(8 * w, 10, bias=False))
+    return notebook_code.definitions("04a", "resnet9", WIDTH=w).resnet9(w)
 
 
-def _speedrun_net(widths: tuple[int, int, int]):  # noqa: ANN202 - 04b's airbench-style net
-    from torch import nn
+def _speedrun_net(widths: tuple[int, int, int]):  # noqa: ANN202
+    """04b's speedrun net (identity init, frozen BatchNorm scales, Scale(1/9)), built by the notebook's own code."""
+    from course import notebook_code
 
-    def block(c_in: int, c_out: int) -> nn.Sequential:
-        return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(c_out),
-                             nn.GELU(), nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                             nn.GELU())
-
-    return nn.Sequential(nn.Conv2d(3, 24, 2), nn.GELU(), block(24, widths[0]), block(widths[0], widths[1]),
-                         block(widths[1], widths[2]), nn.MaxPool2d(3), nn.Flatten(), nn.Linear(widths[2], 10, bias=False))
+    return notebook_code.definitions("04b", "speedrun_net", WIDTHS=widths).speedrun_net(widths)
 
 
 def _image_classifier_steps(net, x_all, batch: int, device: str, opt_fn: Callable, steps: int = 2) -> None:  # noqa: ANN001
@@ -56,10 +35,11 @@ def _image_classifier_steps(net, x_all, batch: int, device: str, opt_fn: Callabl
     import torch
     import torch.nn.functional as F
 
+    from helpers import gpu
+
     net = net.to(device, memory_format=torch.channels_last)
     opt = opt_fn(net.parameters())
-    dtype = torch.bfloat16 if device == "cpu" or torch.cuda.is_bf16_supported(including_emulation=False) \
-        else torch.float16
+    dtype = gpu.precision(device).half  # the course's 16-bit type: bf16 where native, fp16 on a T4 (and a CPU: bf16)
     for _ in range(steps):
         idx = torch.randint(0, x_all.shape[0], (batch,), device=device)
         x = x_all[idx].float().div(255).contiguous(memory_format=torch.channels_last)
@@ -103,8 +83,7 @@ def step_05a(device: str, tiny: bool) -> tuple[Callable, int | None, str]:
     """DistilBERT fine-tune as Trainer(bf16=True) runs it: fp32 weights, AdamW, bf16 autocast, batch 32 x 128."""
     import torch
 
-    from helpers import memory
-    from helpers import memory_measure as mm
+    from helpers import gpu, planner, planner_check
 
     cfg = (dict(model_type="distilbert", vocab_size=512, dim=64, n_layers=2, n_heads=4, hidden_dim=128,
                 max_position_embeddings=128) if tiny else "distilbert")
@@ -113,19 +92,19 @@ def step_05a(device: str, tiny: bool) -> tuple[Callable, int | None, str]:
     def run() -> None:
         from transformers import AutoModelForSequenceClassification
 
-        config = mm.hf_config(cfg, num_labels=2)
+        config = planner_check.hf_config(cfg, num_labels=2)
         torch.manual_seed(0)
         net = AutoModelForSequenceClassification.from_config(config).to(device).train()
         opt = torch.optim.AdamW(net.parameters(), lr=5e-5)
         for _ in range(2):
             ids = torch.randint(0, config.vocab_size, (batch, seq), device=device)
-            with torch.autocast(device, dtype=torch.bfloat16):
+            with torch.autocast(device, dtype=gpu.precision(device).half):  # Trainer(bf16=True), or fp16 on a T4
                 loss = net(input_ids=ids, labels=torch.randint(0, 2, (batch,), device=device)).loss
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
 
-    est = memory.estimate(cfg, method="full", bits=16, batch=batch, seq=seq, precision="mixed")
+    est = planner.estimate(cfg, method="full", bits=16, batch=batch, seq=seq, precision="mixed")
     return run, est.total - est.components["overhead"], f"DistilBERT full fine-tune (mixed), batch {batch} x {seq}"
 
 
@@ -133,7 +112,7 @@ def _sd_parts(device: str, tiny: bool, dtype):  # noqa: ANN001, ANN202 - SD 1.5'
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
 
-    from helpers import memory_measure as mm
+    from helpers import planner_check
     from helpers.presets import preset_config
 
     def conf(name: str) -> dict:
@@ -146,22 +125,22 @@ def _sd_parts(device: str, tiny: bool, dtype):  # noqa: ANN001, ANN202 - SD 1.5'
                                     attention_head_dim=8, norm_num_groups=16)
         vae = AutoencoderKL(block_out_channels=(16, 32), down_block_types=("DownEncoderBlock2D",) * 2,
                             up_block_types=("UpDecoderBlock2D",) * 2, layers_per_block=1, norm_num_groups=16)
-        text = mm.build(dict(model_type="clip_text_model", vocab_size=512, hidden_size=64, intermediate_size=128,
-                             num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77), device="cpu")
+        text = planner_check.build(dict(model_type="clip_text_model", vocab_size=512, hidden_size=64, intermediate_size=128,
+                                        num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77), device="cpu")
     else:
         torch.manual_seed(0)
         unet, vae = UNet2DConditionModel.from_config(conf("sd15-unet")), AutoencoderKL.from_config(conf("sd15-vae"))
-        text = mm.build("sd15-text-encoder", device="cpu")
+        text = planner_check.build("sd15-text-encoder", device="cpu")
     return text.to(device, dtype), unet.to(device, dtype), vae.to(device, dtype)
 
 
 def _sd_weights(tiny: bool) -> str:
     """The planner's SD 1.5 weights (it does not model diffusers activations, so the verdict uses the syllabus)."""
-    from helpers import memory
+    from helpers import planner
 
     if tiny:
         return ""
-    gib = sum(memory.estimate(n).components["weights"] for n in ("sd15-unet", "sd15-vae", "sd15-text-encoder")) / 2**30
+    gib = sum(planner.estimate(n).components["weights"] for n in ("sd15-unet", "sd15-vae", "sd15-text-encoder")) / 2**30
     return f"; planner: {gib:.2f} GiB of fp16 weights, activations not modelled"
 
 
@@ -169,10 +148,12 @@ def step_08a(device: str, tiny: bool) -> tuple[Callable, int | None, str]:
     """SD 1.5 text to image, fp16, 512 px, batch 1: text encoder, two UNet steps with guidance, VAE decode."""
     import torch
 
+    from helpers import gpu
+
     size = 64 if tiny else 512
 
     def run() -> None:
-        dtype = torch.float16 if device == "cuda" else torch.float32
+        dtype = gpu.precision(device).compute  # as 08a loads it: bf16 (fp16 on older GPUs), fp32 on a CPU
         text, unet, vae = _sd_parts(device, tiny, dtype)
         scale = 2 ** (len(vae.config.block_out_channels) - 1)
         with torch.no_grad():
@@ -191,13 +172,14 @@ def step_08b(device: str, tiny: bool) -> tuple[Callable, int | None, str]:
     """SD 1.5 UNet LoRA (rank 8) training at 512 px, batch 2: frozen 16-bit UNet, fp32 adapters, autocast."""
     import torch
 
+    from helpers import gpu
+
     size, batch = (64, 2) if tiny else (512, 2)
 
     def run() -> None:
         from peft import LoraConfig
 
-        bf16 = device == "cpu" or torch.cuda.is_bf16_supported(including_emulation=False)
-        dtype = torch.bfloat16 if bf16 else torch.float16
+        dtype = gpu.precision(device).half  # 08b's frozen UNet in the course's 16-bit type
         text, unet, vae = _sd_parts(device, tiny, dtype)
         unet.requires_grad_(False)
         unet.add_adapter(LoraConfig(r=8, lora_alpha=8, init_lora_weights="gaussian",
@@ -247,11 +229,13 @@ def step_e3(device: str, tiny: bool) -> tuple[Callable, int | None, str]:
     """A LLaVA-interleave-0.5B-sized VLM in fp16: one image (729 patches) plus a question, then 8 new tokens."""
     import torch
 
+    from helpers import gpu
+
     def run() -> None:
         from transformers import LlavaForConditionalGeneration
 
         config = _llava_config(tiny)
-        dtype = torch.float16 if device == "cuda" else torch.float32
+        dtype = gpu.precision(device).compute  # as multimodal.load_vlm: 16-bit on a GPU, fp32 on a CPU
         torch.manual_seed(0)  # built on the CPU, then moved in 16-bit: only the fp16 copy touches the GPU
         net = LlavaForConditionalGeneration(config).to(device, dtype).eval()
         v = config.vision_config
@@ -299,19 +283,18 @@ def step_e6(device: str, tiny: bool) -> tuple[Callable, int | None, str]:
 
 def llm_step(plan: dict, device: str, tiny: bool) -> tuple[Callable, int | None, str]:
     """A syllabus ``plan`` table as a rehearsal: the planner's estimate and a run of that configuration."""
-    from helpers import memory
-    from helpers import memory_measure as mm
+    from helpers import planner, planner_check
 
     kw = {k: plan[k] for k in PLAN_KEYS if k in plan}
     ignored = sorted(set(plan) - set(PLAN_KEYS))
     model = kw.pop("model")
     if tiny:
         model, kw["batch"], kw["seq"] = dict(TINY_LLAMA), 1, 32
-    est = memory.estimate(model, **kw)
+    est = planner.estimate(model, **kw)
     result: dict = {}
 
     def run() -> dict:
-        result.update(mm.rehearse(model, device=device, cap_gib=None, steps=2, **kw))
+        result.update(planner_check.rehearse(model, device=device, cap_gib=None, steps=2, **kw))
         return result
 
     what = f"{plan['model']} {est.label}, batch {est.batch} x {est.seq}"

@@ -9,9 +9,8 @@ from collections.abc import Sequence
 
 from course.errors import CourseError
 
-# Each command is one module of ``course`` with a ``main(args) -> int``.
-COMMANDS = {"list": "listing", "doctor": "doctor", "run": "runner", "lab": "lab", "plan": "plan",
-            "handouts": "handouts", "exercises": "catalogue"}
+# Each command is one module of ``course.commands``, named after it, with a ``main(args) -> int``.
+COMMANDS = ("list", "doctor", "run", "lab", "plan", "handouts", "exercises")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -92,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command not in COMMANDS:
         parser.error(f"unknown command {args.command!r}")
     try:
-        module = importlib.import_module(f"course.{COMMANDS[args.command]}")
+        module = importlib.import_module(f"course.commands.{args.command}")
         return module.main(args)
     except CourseError as err:
         sys.stderr.write(f"error: {err}\n")

@@ -1,6 +1,6 @@
 """The handouts' pages: nbconvert template, style sheets, widgets drawn as HTML, and the HTML of each page.
 
-``course.handouts`` decides what to build; this module writes one notebook's page, one week's page and
+``course.commands.handouts`` decides what to build; this module writes one notebook's page, one week's page and
 the contents page.
 """
 

@@ -9,6 +9,7 @@ recorded metrics must meet. Errors name the file and the field.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,6 @@ from helpers.ready import DOWNLOAD_KINDS, NEEDS
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
 SYLLABUS_PATH = PACKAGE_DIR / "syllabus.toml"
-PROFILES = ("smoke", "full")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Notebook:
     smoke: ProfileSpec
     full: ProfileSpec
     fallback: str = ""  # what the full profile uses when its downloads cannot be had ("": it stops)
-    plan: dict[str, Any] | None = None  # memory.estimate() arguments of the full profile's heaviest step
+    plan: dict[str, Any] | None = None  # planner.estimate() arguments of the full profile's heaviest step
 
     @property
     def path(self) -> Path:
@@ -277,3 +277,16 @@ def select(syllabus: Syllabus, selectors: list[str] | tuple[str, ...]) -> list[N
         chosen.extend(nb for nb in matches if nb not in chosen)
     order = {nb.id: i for i, nb in enumerate(syllabus.notebooks)}
     return sorted(chosen, key=lambda nb: order[nb.id])
+
+
+@functools.lru_cache(maxsize=1)
+def _default() -> Syllabus:
+    return load()
+
+
+def objective(notebook_id: str, starts_with: str) -> str:
+    """The objective of a notebook that starts with ``starts_with``, as the syllabus words it (one source)."""
+    found = [o for o in _default().by_id(notebook_id).objectives if o.startswith(starts_with)]
+    if len(found) != 1:
+        raise CourseError(f"{notebook_id}: {len(found)} objectives start with {starts_with!r} in {SYLLABUS_PATH}.")
+    return found[0]

@@ -58,7 +58,7 @@ def build_for_driver(driver_cuda: str | None, capability: tuple[int, int] | None
 def pip_line(facts: Any, build: str) -> str:
     """The exact pip command that installs this torch (and torchvision) built for this CUDA.
 
-    ``facts``: anything with ``torch_version`` and ``torchvision_version`` (``diagnose.Facts``).
+    ``facts``: anything with ``torch_version`` and ``torchvision_version`` (``machine.Facts``).
     """
     tag = build.replace(".", "")
     pkgs = [f"torch=={base_version(facts.torch_version)}+cu{tag}"]

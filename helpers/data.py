@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from helpers.cache import atomic_write, data_dir
-from helpers.profile import resolve_profile
+from helpers.profiles import resolve_profile
 from helpers.ready import CannotRunFull, dataset_problem, offline
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)  # torchvision's reference values for MNIST
@@ -220,16 +220,6 @@ def batch_shift_flip(x: torch.Tensor, shifts: torch.Tensor, flips: torch.Tensor 
         cols = torch.where(flips.view(-1, 1), cols.flip(-1), cols)
     index = (rows[:, :, None] * w + cols[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
     return x.reshape(n, c, h * w).gather(2, index).view(n, c, h, w)
-
-
-def batch_flip(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
-    """Mirror left-right the images of a batch where ``flip`` (a bool per image) is True."""
-    return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-
-
-def batch_translate(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
-    """Shift each image by its own (dy, dx) pixels, filling the edge by reflection."""
-    return batch_shift_flip(x, shifts)
 
 
 class TensorLoader:

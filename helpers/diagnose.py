@@ -1,8 +1,7 @@
 """What keeps this machine's GPU from working, and the one command that fixes it.
 
-``gather()`` asks the machine once (NVML through ``nvidia-ml-py``, PyTorch, bitsandbytes, the OS) and
-returns :class:`Facts`; every check below is a pure function of those facts, so each diagnosis can be
-tested on any machine with made-up facts. ``findings(facts)`` runs them all; ``show()`` prints them.
+Every check below is a pure function of ``helpers.machine.Facts`` (gathered once by
+``machine.gather()``), so each diagnosis can be tested on any machine with made-up facts. ``findings(facts)`` runs them all; ``show()`` prints them.
 ``ready.require_full`` uses :func:`vram_problem` for its VRAM verdict. Which PyTorch build fits a
 driver and a GPU is in ``helpers.cuda_builds``.
 
@@ -11,9 +10,7 @@ Taught in week 0 (00a-check-your-gpu); ``python -m course doctor`` runs the same
 
 from __future__ import annotations
 
-import os
-import platform
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 from helpers.cuda_builds import (
     DRIVER_SERIES,
@@ -24,7 +21,7 @@ from helpers.cuda_builds import (
     pip_line,
     version_tuple,
 )
-from helpers.presets import GIB
+from helpers.machine import Facts
 
 # Free VRAM a notebook keeps in hand beyond its own estimate: its CUDA context (~0.3-0.5 GiB, created
 # after the check) and the caching allocator's slack.
@@ -42,163 +39,6 @@ class Finding:
     message: str
     why: str
     fix: str
-
-
-@dataclass
-class Process:
-    """A process holding GPU memory, as NVML reports it (``gib`` is None where the OS hides it)."""
-
-    pid: int
-    name: str
-    gib: float | None = None
-
-
-@dataclass
-class Facts:
-    """Everything the checks need, gathered once by :func:`gather` (or written by hand in a test)."""
-
-    system: str = ""  # platform.system(): "Linux", "Windows", "Darwin"
-    kernel: str = ""  # platform.release() (WSL2's says "microsoft")
-    torch_version: str = ""
-    torchvision_version: str | None = None
-    torch_cuda: str | None = None  # torch.version.cuda: None for a CPU-only build
-    cuda_available: bool = False
-    cuda_error: str | None = None  # what torch.cuda.init() said when CUDA is not available
-    nvidia: bool = False  # an NVIDIA GPU and driver are present (NVML answered, or the driver is loaded)
-    driver_version: str | None = None
-    driver_cuda: str | None = None  # the newest CUDA the driver supports (nvmlSystemGetCudaDriverVersion)
-    gpu_name: str | None = None
-    capability: tuple[int, int] | None = None
-    vram_total_gib: float | None = None
-    vram_free_gib: float | None = None
-    vram_reserved_gib: float = 0.0  # what the driver itself keeps (NVML's v2 memory info), not other programs
-    processes: list[Process] | None = None  # other processes on the GPU; None: NVML cannot list them
-    bnb_version: str | None = None
-    bnb_error: str | None = None  # None: the 4-bit test passed, or was not run (bnb_tested says which)
-    bnb_tested: bool = False
-    env: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        """The facts as a plain dict (for JSON)."""
-        return asdict(self)
-
-
-def _nvml_facts(facts: Facts) -> None:
-    """Fill the NVML part: driver, its CUDA level, VRAM and the processes on the first GPU."""
-    try:
-        import pynvml  # the nvidia-ml-py package
-
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no NVIDIA driver (or NVML missing): a CPU machine
-        import shutil
-
-        facts.nvidia = os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
-        return
-    try:
-        facts.nvidia = pynvml.nvmlDeviceGetCount() > 0
-        facts.driver_version = str(pynvml.nvmlSystemGetDriverVersion())
-        level = pynvml.nvmlSystemGetCudaDriverVersion()  # e.g. 12040 for CUDA 12.4
-        facts.driver_cuda = f"{level // 1000}.{level % 1000 // 10}"
-        if not facts.nvidia:
-            return
-        handle = pynvml.nvmlDeviceGetHandleByIndex(_nvml_index(pynvml))
-        facts.gpu_name = str(pynvml.nvmlDeviceGetName(handle))
-        facts.capability = tuple(pynvml.nvmlDeviceGetCudaComputeCapability(handle))
-        try:  # v2 splits out what the driver reserves for itself
-            mem = pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2)
-        except Exception:  # noqa: BLE001 - an older driver or nvidia-ml-py: v1 counts it as used
-            mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
-        facts.vram_total_gib, facts.vram_free_gib = round(mem.total / GIB, 2), round(mem.free / GIB, 2)
-        facts.vram_reserved_gib = round(getattr(mem, "reserved", 0) / GIB, 2)
-        facts.processes = _nvml_processes(pynvml, handle)
-    except Exception:  # noqa: BLE001,S110 - partial facts are still useful
-        pass
-    finally:
-        pynvml.nvmlShutdown()
-
-
-def _nvml_index(pynvml: object) -> int:
-    """NVML's index of the GPU PyTorch calls cuda:0 (they differ when CUDA_VISIBLE_DEVICES reorders)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
-    if visible.isdigit():
-        return int(visible)
-    if visible.startswith("GPU-"):
-        return int(pynvml.nvmlDeviceGetIndex(pynvml.nvmlDeviceGetHandleByUUID(visible)))
-    return 0
-
-
-def _nvml_processes(pynvml: object, handle: object) -> list[Process] | None:
-    """Other processes using the GPU (compute and graphics), or None where the OS does not say."""
-    try:
-        found = list(pynvml.nvmlDeviceGetComputeRunningProcesses(handle))
-        found += list(pynvml.nvmlDeviceGetGraphicsRunningProcesses(handle))
-    except Exception:  # noqa: BLE001 - WSL2 and some Windows setups cannot list them
-        return None
-    out: dict[int, Process] = {}
-    for proc in found:
-        if proc.pid == os.getpid():
-            continue
-        used = getattr(proc, "usedGpuMemory", None)
-        gib = round(used / GIB, 2) if isinstance(used, int) and used < 2**60 else None
-        try:
-            import psutil
-
-            name = psutil.Process(proc.pid).name()
-        except Exception:  # noqa: BLE001 - another user's process, or already gone
-            name = f"pid {proc.pid}"
-        previous = out.get(proc.pid)
-        if previous is None or (gib or 0) > (previous.gib or 0):
-            out[proc.pid] = Process(proc.pid, name, gib)
-    return sorted(out.values(), key=lambda p: -(p.gib or 0))
-
-
-def bnb_4bit_test() -> str | None:
-    """Run a tiny 4-bit (NF4) matmul with bitsandbytes on the GPU: None if it works, else the error."""
-    import torch
-
-    try:
-        import bitsandbytes as bnb
-
-        layer = bnb.nn.Linear4bit(64, 64, bias=False, compute_dtype=torch.float16, quant_type="nf4").to("cuda")
-        out = layer(torch.randn(4, 64, device="cuda", dtype=torch.float16))
-        torch.cuda.synchronize()
-        if not bool(torch.isfinite(out).all()):
-            return "the 4-bit matmul returned inf/nan"
-    except Exception as err:  # noqa: BLE001 - any failure here is the finding
-        lines = [line for line in str(err).strip().splitlines() if line.strip()]
-        return f"{type(err).__name__}: {lines[-1] if lines else ''}"[:300]
-    return None
-
-
-def gather(test_bnb: bool = True) -> Facts:
-    """Ask this machine once (NVML before PyTorch touches the GPU, so free VRAM excludes this process)."""
-    import importlib.metadata as md
-
-    import torch
-
-    facts = Facts(system=platform.system(), kernel=platform.release(), torch_version=torch.__version__,
-                  torch_cuda=torch.version.cuda,
-                  env={k: os.environ[k] for k in ("CUDA_VISIBLE_DEVICES", "BNB_CUDA_VERSION") if k in os.environ})
-    _nvml_facts(facts)
-    for name in ("torchvision", "bitsandbytes"):
-        try:
-            version = md.version(name)
-        except md.PackageNotFoundError:
-            version = None
-        setattr(facts, "torchvision_version" if name == "torchvision" else "bnb_version", version)
-    facts.cuda_available = torch.cuda.is_available()
-    if not facts.cuda_available and facts.torch_cuda and facts.nvidia:
-        try:
-            torch.cuda.init()
-        except Exception as err:  # noqa: BLE001 - CUDA's own reason is the useful part
-            facts.cuda_error = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
-    if facts.cuda_available and facts.vram_total_gib is None:  # no NVML: ask PyTorch (its context counts as used)
-        free, total = torch.cuda.mem_get_info(0)
-        facts.vram_total_gib, facts.vram_free_gib = round(total / GIB, 2), round(free / GIB, 2)
-        facts.gpu_name, facts.capability = torch.cuda.get_device_name(0), tuple(torch.cuda.get_device_capability(0))
-    if test_bnb and facts.cuda_available and facts.bnb_version:
-        facts.bnb_error, facts.bnb_tested = bnb_4bit_test(), True
-    return facts
 
 
 # ---- the checks: pure functions of Facts ------------------------------------------------------------

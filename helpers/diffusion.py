@@ -5,7 +5,7 @@
 model); ``apply_technique`` switches on one memory technique by name; ``measure_techniques``
 makes the table of peak memory and seconds per image. ``generate`` seeds every image and keeps
 its settings, ``save_png`` writes them into the PNG's text chunks and ``read_png`` reads them back.
-Teaching the UNet a style with LoRA is in ``helpers.style``. diffusers is imported inside functions.
+Teaching the UNet a style with LoRA is in ``helpers.sd_lora``. diffusers is imported inside functions.
 
 Taught in week 8 (08a-text-to-image); used again in 08b.
 """
@@ -66,11 +66,6 @@ def load_pipeline(model: str | Path, dtype: torch.dtype = torch.float32, device:
         pipe = AutoPipelineForText2Image.from_pretrained(str(model), dtype=dtype, **extra)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device) if device is not None else pipe
-
-
-def half_dtype(device: str | torch.device) -> torch.dtype:
-    """The 16-bit type for this device: fp16 on CUDA (fast everywhere), bf16 on CPU (fp16 is not)."""
-    return torch.float16 if torch.device(device).type == "cuda" else torch.bfloat16
 
 
 def apply_technique(pipe: Any, name: str, device: str | torch.device) -> str | None:
@@ -177,14 +172,14 @@ def component_gib(pipe: Any) -> dict[str, float]:
 
 
 def planner_gib(pipe: Any, technique: str) -> float | None:
-    """The planner's (helpers.memory) GiB of weights on the GPU for this pipeline and technique, if available."""
+    """The planner's (helpers.planner) GiB of weights on the GPU for this pipeline and technique, if available."""
     try:
-        from helpers import memory
+        from helpers import planner
     except ImportError:  # the planner is optional here: the table just loses its column
         return None
     bits = 32 if technique == "fp32" else 16
-    sizes = [memory.estimate({"_name": name, "_class_name": type(module).__name__,
-                              "_params": sum(p.numel() for p in module.parameters())}, bits=bits).components["weights"]
+    sizes = [planner.estimate({"_name": name, "_class_name": type(module).__name__,
+                               "_params": sum(p.numel() for p in module.parameters())}, bits=bits).components["weights"]
              for name, module in pipe.components.items() if isinstance(module, torch.nn.Module)]
     if technique.endswith("sequential_cpu_offload"):
         return 0.0  # one layer at a time: a few MB
@@ -203,13 +198,14 @@ def measure_techniques(model: str | Path, techniques: Sequence[str], prompt: str
     """
     from tqdm.auto import tqdm
 
+    from helpers.gpu import precision
     from helpers.vram import free_cached, is_oom, track_peak
 
     cuda = torch.device(device).type == "cuda"
     release = free_cached if cuda else (lambda: None)  # on a CPU a full garbage collection costs seconds, frees no VRAM
     rows = []
     for name in tqdm(techniques, desc=f"techniques at {size}px, batch {batch}"):
-        dtype = torch.float32 if name == "fp32" else half_dtype(device)
+        dtype = torch.float32 if name == "fp32" else precision(device).half
         row: dict[str, Any] = {"technique": name, "size": size, "batch": batch, "dtype": str(dtype).replace("torch.", "")}
         if name.endswith("cpu_offload") and not cuda:
             rows.append(row | {"note": "skipped: needs a CUDA GPU (it moves weights between CPU and GPU)"})

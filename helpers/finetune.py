@@ -177,19 +177,6 @@ def train(model: Any, data: Iterator[dict[str, Any]], steps: int, lr: float = 2e
     return history
 
 
-def step_peak(model: Any, batch: dict[str, Any], optimizer: str = "adamw", lr: float = 2e-4, steps: int = 2) -> int:
-    """Peak memory in bytes (GPU allocator, else process RSS) of a few training steps on one batch."""
-    import itertools
-
-    from helpers.vram import free_cached, track_peak
-
-    device = next(p.device for p in model.parameters() if p.requires_grad)
-    free_cached()
-    with track_peak(device) as peak:
-        train(model, itertools.repeat(batch), steps, lr=lr, optimizer=optimizer, progress=False)
-    return peak.peak
-
-
 def heldout_loss(model: Any, examples: Sequence[dict], pad_id: int, batch_size: int = 8) -> float:
     """Mean cross-entropy per answer token over tokenized examples (eval mode, no gradients)."""
     import torch

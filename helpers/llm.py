@@ -4,7 +4,7 @@
   only, never remote code, bf16 on a GPU that supports it and fp32 on a CPU.
 - ``chat(model, tok, prompt_or_messages, ...)`` -> the answer text, through the tokenizer's chat template.
 - ``timed_generate(model, tok, prompt, ...)`` -> answer, new tokens, seconds and tokens/s.
-- ``measure_kv_cache(model, lengths)``: the KV cache's real size (``memory_measure.kv_cache_bytes``).
+- ``measure_kv_cache(model, lengths)``: the KV cache's real size (``planner_check.kv_cache_bytes``).
 - Weights' memory: ``model.get_memory_footprint()`` (transformers' own count, quantised weights included).
 - ``cpu_4bit_path(model, packed)``: choose bitsandbytes' CPU kernel for 4-bit layers (the packed
   AVX512-BF16 inference kernel, or the plain one that training needs).
@@ -40,7 +40,7 @@ PLANNER_PRESETS = {
 
 
 def planner_model(name_or_dir: Any) -> str:
-    """What ``helpers.memory`` should read for a model: a local folder's config.json, a preset, or the Hub's config.json."""
+    """What ``helpers.planner`` should read for a model: a local folder's config.json, a preset, or the Hub's config.json."""
     from pathlib import Path
 
     path = Path(str(name_or_dir)).expanduser()
@@ -74,21 +74,6 @@ def quiet_int8() -> None:
     logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
 
 
-def default_dtype(device: Any = None) -> Any:
-    """bf16 on GPUs that compute it natively (Ampere and newer), fp16 on older GPUs (a T4), fp32 on a CPU."""
-    import torch
-
-    from helpers.gpu import device as pick_device
-    from helpers.gpu import native_bf16
-
-    dev = torch.device(device) if device is not None else pick_device()
-    if dev.type == "cuda":
-        return torch.bfloat16 if native_bf16() else torch.float16
-    if dev.type == "mps":
-        return torch.float16
-    return torch.float32
-
-
 def quant_config(quant: str | None, compute_dtype: Any = None) -> Any:
     """A ``BitsAndBytesConfig`` for "8bit" or "4bit" (nf4, double quantisation), or None for 16-bit."""
     if quant not in QUANTS:
@@ -97,10 +82,12 @@ def quant_config(quant: str | None, compute_dtype: Any = None) -> Any:
         return None
     from transformers import BitsAndBytesConfig
 
+    from helpers.gpu import precision
+
     if quant == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=compute_dtype or default_dtype())
+                              bnb_4bit_compute_dtype=compute_dtype or precision().compute)
 
 
 def cpu_4bit_path(model: Any, packed: bool) -> int:
@@ -145,9 +132,10 @@ def load_causal_lm(name_or_dir: Any, quant: str | None = None, dtype: Any = None
     from transformers import AutoModelForCausalLM
 
     from helpers.gpu import device as pick_device
+    from helpers.gpu import precision
 
     dev = torch.device(device) if device is not None else pick_device()
-    dtype = dtype or default_dtype(dev)
+    dtype = dtype or precision(dev).compute
     bnb = quant_config(quant, compute_dtype=dtype)
     if quant == "8bit":
         quiet_int8()
@@ -217,7 +205,7 @@ def measure_kv_cache(model: Any, lengths: Sequence[int], batch_size: int = 1) ->
     """Run one forward pass per context length and report the KV cache it leaves (and the peak memory)."""
     import torch
 
-    from helpers.memory_measure import kv_cache_bytes as cache_bytes
+    from helpers.planner_check import kv_cache_bytes as cache_bytes
     from helpers.vram import track_peak
 
     rows = []
@@ -236,13 +224,13 @@ def measure_kv_cache(model: Any, lengths: Sequence[int], batch_size: int = 1) ->
 def bytes_per_token(model: Any, bits: int, context: int = 0, batch: int = 1) -> int:
     """Bytes read from memory to generate one token: the weights (the embedding table only through the LM
     head when they are tied: a lookup reads one row) plus the KV cache of ``context`` tokens, per the planner."""
-    from helpers import memory
+    from helpers import planner
 
-    arch = memory.load_arch(model)
-    weights = memory.weight_bytes(arch, bits)
+    arch = planner.load_arch(model)
+    weights = planner.weight_bytes(arch, bits)
     if not arch.tied:  # the embeddings stay 16-bit (32-bit in fp32): a lookup reads one row a token
         weights -= arch.params_by_kind()["embedding"] * (4 if bits == 32 else 2)
-    return weights + memory.kv_cache_bytes(arch, batch, context)
+    return weights + planner.kv_cache_bytes(arch, batch, context)
 
 
 def measure_generation(model: Any, tok: Any, prompts: Sequence[str], max_new_tokens: int) -> dict[str, Any]:

@@ -17,7 +17,7 @@ CI exercises the real loading path without a download. Stable public API (other 
   Diffusion pipeline (UNet, VAE, CLIP text encoder), saved once so ``from_pretrained`` loads it (week 8).
 - ``count_parameters(model, trainable_only=False)``: the parameters of a model, tied weights once.
 
-Real architectures at full size (random weights, no download) are ``helpers.memory_measure.build``
+Real architectures at full size (random weights, no download) are ``helpers.planner_check.build``
 on a preset of ``helpers.presets``.
 
 Taught in week 5 (05a-transformers-for-nlp); used again in 06a, 07a, e6.

@@ -107,10 +107,11 @@ def load_vlm(name_or_dir: Any, quant: str | None = None, device: Any = None) -> 
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from helpers.gpu import device as pick_device
-    from helpers.llm import default_dtype, quant_config
+    from helpers.gpu import precision
+    from helpers.llm import quant_config
 
     dev = torch.device(device) if device is not None else pick_device()
-    dtype = default_dtype(dev)
+    dtype = precision(dev).compute
     model = AutoModelForImageTextToText.from_pretrained(
         str(name_or_dir), dtype=dtype, quantization_config=quant_config(quant, compute_dtype=dtype),
         use_safetensors=True, device_map={"": dev.index or 0} if dev.type == "cuda" else None)

@@ -141,9 +141,9 @@ def require_full(profile: str, *, needs: tuple[str, ...] | list[str] = (), downl
     unknown = [n for n in needs if n not in NEEDS]
     if unknown:
         raise ValueError(f"Unknown need {unknown[0]!r}: use {', '.join(NEEDS)}.")
-    from helpers.profile import resolve_profile
-
-    if resolve_profile(profile) == "smoke":
+    if profile not in ("smoke", "full"):
+        raise ValueError(f"profile must be 'smoke' or 'full' (resolved by helpers.profiles.start), not {profile!r}.")
+    if profile == "smoke":
         return
     import torch
 
@@ -155,7 +155,8 @@ def require_full(profile: str, *, needs: tuple[str, ...] | list[str] = (), downl
     elif "gpu" in needs and not (has_cuda or has_mps):
         problems.append(f"{what} needs a GPU, and none is visible")
     if vram_gb and has_cuda:  # free VRAM (NVML: what other programs hold too), less a margin
-        from helpers.diagnose import gather, vram_problem
+        from helpers.diagnose import vram_problem
+        from helpers.machine import gather
 
         problem = vram_problem(vram_gb, gather(test_bnb=False), what)
         if problem:

@@ -24,7 +24,6 @@ Taught in week 3 (03a-pytorch-basics-and-mnist); used again in 04a, 04b.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import os
 import random
@@ -41,7 +40,6 @@ from helpers.cache import atomic_write
 
 def autocast_dtype(device: torch.device | str, amp: str | None = "auto") -> torch.dtype | None:
     """The autocast dtype for ``amp`` ("auto", "bf16", "fp16", "off") on this device; None means fp32."""
-    kind = torch.device(device).type
     choice = (amp or "off").lower()
     if choice in ("off", "fp32", "none", "false"):
         return None
@@ -51,11 +49,12 @@ def autocast_dtype(device: torch.device | str, amp: str | None = "auto") -> torc
         return torch.float16
     if choice != "auto":
         raise ValueError(f"amp={amp!r}: use 'auto', 'bf16', 'fp16' or 'off'.")
-    if kind in ("cuda", "mps"):  # native bf16 (8.0+), else fp16, which fit() pairs with a GradScaler
-        from helpers.gpu import half_dtype
+    from helpers.gpu import (
+        precision,  # the course's one rule: bf16 where native, fp16 + GradScaler, fp32 on CPU
+    )
 
-        return half_dtype(kind)
-    return None  # CPU: fp32 is the fast and exact choice for the small models a CPU trains
+    rule = precision(device)
+    return rule.compute if rule.autocast else None
 
 
 def _to(batch: Any, device: torch.device, channels_last: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,15 +88,6 @@ def evaluate(model: torch.nn.Module, data: Iterable, device: torch.device | str 
     """Mean cross-entropy loss and accuracy of a classifier on ``data``."""
     logits, labels = predict(model, data, device, amp, channels_last)
     return {"loss": F.cross_entropy(logits, labels).item(), "acc": (logits.argmax(1) == labels).float().mean().item()}
-
-
-def weights_checksum(model: torch.nn.Module) -> str:
-    """A short SHA-256 of every parameter and buffer: equal checksums mean bit-identical weights."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 # ---------------------------------------------------------------- random states as plain values
@@ -142,7 +132,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 def fit(model: torch.nn.Module, train_data: Iterable, optimizer: torch.optim.Optimizer, *, epochs: int = 1,
         max_steps: int | None = None, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         scheduler: Any = None, eval_data: Iterable | None = None, device: torch.device | str | None = None,
-        amp: str | None = "auto", channels_last: bool = False, grad_clip: float | None = None,
+        amp: str | None = "auto", channels_last: bool = False,
         checkpoint: str | os.PathLike | None = None, every: int = 0, resume: bool = True,
         on_step: Callable[[int], None] | None = None, log_every: int = 10, progress: bool = True,
         desc: str = "train") -> dict[str, Any]:
@@ -170,7 +160,7 @@ def fit(model: torch.nn.Module, train_data: Iterable, optimizer: torch.optim.Opt
     def state() -> dict[str, Any]:
         return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "scaler": scaler.state_dict(), "step": step, "epoch": epoch, "batch": batch_in_epoch,
+                "scaler": scaler.state_dict(), "step": step, "epoch": position[0], "batch": position[1],
                 "history": history, "rng": _rng_state()}
 
     if checkpoint is not None and resume and Path(checkpoint).exists():
@@ -187,6 +177,7 @@ def fit(model: torch.nn.Module, train_data: Iterable, optimizer: torch.optim.Opt
     bar = tqdm(total=total, initial=step, desc=desc, unit="step", disable=not progress)
     running, seen = torch.zeros((), device=device), 0
     epoch, batch_in_epoch = start_epoch, start_batch
+    position = (start_epoch, start_batch)
     model.train()
     t0 = time.perf_counter()
     for epoch in range(start_epoch, epochs):
@@ -210,15 +201,13 @@ def fit(model: torch.nn.Module, train_data: Iterable, optimizer: torch.optim.Opt
                 loss = loss_fn(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
-            if grad_clip is not None:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             scaler.step(optimizer)
             scaler.update()
             if scheduler is not None:
                 scheduler.step()
             step += 1
             batch_in_epoch += 1
+            position = (epoch, batch_in_epoch)  # where a resume continues: this epoch, after this batch
             if on_step is not None:
                 on_step(step)
             running += loss.detach().float()
@@ -237,7 +226,8 @@ def fit(model: torch.nn.Module, train_data: Iterable, optimizer: torch.optim.Opt
                 save_checkpoint(checkpoint, state())
             if last:
                 break
-        if eval_data is not None and batch_in_epoch == (per_epoch or batch_in_epoch):
+        evaluated = bool(history["epoch"]) and history["epoch"][-1] == epoch + 1  # a resume at an epoch's end
+        if eval_data is not None and batch_in_epoch == (per_epoch or batch_in_epoch) and not evaluated:
             result = evaluate(model, eval_data, device, amp, channels_last)
             model.train()
             history["epoch"].append(epoch + 1)

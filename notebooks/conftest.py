@@ -1,7 +1,7 @@
 """pytest settings for `pytest --nbval-lax notebooks/` (layer 2 of the tests).
 
 When COURSE_NBVAL_METRICS names a folder, each notebook's kernel records its metrics there
-(helpers.profile.record writes to COURSE_METRICS_FILE), so the runner test can check that a
+(helpers.profiles.record writes to COURSE_METRICS_FILE), so the runner test can check that a
 second run in a fresh kernel gives identical seeded metrics without a third execution.
 """
 

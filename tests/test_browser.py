@@ -29,9 +29,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from course import lab
 from course import syllabus as syl
 from course.chromium import CHROMIUM, CHROMIUM_ARGS, chromium_path
+from course.commands import lab
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / ".course-runs" / "artifacts"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from course import lab
+from course.commands import lab
 from course.errors import CourseError
 
 
@@ -33,9 +33,10 @@ def test_doctor_on_a_cpu_machine_is_a_useful_report_with_exit_0(cli):
         assert "No GPU" in out and "COURSE_PROFILE=smoke" in out and "Colab" in out
 
 
-def test_doctor_json_reports_gpu_environment_and_verdicts(cli):
+def test_doctor_json_reports_the_machine_environment_and_verdicts(cli):
     data = json.loads(cli("doctor", "--json").stdout)
-    assert {"gpu", "environment", "notebooks", "verdict"} <= set(data)
+    assert {"machine", "environment", "notebooks", "verdict"} <= set(data)
+    assert {"device", "gpu_name", "vram_free_gib", "cpu_features", "bf16", "notes"} <= set(data["machine"])
     assert all({"notebook", "full_ok", "reason"} <= set(v) for v in data["notebooks"])
 
 

@@ -6,12 +6,12 @@ Week 4's exercises are tested in test_cnn_exercises.py, its loader in test_loade
 
 from __future__ import annotations
 
-import notebook_code
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course import notebook_code
 from course.exercises import week03
 from helpers import ready
 

@@ -45,16 +45,16 @@ def test_as_tensors_gives_uint8_nchw_images_and_long_labels():
     assert images.shape[1:] == (1, 28, 28)
 
 
-def test_batch_translate_shifts_each_image_by_its_own_offset():
+def test_batch_shift_flip_shifts_each_image_by_its_own_offset():
     x = torch.arange(2 * 16, dtype=torch.float32).view(2, 1, 4, 4)
-    out = data.batch_translate(x, torch.tensor([[1, 0], [0, -1]]))
+    out = data.batch_shift_flip(x, torch.tensor([[1, 0], [0, -1]]))
     assert torch.equal(out[0, 0, 1:], x[0, 0, :3])  # moved down one row
     assert torch.equal(out[1, 0, :, :3], x[1, 0, :, 1:])  # moved left one column
 
 
-def test_batch_flip_mirrors_only_the_chosen_images():
+def test_batch_shift_flip_mirrors_only_the_chosen_images():
     x = torch.arange(2 * 4, dtype=torch.float32).view(2, 1, 1, 4)
-    out = data.batch_flip(x, torch.tensor([True, False]))
+    out = data.batch_shift_flip(x, torch.zeros(2, 2, dtype=torch.long), torch.tensor([True, False]))
     assert torch.equal(out[0], x[0].flip(-1)) and torch.equal(out[1], x[1])
 
 

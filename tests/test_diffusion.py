@@ -5,9 +5,22 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers import diffusion, models, style
+from helpers import diffusion, gpu, models, sd_lora
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::DeprecationWarning")
+
+
+def add_unet_lora(pipe, rank: int = 4) -> int:
+    """What week 8b's section 2 does: freeze the pipeline, add LoRA to the UNet's attention, LoRA weights in fp32."""
+    from diffusers.training_utils import cast_training_params
+    from peft import LoraConfig
+
+    for module in (pipe.unet, pipe.vae, pipe.text_encoder):
+        module.requires_grad_(False)
+    pipe.unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian",
+                                     target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
+    cast_training_params(pipe.unet, dtype=torch.float32)
+    return sum(p.numel() for p in pipe.unet.parameters() if p.requires_grad)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -118,8 +131,8 @@ def test_planner_counts_only_the_largest_model_under_model_offload(pipe):
 
 
 def test_style_images_are_deterministic_and_captioned_with_the_trigger():
-    a, caps = style.style_images(3, 48, seed=1, trigger="zwx")
-    b, _ = style.style_images(3, 48, seed=1, trigger="zwx")
+    a, caps = sd_lora.style_images(3, 48, seed=1, trigger="zwx")
+    b, _ = sd_lora.style_images(3, 48, seed=1, trigger="zwx")
     assert [im.size for im in a] == [(48, 48)] * 3
     assert all(diffusion.pixel_difference(x, y) == 0 for x, y in zip(a, b))
     assert all(c.startswith("a picture in zwx style of ") for c in caps)
@@ -132,31 +145,31 @@ def test_own_images_are_cropped_square_and_an_empty_folder_says_what_to_do(tmp_p
     Image.new("RGB", (120, 80), (255, 0, 0)).save(tmp_path / "wide.jpg")
     Image.new("RGB", (50, 90), (0, 0, 255)).save(tmp_path / "tall.png")
     (tmp_path / "notes.txt").write_text("not an image")
-    images, captions = style.load_images(tmp_path, 10, 32, trigger="sks")
+    images, captions = sd_lora.load_images(tmp_path, 10, 32, trigger="sks")
     assert [im.size for im in images] == [(32, 32), (32, 32)]
     assert captions == ["a picture in sks style"] * 2
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="shapes"):
-        style.load_images(empty, 4, 32)
+        sd_lora.load_images(empty, 4, 32)
 
 
 def test_unet_lora_trains_only_the_adapter_lowers_the_eval_loss_and_reloads_identically(tiny_dir, tmp_path):
     pipe = diffusion.load_pipeline(tiny_dir, device="cpu")
     frozen = {k: v.clone() for k, v in pipe.unet.state_dict().items() if "lora" not in k}
-    trainable = style.add_unet_lora(pipe, rank=4)
+    trainable = add_unet_lora(pipe, rank=4)
     assert 0 < trainable < 0.1 * sum(p.numel() for p in pipe.unet.parameters())
-    images, captions = style.style_images(4, 64, seed=0)
-    examples = style.encode_examples(pipe, images, captions)
-    before = style.eval_loss(pipe, examples)
-    assert style.eval_loss(pipe, examples) == before  # fixed noise and timesteps: a steady yardstick
-    losses = style.train_unet_lora(pipe, examples, steps=15, lr=3e-3, batch_size=4)
+    images, captions = sd_lora.style_images(4, 64, seed=0)
+    examples = sd_lora.encode_examples(pipe, images, captions)
+    before = sd_lora.eval_loss(pipe, examples)
+    assert sd_lora.eval_loss(pipe, examples) == before  # fixed noise and timesteps: a steady yardstick
+    losses = sd_lora.train_unet_lora(pipe, examples, steps=15, lr=3e-3, batch_size=4)
     assert len(losses) == 15
-    assert style.eval_loss(pipe, examples) < before
+    assert sd_lora.eval_loss(pipe, examples) < before
     base = {k.replace(".base_layer", ""): v for k, v in pipe.unet.state_dict().items() if "lora" not in k}
     assert all(torch.equal(base[k], v) for k, v in frozen.items())  # the original weights did not move
     after = diffusion.generate(pipe, "a cat in sks style", seed=0, steps=2)[0]
-    folder = style.save_unet_lora(pipe, tmp_path / "lora")
+    folder = sd_lora.save_unet_lora(pipe, tmp_path / "lora")
     fresh = diffusion.load_pipeline(tiny_dir, device="cpu")
     fresh.load_lora_weights(str(folder))
     assert diffusion.pixel_difference(diffusion.generate(fresh, "a cat in sks style", seed=0, steps=2)[0], after) == 0.0
@@ -165,52 +178,34 @@ def test_unet_lora_trains_only_the_adapter_lowers_the_eval_loss_and_reloads_iden
 def test_training_without_an_adapter_says_to_add_one(tiny_dir):
     pipe = diffusion.load_pipeline(tiny_dir, device="cpu")
     pipe.unet.requires_grad_(False)
-    with pytest.raises(RuntimeError, match="add_unet_lora"):
-        style.train_unet_lora(pipe, {"mean": torch.zeros(1, 4, 16, 16)}, steps=1)
+    with pytest.raises(RuntimeError, match="add a LoRA adapter first"):
+        sd_lora.train_unet_lora(pipe, {"mean": torch.zeros(1, 4, 16, 16)}, steps=1)
 
 
 def test_gradient_checkpointing_still_trains_every_adapter_weight(tiny_dir):
     pipe = diffusion.load_pipeline(tiny_dir, device="cpu")
-    style.add_unet_lora(pipe, rank=4)
-    images, captions = style.style_images(2, 64, seed=2)
-    examples = style.encode_examples(pipe, images, captions)
+    add_unet_lora(pipe, rank=4)
+    images, captions = sd_lora.style_images(2, 64, seed=2)
+    examples = sd_lora.encode_examples(pipe, images, captions)
     lora = [p for p in pipe.unet.parameters() if p.requires_grad]
     before = [p.detach().clone() for p in lora]
-    style.train_unet_lora(pipe, examples, steps=2, lr=1e-2, batch_size=2, checkpointing=True)
+    sd_lora.train_unet_lora(pipe, examples, steps=2, lr=1e-2, batch_size=2, checkpointing=True)
     assert all(not torch.equal(a, b) for a, b in zip(before, lora))
-
-
-@pytest.mark.parametrize(("capability", "weights", "scaler"), [
-    ((7, 5), torch.float16, True),  # a T4 or RTX 20xx: bf16 only emulated, so fp16 with a GradScaler
-    ((8, 9), torch.bfloat16, False),  # an RTX 40xx (Ada): native bf16, fp32's range, no scaler
-])
-def test_lora_training_precision_follows_native_bf16_support(monkeypatch, capability, weights, scaler):
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)  # a T4 says yes too
-    prec = style.training_precision("cuda")
-    assert (prec.weights, prec.compute, prec.autocast, prec.scaler) == (weights, weights, True, scaler)
-    assert f"{capability[0]}.{capability[1]}" in prec.why
-
-
-def test_lora_training_on_a_cpu_is_fp32_without_autocast_or_scaler():
-    prec = style.training_precision("cpu")
-    assert (prec.weights, prec.autocast, prec.scaler) == (torch.float32, False, False)
-    assert "no GradScaler" in str(prec)
 
 
 def test_lora_weights_stay_fp32_in_a_16_bit_unet_and_the_scaled_step_still_trains(tiny_dir):
     pipe = diffusion.load_pipeline(tiny_dir, dtype=torch.bfloat16, device="cpu")
-    style.add_unet_lora(pipe, rank=4)
+    add_unet_lora(pipe, rank=4)
     lora = [p for p in pipe.unet.parameters() if p.requires_grad]
     assert lora and all(p.dtype == torch.float32 for p in lora)
     assert all(p.dtype == torch.bfloat16 for p in pipe.unet.parameters() if not p.requires_grad)
     pipe.to(torch.float32)  # CPU kernels: train in fp32, but through a real GradScaler (fp16's path)
-    images, captions = style.style_images(2, 64, seed=3)
-    examples = style.encode_examples(pipe, images, captions)
+    images, captions = sd_lora.style_images(2, 64, seed=3)
+    examples = sd_lora.encode_examples(pipe, images, captions)
     before = [p.detach().clone() for p in lora]
-    scaled = style.Precision(torch.float32, torch.float32, False, True, "test: the scaler path on a CPU")
+    scaled = gpu.Precision(torch.float32, torch.bfloat16, False, True, "test: the scaler path on a CPU")
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
-    losses = style.train_unet_lora(pipe, examples, steps=2, lr=1e-2, batch_size=2, precision=scaled, scaler=scaler)
+    losses = sd_lora.train_unet_lora(pipe, examples, steps=2, lr=1e-2, batch_size=2, precision=scaled, scaler=scaler)
     assert len(losses) == 2 and all(loss == loss for loss in losses)
     assert scaler.get_scale() >= 2.0**10 / 2  # no overflow: the steps were taken, not skipped
     assert all(not torch.equal(a, b) for a, b in zip(before, lora))

@@ -13,18 +13,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from course import doctor
 from course import syllabus as syl
-from course.doctor import DiskPlace
-from helpers import cuda_builds, diagnose, ready
-from helpers.diagnose import Facts, Process
+from course.commands import doctor
+from course.commands.doctor import DiskPlace
+from helpers import cuda_builds, diagnose, machine, ready
+from helpers.machine import Facts, Process
 
 GIB = 2**30
 
 
 def _desktop(**changes) -> Facts:
     """A Linux desktop with an RTX 4070 Ti, a 580 driver and the pinned CUDA 13.0 PyTorch: all well."""
-    facts = Facts(system="Linux", kernel="6.8.0-49-generic", torch_version="2.14.1+cu130",
+    facts = Facts(system="Linux", kernel="6.8.0-49-generic", device="cuda", torch_version="2.14.1+cu130",
                   torchvision_version="0.29.1", torch_cuda="13.0", cuda_available=True, nvidia=True,
                   driver_version="580.95.05", driver_cuda="13.0", gpu_name="NVIDIA GeForce RTX 4070 Ti",
                   capability=(8, 9), vram_total_gib=11.99, vram_free_gib=11.6, processes=[],
@@ -76,7 +76,7 @@ def fake_nvml(monkeypatch):
 
 def test_nvml_with_an_old_driver_is_diagnosed_with_both_ways_out(fake_nvml):
     fake_nvml(cuda_level=12040)
-    facts = diagnose.gather(test_bnb=False)  # the real gathering, NVML mocked; torch is this machine's
+    facts = machine.gather(test_bnb=False)  # the real gathering, NVML mocked; torch is this machine's
     assert facts.nvidia and facts.driver_cuda == "12.4" and facts.gpu_name.endswith("4070 Ti")
     finding = _one(facts, "driver-too-old")
     assert finding.severity == "error" and "CUDA up to 12.4" in finding.message
@@ -130,7 +130,7 @@ def test_a_blackwell_card_on_a_12_8_driver_must_update_the_driver():
 
 def test_other_programs_holding_vram_are_listed_and_told_to_close(fake_nvml):
     fake_nvml(cuda_level=13000, driver="580.95.05")
-    facts = diagnose.gather(test_bnb=False)
+    facts = machine.gather(test_bnb=False)
     assert facts.vram_total_gib == 12.0 and facts.vram_free_gib == 10.5
     finding = _one(facts, "vram-in-use")
     assert finding.severity == "warning"
@@ -148,17 +148,17 @@ def test_the_full_profile_verdict_uses_free_vram_minus_a_margin(monkeypatch):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(diagnose, "gather", lambda test_bnb=True: facts)
+    monkeypatch.setattr(machine, "gather", lambda test_bnb=True: facts)
     with pytest.raises(ready.CannotRunFull, match="Close the browser tabs"):
         ready.require_full("full", needs=["gpu", "cuda-only"], vram_gb=10.2, what="QLoRA fine-tuning")
     nb = syl.load().by_id("07a-lora-and-qlora")
-    verdict = doctor.judge(nb, {"device": "cuda", "vram_total_gb": 11.99}, free=3.0)
+    verdict = doctor.judge(nb, _desktop(device="cuda", vram_total_gib=11.99, vram_free_gib=3.0))
     assert not verdict.full_ok and "only 3.0 free now" in verdict.reason and "close the browser" in verdict.advice
     planned = syl.load().by_id("06b-where-the-memory-goes")  # its planner figure counts the CUDA context
     need = doctor.planner_need(planned)[0]
-    card = {"device": "cuda", "vram_total_gb": 11.99}
-    assert doctor.judge(planned, card, free=need + 0.1).full_ok, "no second margin on a planner figure"
-    assert not doctor.judge(planned, card, free=need - 0.1).full_ok
+    card = {"device": "cuda", "vram_total_gib": 11.99}
+    assert doctor.judge(planned, _desktop(**card, vram_free_gib=need + 0.1)).full_ok, "no second margin on a planner figure"
+    assert not doctor.judge(planned, _desktop(**card, vram_free_gib=need - 0.1)).full_ok
 
 
 def test_wsl2_is_recognised_from_its_kernel_string():
@@ -194,7 +194,7 @@ def test_a_bitsandbytes_library_that_fails_on_the_gpu_is_caught_by_the_4bit_test
     fake_nvml(cuda_level=13000, driver="580.95.05")
     monkeypatch.setitem(sys.modules, "bitsandbytes", SimpleNamespace(nn=SimpleNamespace(Linear4bit=broken)))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    facts = diagnose.gather()  # runs the 4-bit test, which fails on its first line
+    facts = machine.gather()  # runs the 4-bit test, which fails on its first line
     assert facts.bnb_tested and "libbitsandbytes_cuda130.so: not found" in facts.bnb_error
     assert "--force-reinstall --no-deps bitsandbytes==" in _one(facts, "bitsandbytes").fix
 
@@ -219,7 +219,7 @@ def test_download_sizes_come_from_the_table_or_the_syllabus_text():
 def test_a_cpu_machine_without_nvidia_hardware_has_nothing_to_fix():
     calm = Facts(system="Linux", kernel="6.8.0", torch_version="2.14.1+cu130", torch_cuda="13.0")
     assert diagnose.findings(calm) == []
-    here = diagnose.gather()  # this machine, unmocked
+    here = machine.gather()  # this machine, unmocked
     if not here.nvidia and here.system == "Linux" and not diagnose.is_wsl(here.kernel):
         assert diagnose.findings(here) == []
 
@@ -236,7 +236,7 @@ SCENARIOS = {
 @pytest.mark.parametrize("finding_id", sorted(SCENARIOS))
 def test_the_doctor_reports_each_finding_and_exits_0(finding_id, monkeypatch, capsys):
     facts, fix_words = SCENARIOS[finding_id]
-    monkeypatch.setattr(diagnose, "gather", lambda test_bnb=True: facts)
+    monkeypatch.setattr(machine, "gather", lambda test_bnb=True: facts)
     assert doctor.main(argparse.Namespace(syllabus=None, json=False)) == 0
     out = capsys.readouterr().out
     assert "== What to fix ==" in out and f"[{finding_id}]" in out and fix_words in out
@@ -249,7 +249,7 @@ def test_the_doctor_reports_each_finding_and_exits_0(finding_id, monkeypatch, ca
 def test_a_nearly_full_disk_reaches_the_doctors_report(monkeypatch, capsys):
     import shutil
 
-    monkeypatch.setattr(diagnose, "gather", lambda test_bnb=True: Facts(system="Linux", torch_version="2.14.1"))
+    monkeypatch.setattr(machine, "gather", lambda test_bnb=True: Facts(system="Linux", torch_version="2.14.1"))
     monkeypatch.setattr(doctor, "download_gb", lambda d: 5.0)
     real = shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=int(1.5e9)))
@@ -263,7 +263,7 @@ def test_the_doctor_and_the_notebooks_agree_on_downloads_being_off_and_on_the_ca
     monkeypatch.setenv("COURSE_OFFLINE", "1")  # the course's own switch counts for both
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     nb = syl.load().by_id("08a-text-to-image")
-    card = {"device": "cuda", "vram_total_gb": 11.99}
+    card = _desktop(vram_total_gib=11.99)
     assert ready.offline() and ready.hub_problem(nb.downloads[0])
     verdict = doctor.judge(nb, card)
     assert not verdict.full_ok and nb.downloads[0] in verdict.reason and "COURSE_OFFLINE" in verdict.advice

@@ -8,8 +8,8 @@ import itertools
 
 import pytest
 
-from course import catalogue
 from course import syllabus as syl
+from course.commands import exercises as catalogue
 
 COURSE = syl.load()
 ENTRIES = catalogue.catalogue(COURSE)

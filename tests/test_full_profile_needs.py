@@ -1,38 +1,44 @@
-"""What a notebook's full profile needs is declared once, in its `ready.require_full` call, spelled as the syllabus.
+"""Every notebook opens with one call, and what its full profile needs is declared there, spelled as the syllabus.
 
-The call is read with `ast` from the notebook's JSON. Its `needs` and `downloads` are evaluated with the values of
-the notebook's parameters cell (a learner who changes MODEL changes what is checked) and must equal the `needs`
-and `downloads` of the notebook's `[[notebooks]]` entry in course/syllabus.toml. A notebook without the call
-needs nothing that could stop it: no GPU, and only downloads with a `fallback`.
+The opening call is ``P, DEV = profiles.start(PROFILE, seed=SEED, needs=[...], downloads=[...], ...)``: the first
+statement after the imports of the first code cell after the parameters cell, in every notebook. Its ``needs``
+and ``downloads`` are read with ``ast`` and evaluated with the values of the parameters cell (a learner who changes
+MODEL changes what is checked); they must equal the notebook's ``[[notebooks]]`` entry in course/syllabus.toml.
+
+Offline, each downloading notebook's opening cells (run as papermill would, with ``PROFILE = "full"``) stop with
+:class:`helpers.ready.CannotRunFull` naming every missing download: the same cells a kernel would run, checked in
+this process instead of one kernel per notebook (``test_notebook_runs`` still checks one stop in a real kernel).
 """
 
 from __future__ import annotations
 
 import ast
 
-import nbformat
 import pytest
 
+from course import notebook_code
 from course import syllabus as syl
 from helpers import ready
 
 COURSE = syl.load()
+OPENING = "P, DEV = profiles.start(PROFILE, seed=SEED"
 
 
-def _parameters_and_code(nb: syl.Notebook) -> tuple[dict, list[str]]:
-    """The parameters cell's values, and the sources of the code cells after it."""
-    cells = nbformat.read(nb.path, as_version=4).cells
+def _opening_call(nb: syl.Notebook) -> ast.Call:
+    """The ``profiles.start`` call of the notebook, checked to be where every notebook makes it."""
+    params = notebook_code.parameters(nb.path)
+    assert "SEED" in params, f"{nb.id}: the parameters cell sets SEED (the opening call seeds with it)"
+    cells = notebook_code.cells(nb.path)
     at = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
-    params: dict = {}
-    exec(cells[at].source, {}, params)  # noqa: S102 - literals and comments (CONTRIBUTING.md)
-    return params, [c.source for c in cells[at + 1:] if c.cell_type == "code"]
-
-
-def _require_full_calls(source: str) -> list[ast.Call]:
-    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]  # magics
-    return [node for node in ast.walk(ast.parse("\n".join(lines)))
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "require_full"
-            and isinstance(node.func.value, ast.Name) and node.func.value.id == "ready"]
+    first = next(c for c in cells[at + 1:] if c.cell_type == "code")
+    body = [n for n in ast.parse(first.source).body if not isinstance(n, ast.Import | ast.ImportFrom)]
+    assert body and ast.get_source_segment(first.source, body[0]).startswith(OPENING), (
+        f"{nb.id}: the first statement after the imports of the first code cell after the parameters must be "
+        f"`{OPENING}, ...)`")
+    calls = [n for c in cells if c.cell_type == "code" for n in ast.walk(ast.parse(notebook_code.python(c)))
+             if isinstance(n, ast.Call) and ast.unparse(n.func) == "profiles.start"]
+    assert len(calls) == 1, f"{nb.id}: one profiles.start call, not {len(calls)}"
+    return body[0].value
 
 
 def _strings(node: ast.expr, params: dict) -> str | tuple:
@@ -49,34 +55,43 @@ def _strings(node: ast.expr, params: dict) -> str | tuple:
                          f"names, not {ast.unparse(node)}")
 
 
-def declared(nb: syl.Notebook) -> dict[str, tuple] | None:
-    """``{"needs": ..., "downloads": ...}`` of the notebook's require_full call, or None without one."""
-    params, sources = _parameters_and_code(nb)
-    calls = [(i, call) for i, src in enumerate(sources) for call in _require_full_calls(src)]
-    if not calls:
-        return None
-    assert len(calls) == 1, f"{nb.id}: one require_full call, not {len(calls)}"
-    index, call = calls[0]
-    assert index == 0, f"{nb.id}: call require_full in the first code cell after the parameters, before any work"
-    keywords = {k.arg: k.value for k in call.keywords}
+def declared(nb: syl.Notebook, params: dict | None = None) -> dict[str, tuple]:
+    """``{"needs": ..., "downloads": ...}`` of the notebook's opening call."""
+    params = notebook_code.parameters(nb.path) if params is None else params
+    keywords = {k.arg: k.value for k in _opening_call(nb).keywords}
     return {name: _strings(keywords[name], params) if name in keywords else () for name in ("needs", "downloads")}
 
 
 @pytest.mark.parametrize("nb", COURSE.notebooks, ids=[nb.id for nb in COURSE.notebooks])
-def test_the_notebooks_require_full_call_says_what_its_syllabus_entry_says(nb):
+def test_the_opening_call_says_what_the_syllabus_entry_says(nb):
     call = declared(nb)
-    if call is None:
-        assert not nb.needs, f"{nb.id}: the syllabus says it needs {nb.needs}; call ready.require_full(P, needs=...)"
-        return
     assert call == {"needs": nb.needs, "downloads": nb.downloads}, (
-        f"{nb.id}: ready.require_full says {call}, course/syllabus.toml says needs={list(nb.needs)}, "
+        f"{nb.id}: profiles.start says {call}, course/syllabus.toml says needs={list(nb.needs)}, "
         f"downloads={list(nb.downloads)}")
-    assert all(ready.is_cached(d) in (True, False) for d in call["downloads"]), "every download is one ready knows"
+    for download in call["downloads"]:
+        ready.is_cached(download)  # raises ValueError for a download ready does not know
 
 
 def test_a_parameter_changes_what_the_call_checks():
     nb = COURSE.by_id("08a-text-to-image")
-    params, sources = _parameters_and_code(nb)
-    call = _require_full_calls(sources[0])[0]
-    downloads = next(k.value for k in call.keywords if k.arg == "downloads")
-    assert _strings(downloads, params | {"MODEL": "org/other"}) == ("hf-model:org/other",)
+    params = notebook_code.parameters(nb.path) | {"MODEL": "org/other"}
+    assert declared(nb, params)["downloads"] == ("hf-model:org/other",)
+
+
+# Notebooks with a `fallback` in the syllabus (weeks 1-2) run offline on data that ships with the course
+# or scikit-learn and say so; every other downloader must stop.
+DOWNLOADERS = [nb for nb in COURSE.notebooks if nb.downloads and not nb.fallback]
+
+
+@pytest.mark.parametrize("nb", DOWNLOADERS, ids=[nb.id for nb in DOWNLOADERS])
+def test_offline_the_full_profile_stops_in_the_opening_cell_naming_what_is_missing(nb, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    with pytest.raises(ready.CannotRunFull) as err:
+        notebook_code.opening(nb.path, 1, PROFILE="full")
+    for download in nb.downloads:
+        name = download.split(":", 1)[1]
+        assert name.split("/")[-1].lower() in str(err.value).lower(), f"the message should name {name}"

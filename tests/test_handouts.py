@@ -19,9 +19,10 @@ import nbformat
 import pytest
 from test_browser import chromium  # noqa: F401 - the session fixture that installs Chromium when missing
 
-from course import handouts, handouts_page, mathml
+from course import handouts_page, mathml
 from course import syllabus as syl
 from course.chromium import CHROMIUM_ARGS
+from course.commands import handouts
 
 ROOT = Path(__file__).resolve().parents[1]
 NB00 = syl.load().notebooks[0]

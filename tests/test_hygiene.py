@@ -6,12 +6,11 @@ import re
 from pathlib import Path
 
 import nbformat
-import notebook_code
 import pytest
 import tomllib
 import yaml
 
-from course import readme
+from course import notebook_code, readme
 from course import syllabus as syl
 
 ROOT = Path(__file__).resolve().parents[1]

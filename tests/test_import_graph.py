@@ -105,3 +105,12 @@ def test_every_helpers_module_points_to_the_notebooks_that_teach_it():
             if "Taught in" not in doc or not any(nb_id in doc for nb_id in ids):
                 missing.append(str(path.relative_to(ROOT)))
     assert not missing, missing
+
+
+def test_the_helpers_index_names_every_module_once():
+    import helpers
+
+    modules = sorted(p.stem for p in (ROOT / "helpers").glob("*.py") if p.stem != "__init__")
+    assert sorted(helpers.__all__) == modules, "helpers.__all__ lists every module of helpers/"
+    listed = [line.split()[0] for line in helpers.__doc__.splitlines() if line.startswith("    ") and line.split()]
+    assert sorted(listed) == modules, "the index in helpers/__init__.py names every module, each once"

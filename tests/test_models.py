@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from helpers import memory_measure, models
+from helpers import models, planner_check
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_tiny_models_are_identical_for_the_same_seed():
 @pytest.mark.parametrize("name, billions", [("llama-3.2-1b", 1.24), ("llama-3.2-3b", 3.21), ("llama-3-8b", 8.03),
                                             ("smollm2-1.7b", 1.71)])
 def test_meta_replicas_have_the_published_parameter_counts(name, billions):
-    model = memory_measure.build(name, device="meta")
+    model = planner_check.build(name, device="meta")
     assert next(model.parameters()).device.type == "meta"
     assert models.count_parameters(model) / 1e9 == pytest.approx(billions, abs=0.01)
 
@@ -95,4 +95,4 @@ def test_unknown_kinds_and_architectures_say_what_exists():
     with pytest.raises(ValueError, match="llama"):
         models.tiny_model_dir("t5")
     with pytest.raises(ValueError, match="llama-3.2-1b"):
-        memory_measure.build("gpt-5")
+        planner_check.build("gpt-5")

@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import os
 import random
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from course import runner
+from course import kernels
 from course import syllabus as syl
-from helpers.profile import is_measurement
+from course.commands import run as runner
+from helpers.metrics import is_measurement
 
 COURSE = syl.load()
 
@@ -50,44 +50,25 @@ def test_every_notebook_in_random_order_twice_gives_identical_seeded_metrics(tmp
         assert not differences, differences
 
 
-# Notebooks with a `fallback` in the syllabus (weeks 1-2) run offline on data that ships with the course
-# or scikit-learn and say so; every other downloader must stop.
-DOWNLOADERS = [nb for nb in COURSE.notebooks if nb.downloads and not nb.fallback]
-
-
-def _first_code_cells(path: Path, after_parameters: int) -> int:
-    """Index (among all cells) of the last cell allowed to stop a full run: a few after the parameters."""
-    cells = nbformat.read(path, as_version=4).cells
-    params = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
-    code_after = [i for i, c in enumerate(cells) if c.cell_type == "code" and i > params]
-    return code_after[min(after_parameters, len(code_after)) - 1]
-
-
-@pytest.mark.notebooks
-@pytest.mark.parametrize("nb", DOWNLOADERS, ids=[nb.id for nb in DOWNLOADERS])
-def test_offline_full_profile_stops_in_the_first_cells_naming_what_is_missing(nb, tmp_path, monkeypatch):
+def test_one_offline_full_profile_stops_in_a_real_kernel_with_one_clear_line(tmp_path, monkeypatch):
+    """Every downloader's opening cell is checked in-process (test_full_profile_needs); this one goes through
+    papermill and a kernel, as a learner's run would: the stop is CannotRunFull, in the opening cell."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    nb = COURSE.by_id("07a-lora-and-qlora")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     monkeypatch.setenv("COURSE_PROFILE", "full")
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
-    monkeypatch.setenv("JUPYTER_PATH", str(runner._kernel_dir()))
-    start = time.perf_counter()
+    monkeypatch.setenv("JUPYTER_PATH", str(kernels.kernel_dir()))
     with pytest.raises(PapermillExecutionError) as err:
         papermill.execute_notebook(str(nb.path), str(tmp_path / "out.ipynb"), parameters={"PROFILE": "full"},
-                                   kernel_name=runner.KERNEL_NAME, cwd=str(nb.path.parent), progress_bar=False,
-                                   execution_timeout=60)
-    seconds = time.perf_counter() - start
-    print(f"{nb.id}: stopped after {seconds:.1f} s (kernel start included): {err.value.evalue}")
+                                   kernel_name=kernels.KERNEL_NAME, cwd=str(nb.path.parent), progress_bar=False,
+                                   execution_timeout=120, **kernels.kernel_manager_options())
     assert err.value.ename == "CannotRunFull", f"{err.value.ename}: {err.value.evalue}"
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
-    failing = next(i for i, c in enumerate(executed)
-                   if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", [])))
-    # papermill adds an injected-parameters cell after the parameters cell, hence the +1
-    assert failing <= _first_code_cells(nb.path, after_parameters=2) + 1, "stop in the first cells"
-    for download in nb.downloads:
-        name = download.split(":", 1)[1]
-        assert name.split("/")[-1].lower() in err.value.evalue.lower(), f"the message should name {name}"
+    failing = next(c for c in executed if any(o.get("output_type") == "error" for o in c.get("outputs", [])))
+    assert "profiles.start(" in failing.source, "the opening call stops it"
+    assert "mistral-7b-v0.3" in err.value.evalue

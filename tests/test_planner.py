@@ -7,8 +7,7 @@ import json
 import pytest
 import torch
 
-from helpers import memory
-from helpers import memory_measure as mm
+from helpers import planner, planner_check
 from helpers.presets import GIB, GPUS, preset_config, preset_names
 
 TINY = dict(model_type="llama", hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=4,
@@ -21,14 +20,14 @@ TRANSFORMERS_PRESETS = [n for n in preset_names() if "_class_name" not in preset
 
 @pytest.mark.parametrize("name", TRANSFORMERS_PRESETS)
 def test_param_count_from_config_equals_the_real_model_on_meta(name):
-    assert memory.load_arch(name).params == mm.meta_params(name)
+    assert planner.load_arch(name).params == planner_check.meta_params(name)
 
 
 @pytest.mark.parametrize("name", preset_names())
 def test_every_preset_cites_its_source_and_matches_the_published_count(name):
     cfg = preset_config(name)
     assert cfg["_source"].startswith("https://huggingface.co/") and cfg["_published_source"]
-    assert memory.load_arch(name).params == pytest.approx(cfg["_published_params"], rel=0.05)
+    assert planner.load_arch(name).params == pytest.approx(cfg["_published_params"], rel=0.05)
 
 
 def test_diffusers_component_counts_equal_the_real_unet_and_vae_on_meta():
@@ -39,23 +38,23 @@ def test_diffusers_component_counts_equal_the_real_unet_and_vae_on_meta():
         cls = UNet2DConditionModel if cfg["_class_name"].startswith("UNet") else AutoencoderKL
         with torch.device("meta"):
             net = cls.from_config({k: v for k, v in cfg.items() if not k.startswith("_")})
-        assert sum(p.numel() for p in net.parameters()) == cfg["_params"] == memory.load_arch(name).params
+        assert sum(p.numel() for p in net.parameters()) == cfg["_params"] == planner.load_arch(name).params
 
 
 def test_gqa_models_cache_fewer_kv_heads_than_query_heads():
-    llama2, llama3 = memory.load_arch("llama-2-7b"), memory.load_arch("llama-3-8b")
-    assert memory.kv_cache_bytes(llama2, 1, 4096) == 4 * memory.kv_cache_bytes(llama3, 1, 4096)
-    assert memory.kv_cache_bytes(llama3, 1, 8192) == 2 * 32 * 8192 * 8 * 128 * 2  # 1 GiB at 8k tokens
+    llama2, llama3 = planner.load_arch("llama-2-7b"), planner.load_arch("llama-3-8b")
+    assert planner.kv_cache_bytes(llama2, 1, 4096) == 4 * planner.kv_cache_bytes(llama3, 1, 4096)
+    assert planner.kv_cache_bytes(llama3, 1, 8192) == 2 * 32 * 8192 * 8 * 128 * 2  # 1 GiB at 8k tokens
 
 
 @pytest.mark.parametrize("cfg", [TINY, MEDIUM, dict(MEDIUM, model_type="mistral", sliding_window=64)],
                          ids=["llama-tiny", "llama-medium", "mistral-window"])
 def test_kv_cache_estimate_equals_the_cache_tensors_after_a_forward(cfg):
-    net = mm.build(cfg, device="cpu", dtype=torch.bfloat16)
+    net = planner_check.build(cfg, device="cpu", dtype=torch.bfloat16)
     ids = torch.randint(0, cfg["vocab_size"], (2, 96))
     with torch.no_grad():
         cache = net(input_ids=ids, use_cache=True).cache
-    assert mm.kv_cache_bytes(cache) == memory.kv_cache_bytes(memory.load_arch(cfg), 2, 96, 2) > 0
+    assert planner_check.kv_cache_bytes(cache) == planner.kv_cache_bytes(planner.load_arch(cfg), 2, 96, 2) > 0
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -63,13 +62,13 @@ def test_kv_cache_estimate_equals_the_cache_tensors_after_a_forward(cfg):
 @pytest.mark.parametrize("checkpointing", [False, True], ids=["no-ckpt", "ckpt"])
 def test_full_finetune_saved_activations_within_15_percent_of_measured(size, dtype, checkpointing):
     cfg, batch, seq = SIZES[size]
-    measured = mm.training_saved_bytes(mm.build(cfg, device="cpu", dtype=dtype), batch, seq, checkpointing)
-    est = memory.saved_activation_bytes(memory.load_arch(cfg), batch, seq, 4 if dtype == torch.float32 else 2,
-                                        checkpointing=checkpointing)
+    measured = planner_check.training_saved_bytes(planner_check.build(cfg, device="cpu", dtype=dtype), batch, seq, checkpointing)
+    est = planner.saved_activation_bytes(planner.load_arch(cfg), batch, seq, 4 if dtype == torch.float32 else 2,
+                                         checkpointing=checkpointing)
     assert est == pytest.approx(measured, rel=0.15)
     if checkpointing:
-        assert est < 0.5 * memory.saved_activation_bytes(memory.load_arch(cfg), batch, seq,
-                                                         4 if dtype == torch.float32 else 2)
+        assert est < 0.5 * planner.saved_activation_bytes(planner.load_arch(cfg), batch, seq,
+                                                          4 if dtype == torch.float32 else 2)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -78,35 +77,35 @@ def test_lora_saved_activations_within_15_percent_of_measured(size, targets):
     from peft import LoraConfig, get_peft_model
 
     cfg, batch, seq = SIZES[size]
-    net = get_peft_model(mm.build(cfg, device="cpu", dtype=torch.bfloat16),
+    net = get_peft_model(planner_check.build(cfg, device="cpu", dtype=torch.bfloat16),
                          LoraConfig(r=8, target_modules=targets if isinstance(targets, str) else list(targets),
                                     lora_dropout=0.0))
-    measured = mm.training_saved_bytes(net, batch, seq)
-    arch = memory.load_arch(cfg)
-    est = memory.saved_activation_bytes(arch, batch, seq, 2, True, memory.lora_targets(arch, targets), 8)
+    measured = planner_check.training_saved_bytes(net, batch, seq)
+    arch = planner.load_arch(cfg)
+    est = planner.saved_activation_bytes(arch, batch, seq, 2, True, planner.lora_targets(arch, targets), 8)
     assert est == pytest.approx(measured, rel=0.15)
 
 
 def test_lora_trainable_count_equals_peft():
     from peft import LoraConfig, get_peft_model
 
-    net = get_peft_model(mm.build(MEDIUM, device="meta"), LoraConfig(r=8, target_modules="all-linear"))
+    net = get_peft_model(planner_check.build(MEDIUM, device="meta"), LoraConfig(r=8, target_modules="all-linear"))
     trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
-    assert memory.estimate(MEDIUM, method="lora", lora_rank=8).trainable == trainable
+    assert planner.estimate(MEDIUM, method="lora", lora_rank=8).trainable == trainable
 
 
 def test_four_bit_keeps_embeddings_and_head_in_16_bit():
-    arch = memory.load_arch("llama-3-8b")
+    arch = planner.load_arch("llama-3-8b")
     kinds = arch.params_by_kind()
-    w4 = memory.weight_bytes(arch, 4)
+    w4 = planner.weight_bytes(arch, 4)
     assert w4 > (kinds["embedding"] + kinds["head"]) * 2 + kinds["linear"] * 0.5
     assert 5.0 * GIB < w4 < 5.6 * GIB  # 1.96 GiB of the 5.4 are the 16-bit embedding and head
-    assert memory.weight_bytes(arch, 4, double_quant=False) > w4
+    assert planner.weight_bytes(arch, 4, double_quant=False) > w4
 
 
 def test_breakdown_has_the_six_named_components_and_a_total():
-    est = memory.estimate("llama-3-8b", method="qlora")
-    assert tuple(est.components) == memory.COMPONENTS
+    est = planner.estimate("llama-3-8b", method="qlora")
+    assert tuple(est.components) == planner.COMPONENTS
     assert est.total == sum(est.components.values()) and est.trainable > 0
     assert "weights" in est.table() and "<table>" in est._repr_html_()
     small, large = (json.loads(json.dumps(est.to_dict(gib))) for gib in (est.total / GIB / 2, est.total / GIB * 2))
@@ -114,32 +113,32 @@ def test_breakdown_has_the_six_named_components_and_a_total():
 
 
 def test_inference_has_a_kv_cache_and_training_has_gradients_and_optimizer():
-    inf = memory.estimate("llama-3.2-1b", method="inference", seq=1024)
-    full = memory.estimate("llama-3.2-1b", method="full", seq=1024)
+    inf = planner.estimate("llama-3.2-1b", method="inference", seq=1024)
+    full = planner.estimate("llama-3.2-1b", method="full", seq=1024)
     assert inf.components["kv_cache"] > 0 and inf.components["gradients"] == inf.components["optimizer"] == 0
     assert full.components["kv_cache"] == 0 and full.components["optimizer"] == 2 * full.components["gradients"]
-    eight = memory.estimate("llama-3.2-1b", method="full", seq=1024, optimizer="adamw8bit")
+    eight = planner.estimate("llama-3.2-1b", method="full", seq=1024, optimizer="adamw8bit")
     assert eight.components["optimizer"] < full.components["optimizer"] / 1.9
 
 
 def test_checkpointing_shrinks_activations_and_qlora_turns_it_on_by_default():
-    off = memory.estimate("llama-3-8b", method="qlora", checkpointing=False)
-    on = memory.estimate("llama-3-8b", method="qlora")
+    off = planner.estimate("llama-3-8b", method="qlora", checkpointing=False)
+    on = planner.estimate("llama-3-8b", method="qlora")
     assert on.knobs["checkpointing"] and on.components["activations"] < off.components["activations"] / 3
 
 
 def test_largest_batch_and_sequence_fit_and_one_more_does_not():
     kw = dict(method="qlora", seq=512)
-    n = memory.max_batch("llama-3-8b", 12, **kw)
-    assert n >= 1 and memory.estimate("llama-3-8b", batch=n, **kw).fits(12)
-    assert not memory.estimate("llama-3-8b", batch=n + 1, **kw).fits(12)
-    s = memory.max_seq("llama-3-8b", 12, method="inference", bits=4)
+    n = planner.max_batch("llama-3-8b", 12, **kw)
+    assert n >= 1 and planner.estimate("llama-3-8b", batch=n, **kw).fits(12)
+    assert not planner.estimate("llama-3-8b", batch=n + 1, **kw).fits(12)
+    s = planner.max_seq("llama-3-8b", 12, method="inference", bits=4)
     assert 0 < s <= 8192
 
 
 def test_seventy_b_at_4_bit_needs_more_than_30_gib_of_weights_alone():
-    assert memory.estimate("llama-2-70b", bits=4).components["weights"] > 30 * GIB
-    assert memory.max_seq("llama-2-70b", 12, bits=4) == 0
+    assert planner.estimate("llama-2-70b", bits=4).components["weights"] > 30 * GIB
+    assert planner.max_seq("llama-2-70b", 12, bits=4) == 0
 
 
 @pytest.mark.parametrize("kwargs, word", [
@@ -149,12 +148,12 @@ def test_seventy_b_at_4_bit_needs_more_than_30_gib_of_weights_alone():
 ])
 def test_nonsense_values_are_refused_with_a_message_naming_them(kwargs, word):
     with pytest.raises(ValueError, match=word):
-        memory.estimate("gpt2", **kwargs)
+        planner.estimate("gpt2", **kwargs)
 
 
 def test_unknown_model_lists_presets_and_mentions_config_json():
     with pytest.raises(ValueError, match="or pass a path to a config.json") as err:
-        memory.load_arch("llama-9-99b")
+        planner.load_arch("llama-9-99b")
     assert "llama-3-8b" in str(err.value)
 
 
@@ -162,9 +161,9 @@ def test_config_missing_a_field_names_it(tmp_path):
     cfg = {k: v for k, v in TINY.items() if k != "intermediate_size"}
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(ValueError, match="'intermediate_size'"):
-        memory.estimate(str(tmp_path / "config.json"))
+        planner.estimate(str(tmp_path / "config.json"))
     with pytest.raises(ValueError, match="model_type"):
-        memory.load_arch({"hidden_size": 8})
+        planner.load_arch({"hidden_size": 8})
 
 
 def test_gpu_table_has_the_cards_the_course_names():
@@ -175,27 +174,27 @@ def test_gpu_table_has_the_cards_the_course_names():
 
 @pytest.mark.parametrize("method, bits", [("inference", 16), ("qlora", 4)])
 def test_rehearsal_code_path_runs_on_cpu_with_a_tiny_replica(method, bits):
-    row = mm.rehearse(dict(TINY), method=method, bits=bits, batch=1, seq=32, device="cpu")
+    row = planner_check.rehearse(dict(TINY), method=method, bits=bits, batch=1, seq=32, device="cpu")
     assert row["status"] == "ok" and row["estimate_tensors_bytes"] > 0 and row["measured_bytes"] is not None
-    assert set(row["components"]) == set(memory.COMPONENTS)
+    assert set(row["components"]) == set(planner.COMPONENTS)
 
 
 def test_qlora_saved_activations_are_fp32_after_prepare_for_kbit_training(tmp_path):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    mm.build(MEDIUM, device="cpu", dtype=torch.bfloat16).save_pretrained(tmp_path)
+    planner_check.build(MEDIUM, device="cpu", dtype=torch.bfloat16).save_pretrained(tmp_path)
     qconf = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                bnb_4bit_compute_dtype=torch.bfloat16)
     net = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=qconf, dtype=torch.bfloat16,
                                                device_map={"": "cpu"})
     net = prepare_model_for_kbit_training(net, use_gradient_checkpointing=False)  # norms and head to fp32
     net = get_peft_model(net, LoraConfig(r=8, target_modules="all-linear", lora_dropout=0.0))
-    measured = mm.training_saved_bytes(net, 2, 128)
-    arch = memory.load_arch(MEDIUM)
-    est = memory.estimate(MEDIUM, method="qlora", batch=2, seq=128, lora_rank=8, checkpointing=False)
+    measured = planner_check.training_saved_bytes(net, 2, 128)
+    arch = planner.load_arch(MEDIUM)
+    est = planner.estimate(MEDIUM, method="qlora", batch=2, seq=128, lora_rank=8, checkpointing=False)
     assert est.saved_activations == pytest.approx(measured, rel=0.15)
-    as_if_bf16 = memory.saved_activation_bytes(arch, 2, 128, 2, True, memory.lora_targets(arch, "all-linear"), 8)
+    as_if_bf16 = planner.saved_activation_bytes(arch, 2, 128, 2, True, planner.lora_targets(arch, "all-linear"), 8)
     assert as_if_bf16 < measured  # the fp32 upcast is real: a bf16 estimate would be too low
 
 
@@ -203,38 +202,38 @@ def test_qlora_saved_activations_are_fp32_after_prepare_for_kbit_training(tmp_pa
 @pytest.mark.parametrize("checkpointing", [False, True], ids=["no-ckpt", "ckpt"])
 def test_mixed_precision_saved_activations_equal_the_measured_bytes_under_autocast(size, checkpointing):
     cfg, batch, seq = SIZES[size]
-    measured = mm.training_saved_bytes(mm.build(cfg, device="cpu", dtype=torch.float32), batch, seq, checkpointing,
-                                       autocast=True)
-    assert memory.saved_activation_bytes(memory.load_arch(cfg), batch, seq, 2, checkpointing=checkpointing,
-                                         autocast=True) == measured
+    measured = planner_check.training_saved_bytes(planner_check.build(cfg, device="cpu", dtype=torch.float32), batch, seq, checkpointing,
+                                                  autocast=True)
+    assert planner.saved_activation_bytes(planner.load_arch(cfg), batch, seq, 2, checkpointing=checkpointing,
+                                          autocast=True) == measured
 
 
 def test_full_finetune_at_16_bits_is_mixed_by_default_16_bytes_a_parameter_and_pure_is_8():
-    mixed = memory.estimate("llama-3.2-1b", method="full", seq=512)
-    pure = memory.estimate("llama-3.2-1b", method="full", seq=512, precision="pure")
+    mixed = planner.estimate("llama-3.2-1b", method="full", seq=512)
+    pure = planner.estimate("llama-3.2-1b", method="full", seq=512, precision="pure")
     per_param = {e.knobs["precision"]: sum(e.components[k] for k in ("weights", "gradients", "optimizer")) / e.params
                  for e in (mixed, pure)}
     assert per_param == {"mixed": 16, "pure": 8} and mixed.total > 1.8 * pure.total
-    assert memory.estimate("llama-3.2-1b", method="lora").knobs["precision"] is None  # only a full fine-tune
+    assert planner.estimate("llama-3.2-1b", method="lora").knobs["precision"] is None  # only a full fine-tune
     with pytest.raises(ValueError, match="precision"):
-        memory.estimate("gpt2", method="full", precision="half")
+        planner.estimate("gpt2", method="full", precision="half")
 
 
 def test_measured_training_state_matches_the_planner_in_both_recipes():
     """Weights + gradients + AdamW states after one step, counted tensor by tensor, as the planner says."""
     for precision, dtype in (("mixed", torch.float32), ("pure", torch.bfloat16)):
-        net = mm.build(TINY, device="cpu", dtype=dtype)
+        net = planner_check.build(TINY, device="cpu", dtype=dtype)
         opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
         ids = torch.randint(0, TINY["vocab_size"], (1, 16))
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "mixed"):
             loss = net(input_ids=ids, labels=ids).loss
         loss.backward()
         opt.step()
-        measured = mm.training_state_bytes(net, opt)
-        est = memory.estimate(TINY, method="full", precision=precision)
+        measured = planner_check.training_state_bytes(net, opt)
+        est = planner.estimate(TINY, method="full", precision=precision)
         assert measured == sum(est.components[k] for k in ("weights", "gradients", "optimizer"))
 
 
 def test_rehearsal_runs_a_mixed_precision_full_finetune_on_cpu():
-    row = mm.rehearse(dict(TINY), method="full", bits=16, batch=1, seq=32, device="cpu")
+    row = planner_check.rehearse(dict(TINY), method="full", bits=16, batch=1, seq=32, device="cpu")
     assert row["status"] == "ok" and row["precision"] == "mixed"

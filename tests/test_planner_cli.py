@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from course.doctor import planner_need
+from course.commands.doctor import planner_need
 from course.syllabus import load
 
 COMPONENTS = {"weights", "kv_cache", "activations", "gradients", "optimizer", "overhead"}

@@ -1,4 +1,4 @@
-"""helpers.profile: choosing the profile, picking sizes, recording metrics for the runner."""
+"""helpers.profiles: choosing the profile, picking sizes, recording metrics for the runner."""
 
 from __future__ import annotations
 
@@ -7,31 +7,31 @@ import json
 import pytest
 import torch
 
-from helpers import profile
+from helpers import metrics, profiles
 
 
 def test_auto_profile_reads_the_environment(monkeypatch):
     monkeypatch.setenv("COURSE_PROFILE", "smoke")
-    assert profile.resolve_profile("auto") == "smoke"
+    assert profiles.resolve_profile("auto") == "smoke"
     monkeypatch.delenv("COURSE_PROFILE")
-    assert profile.resolve_profile("auto") == "full"
-    assert profile.resolve_profile("FULL") == "full"
+    assert profiles.resolve_profile("auto") == "full"
+    assert profiles.resolve_profile("FULL") == "full"
 
 
 def test_an_unknown_profile_is_refused_with_the_valid_names():
     with pytest.raises(ValueError, match="smoke, full"):
-        profile.resolve_profile("fast")
+        profiles.resolve_profile("fast")
 
 
 def test_pick_chooses_by_profile():
-    assert profile.pick("smoke", smoke=1, full=2) == 1 and profile.pick("full", smoke=1, full=2) == 2
+    assert profiles.pick("smoke", smoke=1, full=2) == 1 and profiles.pick("full", smoke=1, full=2) == 2
 
 
 def test_record_writes_metrics_and_peak_memory_for_the_runner(tmp_path, monkeypatch, capsys):
     target = tmp_path / "m.json"
     monkeypatch.setenv("COURSE_METRICS_FILE", str(target))
-    profile.record(accuracy=torch.tensor(0.9375), loss=1.5)
-    profile.record(steps=3)
+    metrics.record(accuracy=torch.tensor(0.9375), loss=1.5)
+    metrics.record(steps=3)
     saved = json.loads(target.read_text())
     assert saved["metrics"] == {"accuracy": 0.9375, "loss": 1.5, "steps": 3}
     assert saved["memory"]["peak_rss_mb"] > 0
@@ -39,5 +39,5 @@ def test_record_writes_metrics_and_peak_memory_for_the_runner(tmp_path, monkeypa
 
 
 def test_timings_and_memory_are_measurements_not_seeded_results():
-    assert profile.is_measurement("epoch_s") and profile.is_measurement("peak_vram_gb")
-    assert not profile.is_measurement("test_accuracy")
+    assert metrics.is_measurement("epoch_s") and metrics.is_measurement("peak_vram_gb")
+    assert not metrics.is_measurement("test_accuracy")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import ast
 
-import notebook_code
 import pytest
 import torch
 
+from course import notebook_code
 from course.exercises import week07
 from course.syllabus import REPO_ROOT, SYLLABUS_PATH, load
 from helpers import finetune as ft
-from helpers import llm, memory
+from helpers import llm, planner
 from helpers.presets import GIB, gpu_vram_gib, preset_config
 
 NB_ID = "07a-lora-and-qlora"
@@ -43,7 +43,7 @@ def test_the_full_parameters_equal_the_syllabus_plan():
 
 def test_the_planner_says_the_full_run_fits_the_rtx_4070_ti_with_a_gib_to_spare():
     _, card = gpu_vram_gib("rtx4070ti")
-    est = memory.estimate(**_plan())
+    est = planner.estimate(**_plan())
     assert est.seq >= 1024 and est.total <= (card - 1) * GIB, est.table()
 
 
@@ -51,7 +51,7 @@ def test_the_syllabus_peak_is_the_planners_largest_set_up_that_fits():
     plan, spec = _plan(), load().by_id(NB_ID).full
     setups = [dict(plan, checkpointing=ckpt, optimizer=opt)
               for ckpt, opt in ((False, "adamw"), (True, "adamw"), (True, plan["optimizer"]))]
-    totals = [memory.estimate(**s).total / GIB for s in setups]
+    totals = [planner.estimate(**s).total / GIB for s in setups]
     assert totals[0] > 12  # without checkpointing it does not fit: the notebook prints the verdict instead
     assert spec.vram_gb == pytest.approx(max(t for t in totals if t <= 12), abs=0.05)
     assert spec.vram_source.startswith("planner:")

@@ -37,9 +37,9 @@ def test_the_step_runs_on_the_cpu_with_a_tiny_replica(selector, tmp_path):
 def test_llm_notebooks_take_their_configuration_from_the_syllabus_plan():
     entry = next(e for e in rehearse.gpu_notebooks() if e["id"].startswith("06b"))
     _, planned, what = rehearse.llm_step(entry["plan"], "cpu", tiny=False)
-    from helpers import memory
+    from helpers import planner
 
-    est = memory.estimate(**entry["plan"])
+    est = planner.estimate(**entry["plan"])
     assert planned == est.total - est.components["overhead"] and entry["plan"]["model"] in what
 
 

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from course import runner
 from course import syllabus as syl
+from course.commands import run as runner
 
 
 @pytest.mark.notebooks

@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import train_demo
 
@@ -32,13 +33,15 @@ def _step_in(path: Path) -> int:
         return 0
 
 
-def test_sigkill_mid_epoch_then_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+@pytest.mark.slow
+def test_a_run_killed_mid_epoch_or_stopped_on_an_epoch_boundary_resumes_to_the_uninterrupted_weights(tmp_path):
     reference = subprocess.run(DEMO, capture_output=True, text=True, check=True, timeout=300)
+    # 1. SIGKILL in the middle of an epoch (8 steps an epoch), with a checkpoint every step
     ckpt = tmp_path / "run.pt"
     proc = subprocess.Popen([*DEMO, "--checkpoint", str(ckpt), "--every", "1", "--step-delay", "0.15"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while _step_in(ckpt) < 11 and time.monotonic() < deadline:  # 8 steps an epoch: 11 is mid-epoch 2
+    while _step_in(ckpt) < 11 and time.monotonic() < deadline:  # 11 is mid-epoch 2
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
@@ -50,6 +53,34 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights_as_an_uninterrupte
                              check=True, timeout=300)
     assert f"Resumed from {ckpt} at step" in resumed.stdout
     assert _checksum(resumed.stdout) == _checksum(reference.stdout)
+    # 2. the entry point crashes at step 17, after its last checkpoint on an epoch boundary (step 16 = 2 x 8): the resumed run takes every later step
+    edge = tmp_path / "edge.pt"
+    crashed = subprocess.run([*DEMO, "--checkpoint", str(edge), "--every", "8", "--crash-at", "17"],
+                             capture_output=True, text=True, timeout=300)
+    assert crashed.returncode == 3 and _step_in(edge) == 16
+    resumed = subprocess.run([*DEMO, "--checkpoint", str(edge)], capture_output=True, text=True, check=True, timeout=300)
+    assert "at step 16 (epoch 2, batch 8)" in resumed.stdout, resumed.stdout
+    assert _checksum(resumed.stdout) == _checksum(reference.stdout), "no epoch skipped at the boundary"
+    assert train.load_checkpoint(edge)["step"] == 40, "every step of the uninterrupted run was taken"
+
+
+def test_fit_stopped_by_max_steps_on_an_epoch_boundary_resumes_to_the_same_steps_and_weights(tmp_path):
+    def run(checkpoint=None, max_steps=None):
+        torch.manual_seed(0)
+        x, y = torch.randint(0, 255, (64, 1, 4, 4), dtype=torch.uint8), torch.randint(0, 2, (64,))
+        loader = TensorLoader(x, y, batch_size=8, seed=0)  # 8 batches an epoch
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        history = train.fit(model, loader, opt, epochs=4, max_steps=max_steps, checkpoint=checkpoint, every=5,
+                            eval_data=[(x.float(), y)], progress=False, device="cpu")
+        return history, torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    full, weights = run()
+    run(tmp_path / "c.pt", max_steps=16)  # stops exactly at the end of epoch 2
+    resumed, resumed_weights = run(tmp_path / "c.pt")
+    assert resumed["step"][-1] == full["step"][-1] == 32
+    assert torch.equal(resumed_weights, weights)
+    assert resumed["epoch"] == full["epoch"] == [1, 2, 3, 4], "one evaluation per epoch, none twice"
 
 
 def test_a_checkpoint_write_killed_half_way_leaves_the_latest_checkpoint_intact(tmp_path):

@@ -287,20 +287,3 @@ def pipeline_steps(answer: Any) -> list[Any]:
     return [step for _, step in steps] if steps else [inner]
 
 
-def scores_at_least(data: Callable[[], tuple[Any, Any]], minimum: float, what: str = "the test set",
-                    scoring: str = "accuracy") -> Callable[[Any], str | None]:
-    """A checker for a fitted estimator that must score at least ``minimum`` on ``data()`` = (X, y)."""
-
-    def checker(answer: Any) -> str | None:
-        problem = fitted_estimator(answer)
-        if problem:
-            return problem
-        from sklearn.metrics import get_scorer
-
-        X, y = data()
-        score = get_scorer(scoring)(answer, X, y)
-        if score < minimum:
-            return f"it scores {scoring} {score:.3f} on {what}; aim for at least {minimum:g}."
-        return None
-
-    return checker

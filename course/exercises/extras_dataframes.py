@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from course.syllabus import objective
 
 NOTEBOOK = "e5-gpu-dataframes"
 
-SAME_QUERY = "Run the same dataframe query on pandas (CPU) and cuDF (GPU)"
-SIZE = "Measure query time by table size and explain why small tables are faster on the CPU"
-ACCELERATE = "Accelerate unchanged pandas code with cudf.pandas"
+SAME_QUERY = objective(NOTEBOOK, "Run the same")
+SIZE = objective(NOTEBOOK, "Measure query time")
+ACCELERATE = objective(NOTEBOOK, "Accelerate unchanged pandas")
 
 
 def _q1_solve() -> float:
@@ -138,7 +139,7 @@ def _frames_differ(got: Any, expected: Any) -> str | None:
 def _summary_cases() -> list[Case]:
     import pandas as pd
 
-    from helpers.frames import make_table
+    from helpers.dataframes import make_table
 
     small = pd.DataFrame({"key": [2, 0, 2, 1, 0, 1], "qty": [3, 1, 5, 1, 2, 1], "price": [9.5, 4.0, 20.0, 7.0, 3.5, 8.0]})
     return [Case("6 rows, where key 1 has no row with qty >= 2", (small,)),
@@ -147,7 +148,7 @@ def _summary_cases() -> list[Case]:
 
 q5 = Exercise(
     "q5",
-    "Write key_summary(df) for a table with the columns key, qty and price (like frames.make_table's): keep "
+    "Write key_summary(df) for a table with the columns key, qty and price (like dataframes.make_table's): keep "
     "the rows with qty >= 2, then for each key compute orders (how many rows), units (their total qty) and "
     "max_price (their highest price). Return a DataFrame indexed by key, in increasing key order, with the "
     "columns orders, units, max_price. Write it with the pandas API only, so cuDF can run it too.",

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from course.syllabus import objective
 
 NOTEBOOK = "e7-beyond-one-gpu"
 
-EXPLAIN = "Explain data parallelism: full model copies, sharded batches, gradients averaged by all-reduce"
-LAUNCH = "Launch one training script on N ranks with torchrun (DDP) and with accelerate"
-DECIDE = "Decide between more 12 GB cards and one bigger card from memory and communication arithmetic"
+EXPLAIN = objective(NOTEBOOK, "Explain data parallelism:")
+LAUNCH = objective(NOTEBOOK, "Launch one training")
+DECIDE = objective(NOTEBOOK, "Decide between more")
 
 
 

@@ -6,12 +6,13 @@ import math
 from typing import Any
 
 from course.exercises import Case, Exercise, near, same_as
+from course.syllabus import objective
 
 NOTEBOOK = "e4-generative-models"
 
-GAN = "Train a DCGAN: a generator and a discriminator in a contest"
-DDPM = "Train a DDPM: noise images step by step and learn to predict the noise"
-COST = "Compare their sampling cost: one pass against T passes"
+GAN = objective(NOTEBOOK, "Train a DCGAN:")
+DDPM = objective(NOTEBOOK, "Train a DDPM:")
+COST = objective(NOTEBOOK, "Compare their sampling")
 
 
 def _q1_solve() -> float:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from course.syllabus import objective
 
 NOTEBOOK = "e2-graph-neural-networks"
 
-STORE = "Store a graph for deep learning: features, edge_index, labels, masks (PyTorch Geometric)"
-TRAIN = "Train a GCN and an MLP baseline on Cora with 140 labelled nodes"
-WHY = "Explain why neighbour averaging wins on homophilous graphs"
+STORE = objective(NOTEBOOK, "Store a graph")
+TRAIN = objective(NOTEBOOK, "Train a GCN")
+WHY = objective(NOTEBOOK, "Explain why neighbour")
 
 
 def _q1_solve() -> float:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from course.exercises import Case, Exercise, choice, same_as
+from course.syllabus import objective
 
 NOTEBOOK = "e3-multimodal"
 
-PROJECT = "Explain how MiniGPT-4 and LLaVA project vision-encoder patch vectors into an LLM's embedding space"
-PARTS = "Take a vision-language model apart: vision tower, projector, language model, <image> placeholders"
-SPLICE = "Reproduce the model's forward pass by splicing the projected image vectors into the prompt by hand"
+PROJECT = objective(NOTEBOOK, "Explain how MiniGPT-4")
+PARTS = objective(NOTEBOOK, "Take a vision-language")
+SPLICE = objective(NOTEBOOK, "Reproduce the model's")
 
 
 def _exact(expected: int, unit: str) -> Any:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from course.syllabus import objective
 
 NOTEBOOK = "e1-reinforcement-learning"
 
-TRAIN = "Train DQN and PPO on CartPole with stable-baselines3 and the RL Zoo's tuned settings"
-JUDGE = "Read reward curves and judge agents by evaluation episodes against a random policy"
-DEVICE = "Measure why small MLP policies train faster on the CPU than on the GPU"
+TRAIN = objective(NOTEBOOK, "Train DQN and")
+JUDGE = objective(NOTEBOOK, "Read reward curves")
+DEVICE = objective(NOTEBOOK, "Measure why small")
 
 
 def _q1_solve() -> float:

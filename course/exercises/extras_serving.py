@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "e6-serving-a-local-llm"
 
-API = "Explain why vLLM, llama.cpp's server, Ollama and NVIDIA NIM share OpenAI's chat-completions API"
-SERVE = "Start a minimal OpenAI-compatible server on 127.0.0.1, query it with requests, stop it cleanly"
-MEASURE = "Measure request latency, tokens per second and time to first token (streaming)"
-BATCH = "Measure why servers batch requests, and what batching costs in KV-cache memory"
+API = objective(NOTEBOOK, "Explain why vLLM,")
+SERVE = objective(NOTEBOOK, "Start a minimal")
+MEASURE = objective(NOTEBOOK, "Measure request latency,")
+BATCH = objective(NOTEBOOK, "Measure why servers")
 
 
 
@@ -82,7 +83,7 @@ q3 = Exercise(
 
 
 def _q4_solve() -> float:
-    from helpers.memory import kv_cache_bytes, load_arch
+    from helpers.planner import kv_cache_bytes, load_arch
 
     arch = load_arch("smollm2-1.7b")  # 24 layers, 32 KV heads of 64 dims
     return kv_cache_bytes(arch, batch=8, seq=2048, dtype_bytes=2) / GIB
@@ -101,7 +102,7 @@ q4 = Exercise(
     "do 8 concurrent conversations of 2,048 tokens each need?",
     _q4_check,
     "KV cache = 2 (K and V) x layers x conversations x tokens x KV heads x head_dim x 2 bytes; "
-    "helpers.memory.kv_cache_bytes does the same sum.",
+    "helpers.planner.kv_cache_bytes does the same sum.",
     _q4_solve,
     objective=BATCH,
 )

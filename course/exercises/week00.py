@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "00a-check-your-gpu"
 
-REPORT = "Read your GPU's report: VRAM, compute capability, bf16/TF32, driver"
-FITS = "Work out what fits in 12 GB from bytes per parameter"
-MATMUL = "Measure CPU vs GPU matrix-multiply TFLOP/s and explain why the ratio varies"
+REPORT = objective(NOTEBOOK, "Read your GPU's")
+FITS = objective(NOTEBOOK, "Work out what")
+MATMUL = objective(NOTEBOOK, "Measure CPU vs")
 
 
 
@@ -68,7 +69,7 @@ q3 = Exercise(
                   "cards run 16-bit with fp32 accumulation at half rate: the Ada whitepaper gives the 4070 Ti "
                   "80.2 vs 40.1 TFLOP/s. Compare the 16-bit and fp32 columns of your own sweep."),
     }),
-    "Look up 'RTX 4070 TI' in helpers.gpu.PEAK_TFLOPS (fp32 and f16 fields) and divide.",
+    "Look up 'RTX 4070 TI' in helpers.gpu_specs.PEAK_TFLOPS (fp32 and f16 fields) and divide.",
     _q3_solve,
     objective=REPORT,
 )

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from course.exercises import Exercise, choice, fitted_estimator, learner_call, near, pipeline_steps
+from course.syllabus import objective
 
 NOTEBOOK = "01a-the-ml-workflow"
-METRICS = "Read MAE, RMSE and R², and accuracy, precision, recall, F1, ROC AUC and the confusion matrix; know when each misleads"
-PIPELINE = "Scale features inside a Pipeline so nothing leaks from the test set"
-FITTING = "Recognise under- and over-fitting in a polynomial-degree sweep and in learning curves"
-THRESHOLD = "Choose a decision threshold from a precision-recall curve when positives are rare"
+METRICS = objective(NOTEBOOK, "Read MAE, RMSE")
+PIPELINE = objective(NOTEBOOK, "Scale features inside")
+FITTING = objective(NOTEBOOK, "Recognise under- and")
+THRESHOLD = objective(NOTEBOOK, "Choose a decision")
 
 # q1: five house prices (in 100 000 $) and a model's predictions for them.
 Y_TRUE = [3.0, 5.0, 2.0, 8.0, 7.0]

@@ -6,14 +6,14 @@ import math
 from typing import Any
 
 from course.exercises import Case, Exercise, choice, fitted_estimator, near, pipeline_steps, same_as
+from course.syllabus import objective
 
 NOTEBOOK = "02a-choosing-and-trusting-a-model"
-CV = "Replace one noisy train/test split with cross-validation, and read its spread"
-ZOO = ("Compare trees, random forests, gradient boosting, SVMs, k-NN"
-       " and logistic regression on the same folds, and see their decision boundaries")
-TUNE = "Tune hyperparameters with grid and randomized search, and check the choice on an untouched test set"
-EXPLAIN = "Explain a model with permutation importance and partial dependence"
-UNSUP = "Find structure without labels: PCA, t-SNE and k-means on handwritten digits"
+CV = objective(NOTEBOOK, "Replace one noisy")
+ZOO = objective(NOTEBOOK, "Compare trees, random")
+TUNE = objective(NOTEBOOK, "Tune hyperparameters with")
+EXPLAIN = objective(NOTEBOOK, "Explain a model")
+UNSUP = objective(NOTEBOOK, "Find structure without")
 
 
 def _q1_solve() -> float:

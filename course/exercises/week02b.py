@@ -6,13 +6,14 @@ import math
 from typing import Any
 
 from course.exercises import Exercise, choice, learner_call, near
+from course.syllabus import objective
 from helpers import data
 
 NOTEBOOK = "02b-titanic-mini-project"
-PROJECT = "Take a raw table from exploration to a submission-style prediction for passengers never seen"
-PIPELINE = "Handle missing values and text columns in one Pipeline (SimpleImputer, OneHotEncoder, ColumnTransformer)"
-TRAPS = "Spot a leaking column and the unshuffled-folds trap before they fool you"
-CHOOSE = "Choose a model by cross-validation and check the estimate on a held-out set"
+PROJECT = objective(NOTEBOOK, "Take a raw")
+PIPELINE = objective(NOTEBOOK, "Handle missing values")
+TRAPS = objective(NOTEBOOK, "Spot a leaking")
+CHOOSE = objective(NOTEBOOK, "Choose a model")
 
 
 def titanic_split(frame: Any = None) -> tuple[Any, Any]:

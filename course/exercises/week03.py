@@ -6,12 +6,13 @@ import math
 from typing import Any
 
 from course.exercises import Exercise, choice, describe, learner_call, near
+from course.syllabus import objective
 
 NOTEBOOK = "03a-pytorch-basics-and-mnist"
-TENSORS = "Use tensors: shapes, dtypes, devices, broadcasting"
-AUTOGRAD = "Let autograd compute gradients, and know why they accumulate"
-MODULE = "Write an nn.Module and a training loop by hand, then use helpers.train.fit"
-EVALUATE = "Evaluate by hand (model.eval(), torch.no_grad(), accuracy) on a validation split kept apart from the test set"
+TENSORS = objective(NOTEBOOK, "Use tensors: shapes,")
+AUTOGRAD = objective(NOTEBOOK, "Let autograd compute")
+MODULE = objective(NOTEBOOK, "Write an nn.Module")
+EVALUATE = objective(NOTEBOOK, "Evaluate by hand")
 
 
 def _q1_solve() -> tuple[int, ...]:

@@ -9,14 +9,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from course.exercises import Case, Exercise, differs, learner_call, near, same_as
+from course.syllabus import objective
 from helpers.presets import MIB
 
 NOTEBOOK = "04a-cnns-on-cifar10"
-RESNET = "Build a residual network (ResNet-9) and train it past 90% on CIFAR-10"
-TRICKS = "Use batch normalisation, weight decay, Nesterov momentum and a one-cycle schedule, knowing why each helps"
-AMP_OBJ = "Measure mixed precision (bf16/fp16 autocast, GradScaler) and channels_last"
-VRAM = "Measure peak VRAM against batch size and find the largest batch that fits"
-RESUME = "Checkpoint atomically and resume an interrupted run"
+RESNET = objective(NOTEBOOK, "Build a residual")
+TRICKS = objective(NOTEBOOK, "Use batch normalisation,")
+AMP_OBJ = objective(NOTEBOOK, "Measure mixed precision")
+VRAM = objective(NOTEBOOK, "Measure peak VRAM")
+RESUME = objective(NOTEBOOK, "Checkpoint atomically and")
 
 PARAMS = 6.57e6  # ResNet-9 at width 64
 

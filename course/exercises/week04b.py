@@ -9,11 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from course.exercises import Case, Exercise, differs, near, same_as
+from course.syllabus import objective
 
 NOTEBOOK = "04b-cifar10-speedrun"
-BATCH_AUG = "Hold the dataset on the GPU and augment whole batches at once"
-TRICKS = "Apply label smoothing, 16-bit autocast with channels_last, patch-whitening and identity init"
-JUDGE = "Judge 94% over several seeds and time a run beside the published airbench94 record"
+BATCH_AUG = objective(NOTEBOOK, "Hold the dataset")
+TRICKS = objective(NOTEBOOK, "Apply label smoothing,")
+JUDGE = objective(NOTEBOOK, "Judge 94% over")
 
 
 def _q1_solve() -> float:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from course.syllabus import objective
 
 NOTEBOOK = "05a-transformers-for-nlp"
-TOKENS_OBJ = "Turn text into tokens, ids and embeddings"
-ATTENTION_OBJ = "Look at attention weights inside a transformer"
-WRITE_ATTENTION_OBJ = "Write scaled dot-product attention with a causal mask, and check it against PyTorch's"
-EVAL_OBJ = "Evaluate with accuracy and a confusion matrix"
-DECODING_OBJ = "Compare greedy, top-k, top-p and temperature decoding with GPT-2"
+TOKENS_OBJ = objective(NOTEBOOK, "Turn text into")
+ATTENTION_OBJ = objective(NOTEBOOK, "Look at attention")
+WRITE_ATTENTION_OBJ = objective(NOTEBOOK, "Write scaled dot-product")
+EVAL_OBJ = objective(NOTEBOOK, "Evaluate with accuracy")
+DECODING_OBJ = objective(NOTEBOOK, "Compare greedy, top-k,")
 
 # q1: scores of a 12-head model at 512 tokens, stored in fp32.
 HEADS, TOKENS = 12, 512

@@ -7,14 +7,14 @@ import math
 from typing import Any
 
 from course.exercises import Case, Exercise, NotAnswered, choice, learner_call, near, same_as
+from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "06a-running-an-llm-on-12gb"
-CHAT_OBJ = "Chat with a model through its chat template"
-PLAN_OBJ = "Ask the planner before loading; see 16-bit spill into CPU RAM with device_map and max_memory, and what it costs in speed"
-QUANT_OBJ = ("Write a BitsAndBytesConfig and compare 8-bit and 4-bit NF4: memory, speed, the same prompts' answers, "
-             "and the bandwidth roofline")
-KV_OBJ = "Measure the memory the KV cache adds as the context grows, beside the planner's estimate"
+CHAT_OBJ = objective(NOTEBOOK, "Chat with a")
+PLAN_OBJ = objective(NOTEBOOK, "Ask the planner")
+QUANT_OBJ = objective(NOTEBOOK, "Write a BitsAndBytesConfig")
+KV_OBJ = objective(NOTEBOOK, "Measure the memory")
 
 
 # Llama-3.1-8B's published architecture (config.json on the Hugging Face Hub).
@@ -43,13 +43,13 @@ q1 = Exercise(
     f"Llama-3.1-8B has {LAYERS} layers, {KV_HEADS} KV heads of dimension {HEAD_DIM}. How many GiB does its "
     "bf16 KV cache take for one sequence of 8192 tokens? (The notebook measured other lengths: compute this one.)",
     _q1_check,
-    "2 (K and V) x layers x tokens x KV heads x head_dim x 2 bytes; compare with helpers.memory.kv_cache_bytes.",
+    "2 (K and V) x layers x tokens x KV heads x head_dim x 2 bytes; compare with helpers.planner.kv_cache_bytes.",
     _q1_solve,
     objective=KV_OBJ,
 )
 
 # q2: the roofline for a card and a model the notebook does not print.
-RTX4060_GBS = 272.0  # NVIDIA's RTX 4060 spec page (helpers.gpu.memory_bandwidth_gbs)
+RTX4060_GBS = 272.0  # NVIDIA's RTX 4060 spec page (helpers.gpu_specs.memory_bandwidth_gbs)
 READ_GB = 2.24  # Llama-3.2-3B in NF4, per generated token: helpers.llm.bytes_per_token("llama-3.2-3b", 4) / 1e9
 
 
@@ -109,10 +109,10 @@ def nf4_config() -> Any:
 
 
 def _double_quant_saving_gb() -> float:
-    from helpers import memory
+    from helpers import planner
 
-    arch = memory.load_arch("llama-3.1-8b")
-    return (memory.weight_bytes(arch, 4, double_quant=False) - memory.weight_bytes(arch, 4)) / 1e9
+    arch = planner.load_arch("llama-3.1-8b")
+    return (planner.weight_bytes(arch, 4, double_quant=False) - planner.weight_bytes(arch, 4)) / 1e9
 
 
 def _q5_check(answer: Any) -> str | None:
@@ -168,9 +168,9 @@ def kv_cache_bytes(config: dict, tokens: int, batch: int = 1, bytes_per_value: i
 
 
 def _planner_kv(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
-    from helpers import memory
+    from helpers import planner
 
-    return memory.kv_cache_bytes(memory.load_arch(config), batch, tokens, bytes_per_value)
+    return planner.kv_cache_bytes(planner.load_arch(config), batch, tokens, bytes_per_value)
 
 
 def _config(preset: str, drop: tuple[str, ...] = (), **changes: Any) -> dict:

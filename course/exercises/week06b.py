@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "06b-where-the-memory-goes"
@@ -10,10 +11,10 @@ NOTEBOOK = "06b-where-the-memory-goes"
 L3_LAYERS, L3_HIDDEN, L3_HEADS, L3_KV_HEADS, L3_HEAD_DIM = 32, 4096, 32, 8, 128
 
 
-OBJ_COUNT = "Count a model's parameters exactly from its config.json, checked on the meta device"
-OBJ_SPLIT = "Split GPU memory into weights, KV cache, activations, gradients, optimizer state and overhead"
-OBJ_PLAN = "Answer 'does it fit in 12 GB?' with the planner (python -m course plan) for inference, full, LoRA, QLoRA"
-OBJ_AUDIT = "Audit the source note's VRAM claims: true, false or depends"
+OBJ_COUNT = objective(NOTEBOOK, "Count a model's")
+OBJ_SPLIT = objective(NOTEBOOK, "Split GPU memory")
+OBJ_PLAN = objective(NOTEBOOK, "Answer 'does it")
+OBJ_AUDIT = objective(NOTEBOOK, "Audit the source")
 
 
 def llama_block_params(hidden: int, intermediate: int, heads: int, kv_heads: int, head_dim: int) -> int:
@@ -59,7 +60,7 @@ q1 = Exercise(
         (_block_with_biases, "Llama's linear layers have no biases (attention_bias and mlp_bias are false)."),
     ]),
     "Seven weight matrices: q (hidden x heads*head_dim), k and v (hidden x kv_heads*head_dim), o, gate, up, down; "
-    "plus two norm vectors. memory.load_arch(...).params_by_kind() lets you check the total.",
+    "plus two norm vectors. planner.load_arch(...).params_by_kind() lets you check the total.",
     lambda: llama_block_params,
     objective=OBJ_COUNT,
 )
@@ -117,7 +118,7 @@ q4 = Exercise(
     choice("checkpointing", {
         "rank": "the LoRA rank changes the adapters (tens of MB); compare the activations row with and without it.",
         "optimizer": "QLoRA's optimizer only holds state for the adapters: a few hundred MB at most."}),
-    "Run memory.estimate three times, changing one knob each time, and compare the totals.",
+    "Run planner.estimate three times, changing one knob each time, and compare the totals.",
     lambda: "checkpointing",
     objective=OBJ_PLAN,
 )

@@ -6,17 +6,16 @@ import math
 from typing import Any
 
 from course.exercises import Case, Exercise, choice, differs, learner_call, near, same_as
+from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "07a-lora-and-qlora"
 
 
-OBJ_MASK = "Format instruction data with a chat template and mask the prompt tokens (labels -100)"
-OBJ_LORA = ("Explain LoRA's update W + (alpha/r)·B·A, with B starting at zero, and add adapters with peft's "
-            "LoraConfig and get_peft_model")
-OBJ_MEMORY = ("Choose a base model, a length and a batch that fit 12 GB with the planner, and measure what "
-              "gradient checkpointing and a paged 8-bit optimizer save")
-OBJ_MERGE = "Merge the adapter into the 16-bit base on the CPU, save it, and check it answers like the adapter"
+OBJ_MASK = objective(NOTEBOOK, "Format instruction data")
+OBJ_LORA = objective(NOTEBOOK, "Explain LoRA's update")
+OBJ_MEMORY = objective(NOTEBOOK, "Choose a base")
+OBJ_MERGE = objective(NOTEBOOK, "Merge the adapter")
 
 
 # q1 (code): prompt masking on a padded batch of token ids.

@@ -7,14 +7,15 @@ from typing import Any
 import torch
 
 from course.exercises import Case, Exercise, choice, near, same_as
+from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "08a-text-to-image"
 
-PARTS = "Name the parts of a latent diffusion pipeline (text encoder, UNet, VAE, scheduler) and what each costs"
-STEER = "Steer images with prompts, negative prompts, seeds, guidance scale, steps and schedulers"
-WRITE = "Write classifier-free guidance and the forward-noising step yourself, and check them against diffusers"
-MEASURE = "Measure peak VRAM and seconds per image for fp16, SDPA, slicing, tiling and CPU offload on your GPU"
+PARTS = objective(NOTEBOOK, "Name the parts")
+STEER = objective(NOTEBOOK, "Steer images with")
+WRITE = objective(NOTEBOOK, "Write classifier-free guidance")
+MEASURE = objective(NOTEBOOK, "Measure peak VRAM")
 
 # Published parameter counts: SD 1.5 model card ("860M UNet", "123M text encoder"); the VAE's
 # 83.65 M is counted from its config (helpers/presets/sd15-vae.json).

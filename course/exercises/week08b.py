@@ -9,13 +9,13 @@ import torch
 
 from course.exercises import Case, Exercise, choice, same_as
 from course.exercises.week08a import add_noise, sd_betas
+from course.syllabus import objective
 
 NOTEBOOK = "08b-teach-it-a-style"
 
-ADAPTER = "Add a LoRA adapter to the UNet's attention layers with peft, the diffusers way"
-TRAIN = "Write the diffusion training step (latents, noise, prediction, MSE, backward, step) and watch a " \
-        "fixed-noise evaluation loss fall"
-PRECISION = "Train in the precision your GPU runs natively: bf16, or fp16 with a GradScaler"
+ADAPTER = objective(NOTEBOOK, "Add a LoRA")
+TRAIN = objective(NOTEBOOK, "Write the diffusion")
+PRECISION = objective(NOTEBOOK, "Train in the")
 
 TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 

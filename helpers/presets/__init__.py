@@ -8,7 +8,7 @@ to the real transformers model built on the ``meta`` device. Diffusers component
 are too irregular to count by formula: their presets carry ``_params``, counted once with
 diffusers on the meta device (the tests recount it).
 
-Taught in week 6 (06a-running-an-llm-on-12gb, 06b-where-the-memory-goes), through ``helpers.memory``.
+Taught in week 6 (06a-running-an-llm-on-12gb, 06b-where-the-memory-goes), through ``helpers.planner``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """Teach Stable Diffusion a style with LoRA, the way diffusers' train_text_to_image_lora.py does.
 
 ``style_images`` draws a small captioned set in one style (or ``load_images`` reads your own
-folder or a Hub dataset); ``add_unet_lora`` puts LoRA adapters on the UNet's attention layers;
-``encode_examples`` turns images and captions into latents and text embeddings once;
-``training_precision`` picks the precision this device trains in (bf16, fp16 with a GradScaler, or fp32);
-``train_unet_lora`` trains with the usual noise-prediction loss; ``eval_loss`` measures it on
+folder or a Hub dataset); ``encode_examples`` turns images and captions into latents and text
+embeddings once; ``train_unet_lora`` trains with the usual noise-prediction loss; ``eval_loss`` measures it on
 fixed noise, so before and after compare fairly; ``save_unet_lora`` writes the adapter in the
 format ``pipe.load_lora_weights`` reads. Pipelines come from ``helpers.diffusion``.
 
@@ -14,11 +12,13 @@ Taught in week 8 (08b-teach-it-a-style).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from helpers.gpu import Precision
+from helpers.gpu import precision as gpu_precision
 
 PALETTE = ((230, 57, 70), (29, 53, 87), (252, 191, 73), (42, 157, 143), (244, 162, 97), (69, 123, 157))
 COLOUR_NAMES = ("red", "navy", "yellow", "teal", "orange", "blue")
@@ -84,56 +84,6 @@ def load_images(source: str | Path, n: int, size: int, trigger: str = "sks", see
     return images, [f"a picture in {trigger} style"] * len(images)
 
 
-@dataclass(frozen=True)
-class Precision:
-    """How the UNet trains: its frozen weights' dtype, the autocast dtype, and whether a GradScaler is needed."""
-
-    weights: torch.dtype
-    compute: torch.dtype
-    autocast: bool
-    scaler: bool
-    why: str
-
-    def __str__(self) -> str:
-        name = str(self.weights).replace("torch.", "")
-        return f"{name} weights, LoRA in fp32, {'autocast' if self.autocast else 'no autocast'}, " \
-               f"{'GradScaler on' if self.scaler else 'no GradScaler'} ({self.why})"
-
-
-def training_precision(device: str | torch.device) -> Precision:
-    """bf16 where the GPU has it natively (compute capability >= 8.0), else fp16 with a GradScaler; fp32 on a CPU.
-
-    Taught in week 8b. ``torch.cuda.is_bf16_supported()`` is not used: by default it says yes on a T4 (7.5),
-    where bf16 is emulated and slow. In every case the LoRA weights themselves stay in fp32.
-    """
-    dev = torch.device(device)
-    if dev.type != "cuda":
-        return Precision(torch.float32, torch.float32, False, False, "CPU: 16-bit maths is slow here")
-    major, minor = torch.cuda.get_device_capability(dev)
-    if major >= 8:
-        return Precision(torch.bfloat16, torch.bfloat16, True, False,
-                         f"compute capability {major}.{minor}: native bf16, with fp32's range, so no underflow")
-    return Precision(torch.float16, torch.float16, True, True,
-                     f"compute capability {major}.{minor}: bf16 only emulated; fp16 gradients can underflow, "
-                     "so the loss is scaled")
-
-
-LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]  # the attention projections, as diffusers' LoRA script
-
-
-def add_unet_lora(pipe: Any, rank: int = 4, alpha: int | None = None) -> int:
-    """Add a LoRA adapter to the UNet's attention projections; freeze the rest; return trainable params."""
-    from diffusers.training_utils import cast_training_params
-    from peft import LoraConfig
-
-    for module in (pipe.unet, pipe.vae, pipe.text_encoder):
-        module.requires_grad_(False)
-    config = LoraConfig(r=rank, lora_alpha=alpha or rank, init_lora_weights="gaussian", target_modules=LORA_TARGETS)
-    pipe.unet.add_adapter(config)
-    cast_training_params(pipe.unet, dtype=torch.float32)  # LoRA weights train in fp32 even when the UNet is 16-bit
-    return sum(p.numel() for p in pipe.unet.parameters() if p.requires_grad)
-
-
 @torch.no_grad()
 def encode_examples(pipe: Any, images: Sequence[Any], captions: Sequence[str]) -> dict[str, torch.Tensor]:
     """Encode images to latent distributions (mean, std) and captions to text embeddings, once."""
@@ -162,7 +112,7 @@ def _diffusion_loss(pipe: Any, noise_scheduler: Any, batch: dict[str, torch.Tens
         target = noise_scheduler.get_velocity(latents, noise, timesteps)
     else:
         target = noise
-    precision = precision or training_precision(dev)
+    precision = precision or gpu_precision(dev)
     with torch.autocast(dev.type, dtype=precision.compute, enabled=precision.autocast):
         pred = pipe.unet(noisy, timesteps, batch["text"]).sample
     return torch.nn.functional.mse_loss(pred.float(), target.float())
@@ -197,9 +147,10 @@ def train_unet_lora(pipe: Any, examples: dict[str, torch.Tensor], steps: int, lr
     sched = DDPMScheduler.from_config(pipe.scheduler.config)
     params = [p for p in pipe.unet.parameters() if p.requires_grad]
     if not params:
-        raise RuntimeError("The UNet has no trainable weights: call add_unet_lora(pipe) first.")
+        raise RuntimeError("The UNet has no trainable weights: add a LoRA adapter first (week 8b, section 2: "
+                           "LoraConfig, pipe.unet.add_adapter, cast_training_params).")
     dev = pipe.unet.device
-    precision = precision or training_precision(dev)
+    precision = precision or gpu_precision(dev)
     optimizer = optimizer or torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
     scaler = scaler or torch.amp.GradScaler(dev.type, enabled=precision.scaler)
     if checkpointing:

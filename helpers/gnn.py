@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from helpers.cache import data_dir
-from helpers.profile import resolve_profile
+from helpers.profiles import resolve_profile
 from helpers.ready import CannotRunFull, dataset_problem
 
 

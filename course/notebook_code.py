@@ -37,7 +37,8 @@ def cells(nb: str | Path) -> list:
     return nbformat.read(path(nb), as_version=4).cells
 
 
-def _code(cell) -> str:
+def python(cell) -> str:
+    """The Python source of a code cell: IPython magics and shell lines removed."""
     return _MAGIC.sub("", cell.source)
 
 
@@ -72,7 +73,7 @@ def parameters(nb: str | Path) -> dict:
     """The literal assignments of the cell tagged ``parameters``."""
     (cell,) = [c for c in cells(nb) if "parameters" in c.metadata.get("tags", [])]
     namespace: dict = {}
-    exec(compile(_code(cell), f"<{path(nb).name}>", "exec"), namespace)
+    exec(compile(python(cell), f"<{path(nb).name}>", "exec"), namespace)
     return {k: v for k, v in namespace.items() if not k.startswith("__")}
 
 
@@ -88,7 +89,7 @@ def definitions(nb: str | Path, *names: str, **given) -> types.SimpleNamespace:
     for cell in cells(nb):
         if cell.cell_type != "code":
             continue
-        for node in ast.parse(_code(cell)).body:
+        for node in ast.parse(python(cell)).body:
             constants = _constant_names(node)
             if constants and not all(n in given for n in constants):
                 kept.append((node, set(constants)))
@@ -134,7 +135,7 @@ def opening(nb: str | Path, code_cells: int, **injected) -> dict:
             if after == code_cells:
                 break
             after += 1
-        exec(compile(_code(cell), source, "exec"), namespace)
+        exec(compile(python(cell), source, "exec"), namespace)
         if "parameters" in cell.metadata.get("tags", []):
             namespace.update(injected)
             after = 0

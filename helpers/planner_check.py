@@ -6,7 +6,6 @@
 - :func:`kv_cache_bytes` adds up the key/value tensors of a transformers cache after a forward.
 - :func:`saved_bytes` runs a training forward under ``torch.autograd.graph.saved_tensors_hooks``
   and adds up the distinct storages autograd keeps for backward (parameters excluded).
-- :func:`cuda_peak` runs a function on the GPU and reports PyTorch's allocator peak.
 
 Taught in week 6 (06b-where-the-memory-goes).
 """
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from helpers import gpu
 from helpers.models import count_parameters
 from helpers.presets import GIB, load_arch, preset_config
 
@@ -136,30 +136,16 @@ def training_state_bytes(net: Any, optimizer: Any) -> int:
     return total
 
 
-def cuda_peak(step: Callable[[], Any]) -> dict[str, int]:
-    """Run ``step()`` on the GPU; return allocator peak, reserved peak and device-wide use, in bytes."""
-    import torch
-
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    step()
-    torch.cuda.synchronize()
-    free, total = torch.cuda.mem_get_info()
-    return {"peak_allocated": torch.cuda.max_memory_allocated(), "peak_reserved": torch.cuda.max_memory_reserved(),
-            "device_used": total - free, "reserved": torch.cuda.memory_reserved()}
-
-
 def _quantised_replica(net: Any, bits: int, device: str) -> Any:
     """Save a random replica and load it back through bitsandbytes, as a learner's from_pretrained would."""
     import tempfile
 
-    import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
 
-    compute = torch.bfloat16 if device != "cpu" else torch.float32
+    compute = gpu.precision(device).compute  # the course's rule: bf16 (or fp16) on a GPU, fp32 on a CPU
     qconf = (BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                                 bnb_4bit_compute_dtype=compute) if bits == 4 else BitsAndBytesConfig(load_in_8bit=True))
     with tempfile.TemporaryDirectory(prefix="replica-") as tmp:
@@ -186,14 +172,14 @@ def rehearse(model: str | dict | Path, method: str = "inference", bits: int | No
 
     import torch
 
-    from helpers import memory, vram
+    from helpers import planner, vram
 
     bits = bits if bits is not None else (4 if method == "qlora" else 16)
     checkpointing = (method == "qlora") if checkpointing is None else checkpointing
     cfg = dict(preset_config(model)) if isinstance(model, str) and not Path(model).is_file() else model
     cfg = cfg | overrides if isinstance(cfg, dict) else cfg
-    est = memory.estimate(cfg, method=method, bits=bits, batch=batch, seq=seq, checkpointing=checkpointing,
-                          lora_rank=lora_rank, precision=precision, optimizer=optimizer)
+    est = planner.estimate(cfg, method=method, bits=bits, batch=batch, seq=seq, checkpointing=checkpointing,
+                           lora_rank=lora_rank, precision=precision, optimizer=optimizer)
     mixed = est.knobs.get("precision") == "mixed"
     cuda = device == "cuda"
     if cuda:
@@ -202,8 +188,9 @@ def rehearse(model: str | dict | Path, method: str = "inference", bits: int | No
             torch.cuda.set_per_process_memory_fraction(min(1.0, cap_gib * GIB / total))
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
-    dtype = torch.float32 if bits == 32 or mixed or not cuda else torch.bfloat16
-    amp = torch.autocast(device, dtype=torch.bfloat16) if mixed else contextlib.nullcontext()
+    half = gpu.precision(device).half  # the course's 16-bit type on this device (a T4: fp16)
+    dtype = torch.float32 if bits == 32 or mixed or not cuda else half
+    amp = torch.autocast(device, dtype=half) if mixed else contextlib.nullcontext()
     status, peak = "ok", None
     try:
         with vram.track_peak(device) as tracked:
@@ -272,7 +259,7 @@ def rehearse(model: str | dict | Path, method: str = "inference", bits: int | No
            "checkpointing": checkpointing, "device": device, "cap_gib": cap_gib if cuda else None, "status": status,
            "estimate_tensors_bytes": tensors, "estimate_total_bytes": est.total,
            # the cap limits PyTorch's allocator only, so the CUDA context does not count against it
-           "estimate_fits_cap": (est.total - memory.CUDA_CONTEXT_BYTES) <= cap_gib * GIB if cap_gib else None,
+           "estimate_fits_cap": (est.total - planner.CUDA_CONTEXT_BYTES) <= cap_gib * GIB if cap_gib else None,
            "measured_bytes": measured,
            "components": est.components}
     if peak:

@@ -5,8 +5,8 @@ cuDF installs on Linux and WSL2 with an NVIDIA GPU (``pip install cudf-cu12``); 
 the pandas API, which cuDF implements, so the same function runs on either kind of frame.
 ``checksum`` reduces a result to one exact integer, so the engines can be compared for equality.
 
-Run as a script (``python -m helpers.frames --rows 1000000``) it times the query with whatever
-``import pandas`` gives: under ``python -m cudf.pandas helpers/frames.py ...`` that is cuDF's
+Run as a script (``python -m helpers.dataframes --rows 1000000``) it times the query with whatever
+``import pandas`` gives: under ``python -m cudf.pandas helpers/dataframes.py ...`` that is cuDF's
 zero-code-change pandas accelerator.
 
 Taught in extra e5 (e5-gpu-dataframes).

@@ -11,7 +11,7 @@ import argparse
 import json
 
 from course.errors import CourseError
-from helpers import memory
+from helpers import planner
 from helpers.presets import GIB, GPUS, gpu_vram_gib, preset_config, preset_names
 
 WHAT = {
@@ -28,13 +28,13 @@ def list_presets() -> str:
     """The presets as a table: name, parameters, and where the config comes from."""
     lines = [f"{'preset':<22}{'params':>10}  source"]
     for name in preset_names():
-        arch = memory.load_arch(name)
+        arch = planner.load_arch(name)
         lines.append(f"{name:<22}{arch.params / 1e9:>9.3f}B  {preset_config(name)['_source']}")
     lines.append("\nGPU names for --gpu: " + ", ".join(f"{k} ({v[1]:g} GiB)" for k, v in GPUS.items()))
     return "\n".join(lines)
 
 
-def suggestions(est: memory.Estimate, vram_gib: float, model: str) -> list[str]:
+def suggestions(est: planner.Estimate, vram_gib: float, model: str) -> list[str]:
     """Concrete changes that make a plan fit, each checked with the planner."""
     tips: list[str] = []
     base = dict(model=model, method=est.method, bits=est.bits, batch=est.batch, seq=est.seq,
@@ -42,7 +42,7 @@ def suggestions(est: memory.Estimate, vram_gib: float, model: str) -> list[str]:
                 lora_rank=est.knobs["lora_rank"], precision=est.knobs.get("precision") or "mixed")
 
     def gib(**change: object) -> tuple[bool, float]:
-        e = memory.estimate(**(base | change))
+        e = planner.estimate(**(base | change))
         return e.fits(vram_gib), e.total / GIB
 
     def try_it(label: str, **change: object) -> None:
@@ -101,14 +101,14 @@ def main(args: argparse.Namespace) -> int:
     knobs = {k: getattr(args, k) for k in ("optimizer", "checkpointing", "lora_rank", "precision")
              if getattr(args, k, None) is not None}
     try:
-        est = memory.estimate(args.model, method=args.method, bits=args.bits, batch=args.batch, seq=args.seq, **knobs)
+        est = planner.estimate(args.model, method=args.method, bits=args.bits, batch=args.batch, seq=args.seq, **knobs)
         fits = est.fits(vram)
         tips = [] if fits else suggestions(est, vram, args.model)
         biggest = None
         if fits:
             same = dict(method=est.method, bits=est.bits, **knobs)
-            biggest = (memory.max_batch(args.model, vram, seq=est.seq, limit=1024, **same),
-                       memory.max_seq(args.model, vram, batch=est.batch, **same))
+            biggest = (planner.max_batch(args.model, vram, seq=est.seq, limit=1024, **same),
+                       planner.max_seq(args.model, vram, batch=est.batch, **same))
     except ValueError as err:
         raise CourseError(str(err)) from None
     if args.json:
@@ -141,6 +141,6 @@ def main(args: argparse.Namespace) -> int:
             print(f"  - {tip}")
     for note in est.notes[1:]:
         print(f"note: {note}")
-    print("These are estimates (see helpers/memory.py for what is modelled); "
+    print("These are estimates (see helpers/planner.py for what is modelled); "
           "`python -m benchmarks.rehearse` measures real peaks on a GPU.")
     return 0

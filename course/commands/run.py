@@ -2,7 +2,7 @@
 
 Each notebook runs in a fresh kernel of this Python, with ``PROFILE`` injected into its
 ``parameters`` cell and ``COURSE_METRICS_FILE`` pointing at a sidecar JSON file where
-``helpers.profile.record`` writes its metrics and peak memory. The runner compares them with
+``helpers.metrics.record`` writes its metrics and peak memory. The runner compares them with
 the syllabus thresholds for the profile and writes the executed notebooks and summary.json.
 """
 
@@ -14,7 +14,6 @@ import multiprocessing
 import os
 import random
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -23,9 +22,10 @@ from typing import Any
 
 from course import syllabus as syl
 from course.errors import CourseError
-from helpers.profile import PROFILES, is_measurement
+from course.kernels import KERNEL_NAME, kernel_dir, kernel_manager_options
+from helpers.metrics import is_measurement
+from helpers.profiles import PROFILES
 
-KERNEL_NAME = "dl12gb-runner"
 DEFAULT_CELL_TIMEOUT = {"smoke": 300, "full": -1}
 
 
@@ -42,36 +42,6 @@ class Result:
     checks: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
     output: str = ""
-
-
-def _kernel_dir() -> Path:
-    """A kernelspec for this very Python, so notebooks run in the course's environment."""
-    root = Path(tempfile.gettempdir()) / f"dl12gb-kernels-{os.getuid() if hasattr(os, 'getuid') else 0}"
-    spec = root / "kernels" / KERNEL_NAME
-    spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python (course runner)", "language": "python",
-    }))
-    return root
-
-
-def kernel_manager_class() -> type | None:
-    """A kernel manager whose kernels talk over Unix sockets instead of TCP on 127.0.0.1 (POSIX only).
-
-    jupyter_client warns "Kernel is running over TCP without encryption" for every TCP kernel. On
-    127.0.0.1 that traffic never leaves the machine, but the warning cannot tell; Unix sockets are
-    local files with the user's permissions, so there is nothing to warn about. Windows keeps TCP.
-    """
-    if os.name != "posix":
-        return None
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
-
-    class IPCKernelManager(AsyncKernelManager):
-        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
-
-    return IPCKernelManager
 
 
 def check_metrics(nb: syl.Notebook, profile: str, metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -110,7 +80,7 @@ def run_one(nb: syl.Notebook, profile: str, out: Path, timeout: float | None = N
     os.environ["COURSE_METRICS_FILE"] = str(metrics_file)
     os.environ["COURSE_PROFILE"] = profile
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # plots inline in the executed copy
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(_kernel_dir()), env_backup["JUPYTER_PATH"]]))
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kernel_dir()), env_backup["JUPYTER_PATH"]]))
     start = time.perf_counter()
     status, message = "passed", ""
     try:
@@ -118,7 +88,7 @@ def run_one(nb: syl.Notebook, profile: str, out: Path, timeout: float | None = N
             str(nb.path), str(output), parameters={"PROFILE": profile}, kernel_name=KERNEL_NAME,
             cwd=str(nb.path.parent), progress_bar=False, log_output=False,
             execution_timeout=None if cell_timeout is None or cell_timeout < 0 else cell_timeout,
-            **({"kernel_manager_class": km} if (km := kernel_manager_class()) else {}),
+            **kernel_manager_options(),
         )
     except PapermillExecutionError as err:
         status, message = "error", f"cell {err.exec_count}: {err.ename}: {err.evalue}".strip()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course import syllabus as syl
-from helpers import diagnose, ready
+from helpers import diagnose, machine, ready
 
 PACKAGES = ("torch", "torchvision", "transformers", "peft", "bitsandbytes", "diffusers", "accelerate",
             "datasets", "scikit-learn", "jupyterlab", "ipywidgets", "papermill", "nbval")
@@ -144,24 +144,24 @@ def planner_need(nb: syl.Notebook) -> tuple[float, str] | None:
     spec = nb.plan
     if not spec:
         return None
-    from helpers import memory
+    from helpers import planner
 
     try:
-        est = memory.estimate(**spec)
+        est = planner.estimate(**spec)
     except (ValueError, TypeError) as err:
         return nb.full.vram_gb, f"syllabus figure; the planner refused its plan: {err}"
     how = f"planner: {spec['model']} {est.method} {est.bits}-bit, batch {est.batch} x {est.seq} tokens"
     return round(est.total / 2**30, 2), how
 
 
-def judge(nb: syl.Notebook, gpu: dict, free: float | None = None) -> Verdict:
+def judge(nb: syl.Notebook, facts: machine.Facts) -> Verdict:
     """Decide whether the notebook's full profile fits this machine (the planner's figure when it names a model).
 
-    ``free``: VRAM free now (GiB, from NVML before this process touched the GPU); a notebook that fits the
-    card but not what is free now gets "close the other programs" advice.
+    ``facts.vram_free_gib`` is the VRAM free now (from NVML before this process touched the GPU); a notebook that
+    fits the card but not what is free now gets "close the other programs" advice.
     """
-    has_cuda = gpu["device"] == "cuda"
-    total = gpu.get("vram_total_gb") or 0.0
+    has_cuda, free = facts.device == "cuda", facts.vram_free_gib
+    total = facts.vram_total_gib or 0.0
     planned = planner_need(nb)
     need = planned[0] if planned else nb.full.vram_gb
     margin = 0.0 if planned else diagnose.VRAM_MARGIN_GIB  # the planner's total counts the CUDA context
@@ -175,7 +175,7 @@ def judge(nb: syl.Notebook, gpu: dict, free: float | None = None) -> Verdict:
     if ("gpu" in nb.needs or "cuda-only" in nb.needs) and not has_cuda:
         advice = ("run it with COURSE_PROFILE=smoke to learn the code path, or open it on Colab "
                   "(Runtime > Change runtime type > T4 GPU)")
-        if gpu["device"] == "mps" and "cuda-only" not in nb.needs:
+        if facts.device == "mps" and "cuda-only" not in nb.needs:
             return Verdict(nb.id, True, "Apple GPU: should run, slower than a CUDA card; 4-bit needs CUDA")
         need = f"{planned[0]:g} GiB ({planned[1]})" if planned else f"{nb.full.vram_gb:g} GB"
         return Verdict(nb.id, False, f"needs a CUDA GPU with about {need}", advice)
@@ -213,26 +213,22 @@ def environment() -> dict:
 
 def main(args: argparse.Namespace) -> int:
     """Print the environment report and a verdict per notebook (exit 0: it is a report)."""
-    from helpers import gpu as gpu_mod
-
     course = syl.load(args.syllabus)
-    facts = diagnose.gather()  # NVML first, before PyTorch's own CUDA context takes VRAM
-    rep = gpu_mod.report()
-    gpu = rep.to_dict()
+    facts = machine.gather()  # NVML first, before PyTorch's own CUDA context takes VRAM
     env = environment()
-    verdicts = [judge(nb, gpu, facts.vram_free_gib) for nb in course.notebooks]
+    verdicts = [judge(nb, facts) for nb in course.notebooks]
     found = diagnose.findings(facts)
     runnable = [nb for nb, v in zip(course.notebooks, verdicts, strict=True) if v.full_ok]
     disk = check_disk(disk_places(runnable), DISK_VARS)
     if disk:
         found.append(disk)
     if args.json:
-        print(json.dumps({"gpu": gpu, "environment": env, "verdict": gpu_mod.verdict(rep),
-                          "findings": [f.__dict__ for f in found], "facts": facts.to_dict(),
+        print(json.dumps({"machine": facts.to_dict(), "environment": env, "verdict": machine.verdict(facts),
+                          "findings": [f.__dict__ for f in found],
                           "notebooks": [v.__dict__ for v in verdicts]}, indent=2))
         return 0
     print("== This machine ==")
-    gpu_mod.show(rep)
+    machine.show(facts)
     if found:
         print("\n== What to fix ==")
         diagnose.show(found)
