@@ -1,4 +1,4 @@
-"""``python -m course``: list, doctor, run, lab, plan, handouts, exercises. This file only parses and dispatches."""
+"""``python -m course``: list, doctor, run, lab, plan, handouts, exercises, progress. This file only parses and dispatches."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from course.errors import CourseError
 
 # Each command is one module of ``course.commands``, named after it, with a ``main(args) -> int``.
-COMMANDS = ("list", "doctor", "run", "lab", "plan", "handouts", "exercises")
+COMMANDS = ("list", "doctor", "run", "lab", "plan", "handouts", "exercises", "progress")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="week number (3 or 03), notebook id, 'extras' or 'all' (default)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--verify", action="store_true", help="run every reference solution through its check")
+
+    p = sub.add_parser("progress", help="which exercises you have solved, per notebook, and what to open next")
+    p.add_argument("selectors", nargs="*", metavar="SELECTOR",
+                   help="week number (3 or 03), notebook id, 'extras' or 'all' (default)")
+    p.add_argument("--json", action="store_true", help="print JSON (what an instructor collects)")
+    p.add_argument("--reset", action="store_true", help="forget the progress of the selected notebooks")
     return parser
 
 

@@ -93,3 +93,19 @@ def test_install_cell_installs_the_course_on_colab_and_does_nothing_elsewhere(nb
     assert "pip" in command and "install" in command
     assert f"git+https://github.com/{COURSE.repository}" in command, \
         f"{nb.file}: install the course from its repository ({COURSE.repository}), as notebook 00 does"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=IDS)
+def test_the_colab_install_is_pinned_to_this_release_with_the_tested_versions(nb, monkeypatch):
+    import tomllib
+
+    version = tomllib.loads((syl.REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    _, source = _install_cell(_read(nb).cells)
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, *a, **k: calls.append(cmd))
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    exec(compile(source, nb.file, "exec"), {})
+    command = " ".join(map(str, calls[0]))
+    assert f"@v{version}" in command, f"{nb.file}: install release v{version} (pyproject.toml), not the main branch"
+    assert f"-c https://raw.githubusercontent.com/{COURSE.repository}/v{version}/constraints.txt" in command, \
+        f"{nb.file}: install with the release's constraints.txt"

@@ -100,3 +100,17 @@ def test_constraints_pin_every_dependency():
 def test_ci_runs_the_readme_test_command():
     assert "make test" in (ROOT / "README.md").read_text()
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_the_last_cell_shows_this_notebooks_exercise_progress(path):
+    cells = _cells(path)
+    assert cells[-1].cell_type == "code" and "show_progress(ex.NOTEBOOK)" in cells[-1].source, \
+        "end with the progress cell: `show_progress(ex.NOTEBOOK)` (copy it from notebook 00)"
+    namespace: dict = {}
+    imports = [c.source for c in cells if c.cell_type == "code" and "from course.exercises import" in c.source
+               and " as ex" in c.source]
+    assert imports, "import this notebook's exercises as ex"
+    line = next(line for src in imports for line in src.splitlines() if " as ex" in line)
+    exec(line, namespace)  # noqa: S102 - an import line of the course's own notebook
+    assert namespace["ex"].NOTEBOOK == path.stem, f"{path.stem} imports the exercises of {namespace['ex'].NOTEBOOK}"

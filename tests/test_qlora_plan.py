@@ -162,7 +162,7 @@ def _one_length_for_all(input_ids, prompt_lengths):
     (_mask_answer, "you masked the answer instead of the prompt"),
     (_mask_with_zero, "0 is a real token id"),
     (_one_length_for_all, "every row has its own prompt length"),
-    (_mask_in_place, "changed input_ids in place"),
+    (_mask_in_place, "changed its argument 1 in place"),
 ])
 def test_prompt_masking_mistakes_are_named(wrong, message, capsys):
     assert not week07.q1.check(wrong)

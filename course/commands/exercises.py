@@ -5,56 +5,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import io
 import json
-import pkgutil
-from dataclasses import dataclass
-from types import ModuleType
 
 import course.exercises as exercises_pkg
 from course import syllabus as syl
-from course.errors import CourseError
-from course.exercises import Exercise
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One exercise in the catalogue."""
-
-    notebook: str
-    module: str
-    id: str
-    kind: str
-    objective: str
-    question: str
-    exercise: Exercise
-
-
-def modules() -> list[ModuleType]:
-    """Every exercise module (one per notebook; each names its notebook in ``NOTEBOOK``)."""
-    found = []
-    for info in pkgutil.iter_modules(exercises_pkg.__path__):
-        module = importlib.import_module(f"course.exercises.{info.name}")
-        if not isinstance(getattr(module, "NOTEBOOK", None), str):
-            raise CourseError(f"course/exercises/{info.name}.py has no NOTEBOOK = \"<notebook id>\" line")
-        found.append(module)
-    return found
-
-
-def catalogue(course: syl.Syllabus | None = None) -> list[Entry]:
-    """All exercises, in course order then by id."""
-    course = course or syl.load()
-    order = {nb.id: i for i, nb in enumerate(course.notebooks)}
-    entries = []
-    for module in modules():
-        if module.NOTEBOOK not in order:
-            raise CourseError(f"{module.__name__}: NOTEBOOK {module.NOTEBOOK!r} is not in the syllabus")
-        for name, value in vars(module).items():
-            if isinstance(value, Exercise):
-                entries.append(Entry(module.NOTEBOOK, module.__name__.rsplit(".", 1)[-1], name, value.kind,
-                                     value.objective, value.question, value))
-    return sorted(entries, key=lambda e: (order[e.notebook], e.id))
+from course.exercises import Entry, catalogue
 
 
 def verify(entries: list[Entry]) -> list[str]:

@@ -25,28 +25,31 @@ and ``python -m course exercises --verify`` proves ``check(solve())`` passes for
 
 from __future__ import annotations
 
-import copy
 import inspect
-import math
 import textwrap
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
+
+from course.checking import (  # noqa: F401 - the toolkit of every exercise module, re-exported here
+    Case,
+    LearnerError,
+    NotAnswered,
+    as_number,
+    choice,
+    describe,
+    differs,
+    fitted_estimator,
+    learner_call,
+    near,
+    pipeline_steps,
+    same_as,
+)
+from course.errors import CourseError
 
 NOT_ANSWERED = None
 KINDS = ("value", "choice", "code")
-
-
-class NotAnswered(Exception):
-    """Raised inside a checker when the learner's code is still the stub (it raised NotImplementedError)."""
-
-
-def learner_call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Call the learner's code; a stub's ``NotImplementedError`` becomes :class:`NotAnswered`."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise NotAnswered from None
 
 
 class Result:
@@ -82,6 +85,8 @@ class Exercise:
     solve: Callable[[], Any]
     objective: str = ""
     kind: str = ""
+    wrong: tuple = ()  # (answer, words its feedback must contain): wrong answers the checker must name
+    right: tuple = ()  # answers in other styles (a loop, einsum, float64, another library call) it must accept
 
     def __post_init__(self) -> None:
         self.kind = self.kind or getattr(self.checker, "kind", "value")
@@ -96,6 +101,8 @@ class Exercise:
             problem = self.checker(answer)
         except NotAnswered:
             return None, "your function still raises NotImplementedError: write its body"
+        except LearnerError as err:
+            problem = str(err)
         except Exception as err:  # noqa: BLE001 - a learner's odd answer must not crash the notebook
             if self.kind == "code":
                 problem = f"running your code raised {type(err).__name__}: {err}"
@@ -113,7 +120,18 @@ class Exercise:
         else:
             message = f"{self.name}: not yet. {why}"
         print(message)
+        from course import progress
+
+        progress.record(self, ok)
         return Result(bool(ok), message)
+
+    def wrong_answers(self) -> list[tuple[Any, str]]:
+        """Wrong answers the checker must refuse, each with words its feedback must contain (for the tests)."""
+        return [*getattr(self.checker, "mistakes", ()), *self.wrong]
+
+    def right_answers(self) -> list[Any]:
+        """The reference answer and answers in other styles that the checker must accept (for the tests)."""
+        return [self.solve(), *getattr(self.checker, "alternatives", ()), *self.right]
 
     def hint(self) -> None:
         """Print the hint."""
@@ -131,159 +149,67 @@ class Exercise:
         print(f"{self.name} reference solution:\n{source}\nanswer: {self.solve()!r}")
 
 
-@dataclass
-class Case:
-    """One hidden test case of a code exercise: a label the learner understands, and the arguments."""
+@dataclass(frozen=True)
+class Entry:
+    """One exercise in the catalogue: its notebook, module, id, kind, objective and question."""
 
-    label: str
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-
-
-def describe(value: Any, limit: int = 6) -> str:
-    """A short, readable rendering of a value for feedback (tensors and arrays: shape and first values)."""
-    shape = getattr(value, "shape", None)
-    if shape is not None and hasattr(value, "flatten"):
-        flat = value.flatten()[:limit]
-        items = ", ".join(f"{float(x):.4g}" for x in flat.tolist())
-        more = ", ..." if math.prod(tuple(shape)) > limit else ""
-        return f"{type(value).__name__} of shape {tuple(shape)} [{items}{more}]"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+    notebook: str
+    module: str
+    id: str
+    kind: str
+    objective: str
+    question: str
+    exercise: Exercise
 
 
-def differs(got: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-5) -> str | None:
-    """``None`` if ``got`` matches ``expected`` (tensors, arrays, numbers, containers), else how it differs."""
-    if hasattr(expected, "shape") and hasattr(expected, "dtype"):
-        if not hasattr(got, "shape"):
-            return f"expected {describe(expected)}, got {type(got).__name__}: {describe(got)}."
-        if tuple(got.shape) != tuple(expected.shape):
-            return f"expected shape {tuple(expected.shape)}, got shape {tuple(got.shape)}."
-        import numpy as np
+def modules() -> list[ModuleType]:
+    """Every exercise module (one per notebook; each names its notebook in ``NOTEBOOK``)."""
+    import importlib
+    import pkgutil
 
-        g = got.detach().cpu().double().numpy() if hasattr(got, "detach") else np.asarray(got, dtype=float)
-        e = expected.detach().cpu().double().numpy() if hasattr(expected, "detach") else np.asarray(expected, dtype=float)
-        if np.allclose(g, e, rtol=rtol, atol=atol, equal_nan=True):
-            return None
-        worst = float(np.nanmax(np.abs(g - e))) if g.size else 0.0
-        return f"expected {describe(expected)}, got {describe(got)} (largest difference {worst:.3g})."
-    if isinstance(expected, bool) or not isinstance(expected, int | float):
-        if isinstance(expected, dict) and isinstance(got, dict):
-            if set(got) != set(expected):
-                return f"expected the keys {sorted(expected)}, got {sorted(got)}."
-            for key in expected:
-                problem = differs(got[key], expected[key], rtol, atol)
-                if problem:
-                    return f"[{key!r}]: {problem}"
-            return None
-        if isinstance(expected, list | tuple) and isinstance(got, list | tuple):
-            if len(got) != len(expected):
-                return f"expected {len(expected)} items, got {len(got)}."
-            for i, (a, b) in enumerate(zip(got, expected, strict=True)):
-                problem = differs(a, b, rtol, atol)
-                if problem:
-                    return f"item {i}: {problem}"
-            return None
-        return None if got == expected else f"expected {describe(expected)}, got {describe(got)}."
-    if isinstance(got, bool) or not isinstance(got, int | float) and not hasattr(got, "item"):
-        return f"expected a number ({describe(expected)}), got {type(got).__name__}."
-    value = float(got.item() if hasattr(got, "item") else got)
-    if math.isclose(value, expected, rel_tol=rtol, abs_tol=atol):
-        return None
-    return f"expected {describe(float(expected))}, got {describe(value)}."
+    found = []
+    for info in pkgutil.iter_modules(__path__):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if not isinstance(getattr(module, "NOTEBOOK", None), str):
+            raise CourseError(f"course/exercises/{info.name}.py has no NOTEBOOK = \"<notebook id>\" line")
+        found.append(module)
+    return found
 
 
-def same_as(reference: Callable, cases: Callable[[], Sequence[Case]],
-            mistakes: Sequence[tuple[Callable, str]] = (), compare: Callable[[Any, Any], str | None] = differs,
-            expects: str = "your function") -> Callable[[Any], str | None]:
-    """A code checker: run the learner's function and ``reference`` on each hidden case and compare.
+def catalogue(course: Any = None) -> list[Entry]:
+    """All exercises, in course order then by id."""
+    from course import syllabus as syl
 
-    ``mistakes`` pairs a typical wrong implementation with what it means; when the learner's output on
-    the failing case matches a wrong implementation's, the feedback names that mistake.
+    course = course or syl.load()
+    order = {nb.id: i for i, nb in enumerate(course.notebooks)}
+    entries = []
+    for module in modules():
+        if module.NOTEBOOK not in order:
+            raise CourseError(f"{module.__name__}: NOTEBOOK {module.NOTEBOOK!r} is not in the syllabus")
+        for name, value in vars(module).items():
+            if isinstance(value, Exercise):
+                entries.append(Entry(module.NOTEBOOK, module.__name__.rsplit(".", 1)[-1], name, value.kind,
+                                     value.objective, value.question, value))
+    return sorted(entries, key=lambda e: (order[e.notebook], e.id))
+
+
+def show_progress(notebook: str) -> None:
+    """Print this notebook's exercises solved, attempted and untouched, and which notebook to open next.
+
+    The verdicts of ``check()`` are kept on this machine only (``python -m course progress`` shows them all).
     """
+    from course import progress
+    from course import syllabus as syl
 
-    def checker(answer: Any) -> str | None:
-        if not callable(answer):
-            return (f"pass {expects} itself (its name, without calling it), not a {type(answer).__name__}.")
-        for case in cases():
-            expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
-            got = learner_call(answer, *copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
-            problem = compare(got, expected)
-            if problem is None:
-                continue
-            for wrong, why in mistakes:
-                try:
-                    if compare(got, wrong(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))) is None:
-                        return f"on {case.label}: {why}"
-                except Exception:  # noqa: BLE001,S112 - a wrong implementation may fail on other inputs
-                    continue
-            return f"on {case.label}: {problem}"
-        return None
-
-    checker.kind = "code"  # type: ignore[attr-defined]
-    return checker
-
-
-def near(expected: float, rel: float = 0.02, unit: str = "",
-         mistakes: dict[float, str] | None = None) -> Callable[[Any], str | None]:
-    """A checker for a number within ``rel`` of the expected value; ``mistakes`` explain typical wrong ones.
-
-    ``mistakes`` maps the value a typical mistake gives to a sentence saying what went wrong;
-    an answer within ``rel`` of such a value gets that sentence after "too high/low".
-    """
-
-    def checker(answer: Any) -> str | None:
-        if isinstance(answer, bool) or not isinstance(answer, int | float):
-            return f"expected a number{f' in {unit}' if unit else ''}, got {type(answer).__name__}."
-        if math.isclose(answer, expected, rel_tol=rel):
-            return None
-        direction = "high" if answer > expected else "low"
-        problem = f"{answer:g}{unit and ' ' + unit} is too {direction}."
-        for value, why in (mistakes or {}).items():
-            if math.isclose(answer, value, rel_tol=max(rel, 1e-9)):
-                return f"{problem} {why}"
-        return problem
-
-    return checker
-
-
-def choice(correct: str, wrong: dict[str, str]) -> Callable[[Any], str | None]:
-    """A checker for a one-word answer: ``correct``, with specific feedback for each known wrong one."""
-    feedback = {k.strip().lower(): v for k, v in wrong.items()}
-    options = ", ".join(repr(o) for o in [correct, *wrong])
-
-    def checker(answer: Any) -> str | None:
-        if not isinstance(answer, str):
-            return f"answer with a string, one of {options}."
-        given = answer.strip().strip("'\"").lower()
-        if given == correct.strip().lower():
-            return None
-        return feedback.get(given, f"{answer!r} is not one of the options: {options}.")
-
-    checker.kind = "choice"  # type: ignore[attr-defined]
-    return checker
-
-
-def fitted_estimator(answer: Any) -> str | None:
-    """``None`` if ``answer`` is a fitted scikit-learn estimator, else what to do about it."""
-    if not (hasattr(answer, "fit") and hasattr(answer, "get_params")):
-        return f"expected a scikit-learn estimator (something with .fit), got {type(answer).__name__}."
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
-    try:
-        check_is_fitted(answer)
-    except NotFittedError:
-        return "this estimator is not fitted yet: call .fit(X_train, y_train) on it, then check it again."
-    return None
-
-
-def pipeline_steps(answer: Any) -> list[Any]:
-    """The steps of a Pipeline (or of a search's best pipeline), outermost first; [answer] otherwise."""
-    inner = getattr(answer, "best_estimator_", answer)
-    steps = getattr(inner, "steps", None)
-    return [step for _, step in steps] if steps else [inner]
-
-
+    course = syl.load()
+    names: dict[str, list[str]] = {}
+    for entry in catalogue(course):
+        names.setdefault(entry.notebook, []).append(entry.id)
+    report = progress.summary(list(course.notebooks), names)
+    for problem in report["problems"]:
+        print(f"(progress: {problem})")
+    row = next((r for r in report["notebooks"] if r["notebook"] == notebook), None)
+    if row is not None:
+        print(progress.line(row))
+    if report["next"]:
+        print(f"next: {report['next']} (all notebooks: python -m course progress)")

@@ -25,7 +25,7 @@ q1 = Exercise(
     "q1",
     "On CIFAR-100 (100 classes) with label_smoothing=0.1, what target probability does PyTorch's "
     "cross-entropy give the true class?",
-    near(_q1_solve(), rel=1e-4, mistakes={
+    near(_q1_solve(), rel=1e-6, mistakes={
         0.9: "The smoothing mass 0.1 is spread over all 100 classes, the true one included.",
         1 - 0.1 + 0.1 / 99: "PyTorch spreads the mass over all 100 classes (0.1/100 each), not the 99 wrong ones.",
         0.1 / 100: "That is the target of each wrong class; the true class gets 0.9 plus its share.",

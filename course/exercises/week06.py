@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from course.exercises import Case, Exercise, NotAnswered, choice, learner_call, near, same_as
+from course.exercises import Case, Exercise, LearnerError, NotAnswered, choice, learner_call, near, same_as
 from course.syllabus import objective
 from helpers.presets import GIB
 
@@ -233,8 +233,10 @@ def _q6_check(answer: Any) -> str | None:
         return _q6_same(answer)
     except NotAnswered:
         raise
-    except KeyError as err:
-        return (f"your function raised KeyError {err}: older configs (Llama-2) leave num_key_value_heads out when "
+    except LearnerError as err:
+        if not isinstance(err.__cause__, KeyError):
+            raise
+        return (f"your function raised KeyError {err.__cause__}: older configs (Llama-2) leave num_key_value_heads out when "
                 "every query head has its own KV head, and many leave head_dim out when it is hidden_size // "
                 "num_attention_heads. Use config.get(key) and fall back.")
 

@@ -1,0 +1,332 @@
+"""How the course's checkers judge a learner's answer: run the code, compare with the reference, name the mistake.
+
+``same_as(reference, cases, mistakes=..., alternatives=...)`` makes a checker for a code exercise: it runs the
+learner's function and the reference on hidden cases that vary every argument a learner could hard-code, on
+fresh copies of the arguments, and compares outputs, shapes and dtypes (:func:`differs`); it names an input changed
+in place, a session setting left changed (grad mode, default dtype), and the typical mistake whose output the
+learner's matches. ``near`` judges a number (any numeric type a learner writes), ``choice`` a one-word answer.
+``course.exercises`` builds the exercises of every notebook from these.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class NotAnswered(Exception):
+    """Raised inside a checker when the learner's code is still the stub (it raised NotImplementedError)."""
+
+
+class LearnerError(Exception):
+    """The learner's code raised (or left the session broken): the message says what to change."""
+
+
+def _global_state() -> dict[str, Any]:
+    """The process-wide settings a learner's function could leave changed, silently breaking later cells."""
+    import sys
+
+    state: dict[str, Any] = {}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        state["grad"] = torch.is_grad_enabled()
+        state["dtype"] = torch.get_default_dtype()
+        state["inference"] = torch.is_inference_mode_enabled()
+    return state
+
+
+def _restore(state: dict[str, Any]) -> None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and state:
+        torch.set_grad_enabled(state["grad"])
+        torch.set_default_dtype(state["dtype"])
+
+
+STATE_ADVICE = {
+    "grad": "it left gradients switched off for the whole session (torch.set_grad_enabled(False) or "
+            "torch.no_grad() without `with`): every later training cell would silently stop learning. "
+            "Use `with torch.no_grad():` so that it ends with the block",
+    "dtype": "it changed the default dtype (torch.set_default_dtype) for the whole session: every tensor made "
+             "afterwards would have it. Pass dtype= where you need it instead",
+    "inference": "it left inference mode switched on for the whole session: use `with torch.inference_mode():`",
+}
+
+
+def learner_call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Call the learner's code; a stub's ``NotImplementedError`` becomes :class:`NotAnswered`.
+
+    What the code raises becomes :class:`LearnerError` (so a checker tells it apart from its own comparison);
+    settings the code leaves changed for the whole session (grad mode, default dtype) are restored and reported.
+    """
+    before = _global_state()
+    try:
+        result = fn(*args, **kwargs)
+    except NotImplementedError:
+        raise NotAnswered from None
+    except Exception as err:  # noqa: BLE001 - the learner's code: report it, never crash the notebook
+        _restore(before)
+        raise LearnerError(f"running your code raised {type(err).__name__}: {err}") from err
+    after = _global_state()
+    changed = [key for key in before if before[key] != after.get(key)]
+    if changed:
+        _restore(before)
+        raise LearnerError(f"your code works, but {STATE_ADVICE[changed[0]]}.")
+    return result
+
+
+@dataclass
+class Case:
+    """One hidden test case of a code exercise: a label the learner understands, and the arguments."""
+
+    label: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+def describe(value: Any, limit: int = 6) -> str:
+    """A short, readable rendering of a value for feedback (tensors and arrays: shape and first values)."""
+    shape = getattr(value, "shape", None)
+    if shape is not None and hasattr(value, "flatten"):
+        flat = value.flatten()[:limit]
+        items = ", ".join(f"{float(x):.4g}" for x in flat.tolist())
+        more = ", ..." if math.prod(tuple(shape)) > limit else ""
+        return f"{type(value).__name__} of shape {tuple(shape)} [{items}{more}]"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def as_number(value: Any) -> float | None:
+    """A number as a float, whatever type a learner naturally writes: int, float, NumPy scalars, 0-d arrays and
+    tensors. None for anything else (bools, strings, tensors of more than one value)."""
+    import numbers
+
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    shape = getattr(value, "shape", None)
+    if shape is not None and tuple(shape) == () and hasattr(value, "item"):
+        item = value.item()
+        if isinstance(item, numbers.Real) and not isinstance(item, bool):
+            return float(item)
+    return None
+
+
+def _dtype_kind(dtype: Any) -> str:
+    """"bool", "integer", "floating" or "complex" for a torch or NumPy dtype."""
+    name = str(dtype).replace("torch.", "")
+    if name in ("bool", "bool_"):
+        return "bool"
+    if "complex" in name:
+        return "complex"
+    if "float" in name or name in ("half", "double"):
+        return "floating"
+    return "integer"
+
+
+def differs(got: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-5) -> str | None:
+    """``None`` if ``got`` matches ``expected`` (tensors, arrays, numbers, containers), else how it differs.
+
+    Tensors and arrays must have the expected shape and the same kind of dtype (an integer tensor where
+    integers are expected: cross_entropy refuses float labels; any float precision where floats are);
+    numbers may be any numeric type (Python, NumPy, a 0-d tensor). It never raises.
+    """
+    try:
+        return _differs(got, expected, rtol, atol)
+    except Exception as err:  # noqa: BLE001 - the checker's own comparison must never blame the learner
+        return (f"expected {describe(expected)}, got {type(got).__name__} ({describe(got)}), which could not be "
+                f"compared with it ({type(err).__name__}).")
+
+
+def _differs(got: Any, expected: Any, rtol: float, atol: float) -> str | None:
+    import numpy as np
+
+    if hasattr(expected, "shape") and hasattr(expected, "dtype") and getattr(expected, "ndim", 1) != 0:
+        if not hasattr(got, "shape") or not hasattr(got, "dtype"):
+            return f"expected {describe(expected)}, got {type(got).__name__}: {describe(got)}."
+        if tuple(got.shape) != tuple(expected.shape):
+            return f"expected shape {tuple(expected.shape)}, got shape {tuple(got.shape)}."
+        want, have = _dtype_kind(expected.dtype), _dtype_kind(got.dtype)
+        if want != have or (want == "integer" and str(got.dtype) != str(expected.dtype)):
+            return f"expected dtype {expected.dtype}, got {got.dtype}."
+        g = got.detach().cpu().double().numpy() if hasattr(got, "detach") else np.asarray(got, dtype=float)
+        e = expected.detach().cpu().double().numpy() if hasattr(expected, "detach") else np.asarray(expected, dtype=float)
+        bad_nan = np.isnan(g) & ~np.isnan(e)
+        if bad_nan.any():
+            return f"your output has NaN in {int(bad_nan.sum())} of {g.size} places where the expected one has numbers."
+        if np.allclose(g, e, rtol=rtol, atol=atol, equal_nan=True):
+            return None
+        worst = float(np.nanmax(np.abs(g - e))) if g.size else 0.0
+        return f"expected {describe(expected)}, got {describe(got)} (largest difference {worst:.3g})."
+    number = as_number(expected)
+    if number is not None:
+        value = as_number(got)
+        if value is None:
+            return f"expected a number ({describe(float(number))}), got {type(got).__name__}."
+        if math.isnan(value) and not math.isnan(number):
+            return f"expected {describe(float(number))}, got NaN."
+        if math.isclose(value, number, rel_tol=rtol, abs_tol=atol) or (math.isnan(value) and math.isnan(number)):
+            return None
+        return f"expected {describe(float(number))}, got {describe(value)}."
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            return f"expected a dict with the keys {sorted(expected)}, got {type(got).__name__}."
+        if set(got) != set(expected):
+            return f"expected the keys {sorted(expected)}, got {sorted(got)}."
+        for key in expected:
+            problem = _differs(got[key], expected[key], rtol, atol)
+            if problem:
+                return f"[{key!r}]: {problem}"
+        return None
+    if isinstance(expected, list | tuple):
+        if hasattr(got, "tolist") and not isinstance(got, list | tuple):
+            got = got.tolist()
+        if not isinstance(got, list | tuple):
+            return f"expected {len(expected)} items ({describe(expected)}), got {type(got).__name__}."
+        if len(got) != len(expected):
+            return f"expected {len(expected)} items, got {len(got)}."
+        for i, (a, b) in enumerate(zip(got, expected, strict=True)):
+            problem = _differs(a, b, rtol, atol)
+            if problem:
+                return f"item {i}: {problem}"
+        return None
+    return None if bool(got == expected) else f"expected {describe(expected)}, got {describe(got)}."
+
+
+def _changed(before: Any, after: Any) -> bool:
+    """True if ``after`` is not exactly ``before`` (tensors, arrays, modules, containers), for inputs changed in place."""
+    import numpy as np
+
+    if hasattr(before, "state_dict") and callable(before.state_dict):
+        a, b = before.state_dict(), after.state_dict()
+        return a.keys() != b.keys() or any(_changed(a[k], b[k]) for k in a)
+    if hasattr(before, "detach"):
+        import torch
+
+        return before.shape != after.shape or not torch.equal(before, after)
+    if isinstance(before, np.ndarray):
+        return before.shape != after.shape or not np.array_equal(before, after, equal_nan=True)
+    if isinstance(before, dict):
+        return before.keys() != after.keys() or any(_changed(before[k], after[k]) for k in before)
+    if isinstance(before, list | tuple):
+        return len(before) != len(after) or any(_changed(a, b) for a, b in zip(before, after, strict=True))
+    if isinstance(before, int | float | str | bytes | bool | type(None)):
+        return before != after
+    return False  # other objects (an estimator, a generator, a scheduler): their own state is theirs to change
+
+
+def same_as(reference: Callable, cases: Callable[[], Sequence[Case]],
+            mistakes: Sequence[tuple[Callable, str]] = (), compare: Callable[[Any, Any], str | None] = differs,
+            expects: str = "your function", alternatives: Sequence[Callable] = ()) -> Callable[[Any], str | None]:
+    """A code checker: run the learner's function and ``reference`` on each hidden case and compare.
+
+    ``cases()`` must vary every argument a learner could hard-code (shapes, sizes, rates, dtypes). Each case runs
+    on fresh copies of its arguments; arguments the learner's code changed in place, and session settings it left
+    changed (grad mode, default dtype), are named. ``mistakes`` pairs a typical wrong implementation with what it
+    means; when the learner's output on the failing case matches one's, the feedback names that mistake.
+    ``alternatives`` are correct implementations in other styles; the tests check that the checker accepts them,
+    and that it refuses each mistake with its explanation.
+    """
+
+    def checker(answer: Any) -> str | None:
+        if not callable(answer):
+            return f"pass {expects} itself (its name, without calling it), not a {type(answer).__name__}."
+        for case in cases():
+            expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
+            args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+            got = learner_call(answer, *args, **kwargs)
+            for name, before, after in [*((f"argument {i + 1}", a, b) for i, (a, b) in enumerate(zip(case.args, args,
+                                                                                                     strict=True))),
+                                        *((f"argument {k!r}", case.kwargs[k], kwargs[k]) for k in case.kwargs)]:
+                if _changed(before, after):
+                    return (f"on {case.label}: your function changed its {name} in place; the caller still needs "
+                            "it. Work on a copy (x.clone(), x.copy()) or build a new value.")
+            problem = compare(got, expected)
+            if problem is None:
+                continue
+            for wrong, why in mistakes:
+                try:
+                    if compare(got, wrong(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))) is None:
+                        return f"on {case.label}: {why}"
+                except Exception:  # noqa: BLE001,S112 - a wrong implementation may fail on other inputs
+                    continue
+            return f"on {case.label}: {problem}"
+        return None
+
+    checker.kind = "code"  # type: ignore[attr-defined]
+    checker.mistakes = tuple(mistakes)  # type: ignore[attr-defined]
+    checker.alternatives = tuple(alternatives)  # type: ignore[attr-defined]
+    return checker
+
+
+def near(expected: float, rel: float = 0.02, unit: str = "",
+         mistakes: dict[float, str] | None = None) -> Callable[[Any], str | None]:
+    """A checker for a number within ``rel`` of the expected value; ``mistakes`` explain typical wrong ones.
+
+    Any numeric type a learner naturally writes counts (Python, NumPy, a 0-d tensor). ``mistakes`` maps the value
+    a typical mistake gives to a sentence saying what went wrong; an answer within ``rel`` of such a value gets
+    that sentence after "too high/low".
+    """
+
+    def checker(answer: Any) -> str | None:
+        value = as_number(answer)
+        if value is None:
+            return f"expected a number{f' in {unit}' if unit else ''}, got {type(answer).__name__}."
+        if math.isnan(value):
+            return "that is NaN (not a number): check the computation that produced it."
+        if math.isclose(value, expected, rel_tol=rel):
+            return None
+        direction = "high" if value > expected else "low"
+        problem = f"{value:g}{unit and ' ' + unit} is too {direction}."
+        for wrong, why in (mistakes or {}).items():
+            if math.isclose(value, wrong, rel_tol=max(rel, 1e-9)):
+                return f"{problem} {why}"
+        return problem
+
+    checker.mistakes = tuple((mistakes or {}).items())  # type: ignore[attr-defined]
+    return checker
+
+
+def choice(correct: str, wrong: dict[str, str]) -> Callable[[Any], str | None]:
+    """A checker for a one-word answer: ``correct``, with specific feedback for each known wrong one."""
+    feedback = {k.strip().lower(): v for k, v in wrong.items()}
+    options = ", ".join(repr(o) for o in [correct, *wrong])
+
+    def checker(answer: Any) -> str | None:
+        if not isinstance(answer, str):
+            return f"answer with a string, one of {options}."
+        given = answer.strip().strip("'\"").lower()
+        if given == correct.strip().lower():
+            return None
+        return feedback.get(given, f"{answer!r} is not one of the options: {options}.")
+
+    checker.kind = "choice"  # type: ignore[attr-defined]
+    return checker
+
+
+def fitted_estimator(answer: Any) -> str | None:
+    """``None`` if ``answer`` is a fitted scikit-learn estimator, else what to do about it."""
+    if not (hasattr(answer, "fit") and hasattr(answer, "get_params")):
+        return f"expected a scikit-learn estimator (something with .fit), got {type(answer).__name__}."
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(answer)
+    except NotFittedError:
+        return "this estimator is not fitted yet: call .fit(X_train, y_train) on it, then check it again."
+    return None
+
+
+def pipeline_steps(answer: Any) -> list[Any]:
+    """The steps of a Pipeline (or of a search's best pipeline), outermost first; [answer] otherwise."""
+    inner = getattr(answer, "best_estimator_", answer)
+    steps = getattr(inner, "steps", None)
+    return [step for _, step in steps] if steps else [inner]
