@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lora-rank", dest="lora_rank", type=int, default=None, help="LoRA rank (default 16)")
     p.add_argument("--precision", default=None,
                    help="full fine-tune at 16 bits: mixed (default: fp32 master weights, 16 bytes a parameter) or pure (bf16)")
+    p.add_argument("--ladder", metavar="NOTEBOOK", default=None,
+                   help="a notebook's ladder of settings (07a, ...) and the rung --vram GiB free gets (0: no GPU)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("handouts", help="build the workshop handouts (HTML + PDF) from an executed run")

@@ -22,6 +22,7 @@ Memory
     vram          live measurement: peak tracker, sampling monitor, gauge, OOM-safe batch finder
     planner       the planner: estimated weights, KV cache, activations, gradients, optimizer state
     planner_check the planner's estimates measured on any device (parameters, KV cache, saved activations)
+    ladders       each heavy notebook's settings, largest first: the rung that fits the VRAM free now
 
 Training and data
     data          datasets with their real loaders, smoke stand-ins, a tensor-resident loader
@@ -58,5 +59,5 @@ class _DropKernelHubHint(logging.Filter):
 logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_DropKernelHubHint())
 
 __all__ = ["cache", "cuda_builds", "data", "dataframes", "diagnose", "diffusion", "distributed", "finetune", "generative",
-           "gnn", "gpu", "gpu_specs", "llm", "machine", "metrics", "models", "multimodal", "planner", "planner_check",
+           "gnn", "gpu", "gpu_specs", "ladders", "llm", "machine", "metrics", "models", "multimodal", "planner", "planner_check",
            "plots", "profiles", "ready", "rl", "sd_lora", "serve", "speed", "train", "vram"]

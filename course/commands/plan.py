@@ -11,7 +11,7 @@ import argparse
 import json
 
 from course.errors import CourseError
-from helpers import planner
+from helpers import ladders, planner
 from helpers.presets import GIB, GPUS, gpu_vram_gib, preset_config, preset_names
 
 WHAT = {
@@ -89,8 +89,49 @@ def _vram(args: argparse.Namespace) -> tuple[str, float]:
     return (f"a {vram:g} GiB card" if args.vram is not None else "a 12 GiB card (the course's reference)"), vram
 
 
+def ladder_report(notebook: str, vram: float | None) -> dict:
+    """A notebook's ladder against ``vram`` GiB free (0 or None: no GPU): each rung's need, whether it fits, the choice.
+
+    The same code the notebook runs (``helpers.ladders.choose``): ``--vram`` is the VRAM free when the notebook starts.
+    """
+    try:
+        rungs = ladders.ladder(notebook)
+    except KeyError as err:
+        raise CourseError(str(err).strip("'\"")) from None
+    chosen, why = ladders.choose(notebook, vram)
+    rows = []
+    for rung in rungs:
+        need = rung.need()
+        fits = rung.cpu or bool(vram) and need <= vram - ladders.MARGIN_GIB
+        rows.append({"name": rung.name, "total_gib": round(need, 3), "fits": fits, "device": rung.device,
+                     "settings": rung.settings, "minutes": rung.minutes, "why": rung.why})
+    return {"notebook": notebook, "vram_gib": vram or 0, "margin_gib": ladders.MARGIN_GIB, "rungs": rows,
+            "chosen": chosen.name if chosen else None, "reason": why}
+
+
+def print_ladder(report: dict) -> None:
+    """The ladder as a table, largest rung first, and the rung this much free VRAM gets."""
+    free = report["vram_gib"]
+    print(f"{report['notebook']}: ladder, largest first ({f'{free:g} GiB free' if free else 'no GPU'}, "
+          f"keeping {report['margin_gib']:g} GiB in hand)")
+    for row in report["rungs"]:
+        need = "CPU" if row["device"] == "cpu" else f"{row['total_gib']:.2f} GiB"
+        mark = "<- chosen" if row["name"] == report["chosen"] else ("fits" if row["fits"] else "")
+        print(f"  {row['name']:<24}{need:>10}  {mark:<9} {row['why']}")
+    print(report["reason"])
+
+
 def main(args: argparse.Namespace) -> int:
     """Print the breakdown and verdict (or JSON); exit 0 whether or not it fits."""
+    if getattr(args, "ladder", None):
+        if args.vram is not None and args.vram < 0:
+            raise CourseError("--vram must be 0 (no GPU) or more GiB.")
+        report = ladder_report(args.ladder, args.vram)
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print_ladder(report)
+        return 0
     if getattr(args, "list", False) or (args.model or "").strip().lower() == "list":
         print(list_presets())
         return 0
