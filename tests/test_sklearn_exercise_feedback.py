@@ -32,30 +32,36 @@ def test_week01_recall_mistakes_point_at_precision_the_wrong_class_and_accuracy(
     assert "fraction" in _said(capsys)
 
 
-def test_week01_pipeline_check_catches_unfitted_unscaled_and_leaky_models(capsys):
+def test_week01_pipeline_check_catches_unfitted_unscaled_leaky_and_the_notebooks_own_pipeline(capsys):
     from sklearn.datasets import load_breast_cancer
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
     X_train, _, y_train, _ = week01.cancer_split()
-    assert not week01.q3.check(make_pipeline(StandardScaler(), KNeighborsClassifier()))
+    knn = KNeighborsClassifier(n_neighbors=11, weights="distance")
+    assert not week01.q3.check(make_pipeline(MinMaxScaler(), knn))
     assert "not fitted" in _said(capsys)
     assert not week01.q3.check(KNeighborsClassifier().fit(X_train, y_train))
-    assert "StandardScaler" in _said(capsys)
+    assert "Put a scaler before it" in _said(capsys)
     X, y = load_breast_cancer(return_X_y=True)
-    assert not week01.q3.check(make_pipeline(StandardScaler(), KNeighborsClassifier()).fit(X, y))
+    assert not week01.q3.check(make_pipeline(MinMaxScaler(), knn).fit(X, y))
     assert "X_train only" in _said(capsys)
+    notebooks_own = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=5)).fit(X_train, y_train)
+    assert not week01.q3.check(notebooks_own), "the pipeline the notebook already built is not the answer"
+    assert "the notebook's pipeline" in _said(capsys)
 
 
-def test_week01_pipeline_check_wants_the_five_neighbours_it_asks_for(capsys):
+def test_week01_pipeline_check_wants_the_neighbours_and_weights_it_asks_for(capsys):
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import MinMaxScaler
 
     X_train, _, y_train, _ = week01.cancer_split()
-    assert not week01.q3.check(make_pipeline(StandardScaler(), KNeighborsClassifier(1)).fit(X_train, y_train))
-    assert "1 neighbour(s); the question asks for 5" in _said(capsys)
+    assert not week01.q3.check(make_pipeline(MinMaxScaler(), KNeighborsClassifier(1)).fit(X_train, y_train))
+    assert "1 neighbour(s); the question asks for 11" in _said(capsys)
+    assert not week01.q3.check(make_pipeline(MinMaxScaler(), KNeighborsClassifier(11)).fit(X_train, y_train))
+    assert 'weights="distance"' in _said(capsys)
 
 
 def test_week01_choice_questions_explain_each_wrong_option(capsys):

@@ -11,7 +11,7 @@ NOTEBOOK = "00a-check-your-gpu"
 REPORT = objective(NOTEBOOK, "Read your GPU's")
 FITS = objective(NOTEBOOK, "Work out what")
 MATMUL = objective(NOTEBOOK, "Measure CPU vs")
-
+CHECKERS_REVIEWED = True
 
 
 def _q1_solve() -> float:
@@ -102,6 +102,12 @@ def _in_bits(n_params: float, dtype) -> float:
     return n_params * dtype.itemsize * 8 / 2**30
 
 
+def _from_element_size(n_params: float, dtype) -> float:  # another correct style: ask an empty tensor
+    import torch
+
+    return n_params * torch.empty((), dtype=dtype).element_size() / 1024**3
+
+
 q4 = Exercise(
     "q4",
     "Write weights_gib(n_params, dtype): the GiB that n_params weights take in a torch dtype "
@@ -110,7 +116,7 @@ q4 = Exercise(
         (_always_4_bytes, "you used 4 bytes for every dtype: a dtype knows its own size (dtype.itemsize)."),
         (_in_gb, "that is GB (10^9 bytes); GiB divides by 2**30, as nvidia-smi and PyTorch do."),
         (_in_bits, "that counts bits: itemsize is already in bytes (bf16 = 2), so do not multiply by 8."),
-    ]),
+    ], alternatives=[_from_element_size]),
     "Every torch dtype has .itemsize, its bytes per element (torch.bfloat16.itemsize == 2); 1 GiB = 2**30 bytes.",
     lambda: weights_gib,
     objective=FITS,

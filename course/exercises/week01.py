@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from course.exercises import Exercise, choice, fitted_estimator, learner_call, near, pipeline_steps
+from course.exercises import Exercise, as_number, choice, fitted_estimator, learner_call, near, pipeline_steps
 from course.syllabus import objective
 
 NOTEBOOK = "01a-the-ml-workflow"
@@ -14,6 +14,7 @@ METRICS = objective(NOTEBOOK, "Read MAE, RMSE")
 PIPELINE = objective(NOTEBOOK, "Scale features inside")
 FITTING = objective(NOTEBOOK, "Recognise under- and")
 THRESHOLD = objective(NOTEBOOK, "Choose a decision")
+CHECKERS_REVIEWED = True
 
 # q1: five house prices (in 100 000 $) and a model's predictions for them.
 Y_TRUE = [3.0, 5.0, 2.0, 8.0, 7.0]
@@ -31,8 +32,9 @@ def _q1_solve() -> float:
 
 def _q1_check(answer: Any) -> str | None:
     problem = near(_q1_solve(), rel=0.01)(answer)
-    if not problem or not isinstance(answer, int | float) or isinstance(answer, bool):
+    if not problem or as_number(answer) is None:
         return problem
+    answer = as_number(answer)
     squares = [e**2 for e in _errors()]
     known = {
         sum(squares) / len(squares): "That is the MSE (squared units): take its square root.",
@@ -67,8 +69,9 @@ def _q2_solve() -> float:
 
 def _q2_check(answer: Any) -> str | None:
     problem = near(_q2_solve(), rel=0.01)(answer)
-    if not problem or not isinstance(answer, int | float) or isinstance(answer, bool):
+    if not problem or as_number(answer) is None:
         return problem
+    answer = as_number(answer)
     if answer > 1:
         return "give recall as a fraction between 0 and 1, not a percentage or a count."
     known = {
@@ -111,10 +114,10 @@ def cancer_split(seed: int = 0) -> tuple[Any, Any, Any, Any]:
 def _q3_solve() -> Any:
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import MinMaxScaler
 
     X_train, X_test, y_train, y_test = cancer_split()
-    return make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=5)).fit(X_train, y_train)
+    return make_pipeline(MinMaxScaler(), KNeighborsClassifier(n_neighbors=11, weights="distance")).fit(X_train, y_train)
 
 
 def _q3_check(answer: Any) -> str | None:
@@ -122,16 +125,25 @@ def _q3_check(answer: Any) -> str | None:
     if problem:
         return problem
     from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
     steps = pipeline_steps(answer)
     if not isinstance(steps[-1], KNeighborsClassifier):
         return f"the last step should be a KNeighborsClassifier, not {type(steps[-1]).__name__}."
-    if steps[-1].n_neighbors != 5:
-        return (f"your k-NN votes with {steps[-1].n_neighbors} neighbour(s); the question asks for 5: "
-                "KNeighborsClassifier(n_neighbors=5).")
     if len(steps) < 2:
         return ("k-NN compares distances, so unscaled features with big values (area, ~1000) drown small ones "
-                "(smoothness, ~0.1). Put a StandardScaler before it: make_pipeline(StandardScaler(), ...).")
+                "(smoothness, ~0.1). Put a scaler before it: make_pipeline(MinMaxScaler(), ...).")
+    if isinstance(steps[0], StandardScaler):
+        return ("that is the notebook's pipeline (StandardScaler): this one rescales every feature to 0..1 with "
+                "MinMaxScaler instead; see how k-NN does with it.")
+    if not isinstance(steps[0], MinMaxScaler):
+        return f"the first step should be a MinMaxScaler (every feature to 0..1), not {type(steps[0]).__name__}."
+    knn = steps[-1]
+    if knn.n_neighbors != 11:
+        return (f"your k-NN votes with {knn.n_neighbors} neighbour(s); the question asks for 11: "
+                "KNeighborsClassifier(n_neighbors=11, weights=\"distance\").")
+    if knn.weights != "distance":
+        return "give closer neighbours a bigger vote: weights=\"distance\" (the default, \"uniform\", counts all equally)."
     seen = getattr(steps[0], "n_samples_seen_", None)
     X_train, X_test, y_train, y_test = cancer_split()
     if seen is not None and int(seen) != len(X_train):
@@ -139,16 +151,17 @@ def _q3_check(answer: Any) -> str | None:
                 "pipeline on X_train only, so no statistic of the test set leaks into the model.")
     score = answer.score(X_test, y_test)
     if score < 0.93:
-        return f"accuracy {score:.3f} on the test split is low for scaled k-NN (expect about 0.95-0.97)."
+        return f"accuracy {score:.3f} on the test split is low for scaled k-NN (expect about 0.95-0.98)."
     return None
 
 
 q3 = Exercise(
     "q3",
-    "Build a Pipeline that standardises the features, then classifies with k-NN (5 neighbours), "
-    "and fit it on the breast-cancer X_train, y_train.",
+    "Build a Pipeline that rescales every feature to the range 0..1 (MinMaxScaler), then classifies with k-NN "
+    "that lets 11 neighbours vote, closer ones counting more (weights=\"distance\"), and fit it on the "
+    "breast-cancer X_train, y_train. Is it better or worse than the notebook's standardised 5-neighbour k-NN?",
     _q3_check,
-    "from sklearn.pipeline import make_pipeline; make_pipeline(StandardScaler(), KNeighborsClassifier()) "
+    "from sklearn.pipeline import make_pipeline; make_pipeline(MinMaxScaler(), KNeighborsClassifier(...)) "
     "gives an estimator with .fit and .score like any model.",
     _q3_solve,
     objective=PIPELINE,
@@ -263,6 +276,38 @@ def _best_by(y_true: Any, scores: Any, score_fn: Callable[..., Any]) -> float:
     return float(candidates[int(np.argmax(score_fn(*_counts(y_true, scores, candidates))))])
 
 
+def _misaligned(y_true: Any, scores: Any) -> float:
+    """A typical mistake: argmax over all of precision and recall, one longer than thresholds."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(y_true, scores)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision),
+                   where=(precision + recall) > 0)
+    return float(thresholds[min(int(np.argmax(f1)), len(thresholds) - 1)])
+
+
+def _best_f1_by_hand(y_true: Any, scores: Any) -> float:
+    """Another correct style: try every distinct score as the threshold, F1 counted by hand in a loop."""
+    best_t, best_f1 = None, -1.0
+    for t in sorted(set(float(s) for s in scores)):
+        tp = sum(1 for y, s in zip(y_true, scores, strict=True) if s >= t and y == 1)
+        fp = sum(1 for y, s in zip(y_true, scores, strict=True) if s >= t and y == 0)
+        fn = sum(1 for y, s in zip(y_true, scores, strict=True) if s < t and y == 1)
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        if f1 > best_f1:
+            best_t, best_f1 = t, f1
+    return best_t
+
+
+def _best_by_accuracy(y_true: Any, scores: Any) -> float:
+    return _best_by(y_true, scores, _accuracy)
+
+
+def _best_by_mean(y_true: Any, scores: Any) -> float:
+    return _best_by(y_true, scores, _mean_of_precision_and_recall)
+
+
 def _q7_cases() -> list[tuple[str, Any, Any]]:
     import numpy as np
 
@@ -282,10 +327,9 @@ def _q7_check(answer: Any) -> str | None:
     if not callable(answer):
         return f"pass your function itself (its name, without calling it), not a {type(answer).__name__}."
     for label, y, scores in _q7_cases():
-        got = learner_call(answer, y.copy(), scores.copy())
-        if isinstance(got, bool) or not isinstance(got, int | float) and not hasattr(got, "item"):
-            return f"on {label}: return one threshold (a number), got {type(got).__name__}."
-        got = float(got.item() if hasattr(got, "item") else got)
+        got = as_number(learner_call(answer, y.copy(), scores.copy()))
+        if got is None:
+            return f"on {label}: return one threshold (a number)."
         best_t = best_f1_threshold(y, scores)
         best, mine = _f1_at(y, scores, best_t), _f1_at(y, scores, got)
         if math.isclose(mine, best, abs_tol=1e-9):
@@ -293,6 +337,10 @@ def _q7_check(answer: Any) -> str | None:
         where = f"on {label}: your threshold {got:.4g} gives F1 {mine:.3f}; the best threshold ({best_t:.4g}) gives {best:.3f}."
         if math.isclose(got, best, abs_tol=1e-9):
             return f"{where} You returned the best F1 score itself: return the threshold that reaches it."
+        if math.isclose(got, _misaligned(y, scores), abs_tol=1e-9):
+            return (f"{where} precision and recall have one more entry than thresholds (the last point, recall 0, "
+                    "has no threshold): take the argmax over precision[:-1] and recall[:-1], or the index "
+                    "points at the wrong threshold.")
         if math.isclose(_f1_at(y, scores, got, strict=True), best, abs_tol=1e-9):
             return (f"{where} You predicted positive for score > threshold: use >= (a score equal to the "
                     "threshold counts as positive, as in precision_recall_curve).")
@@ -318,4 +366,7 @@ q7 = Exercise(
     lambda: best_f1_threshold,
     kind="code",
     objective=THRESHOLD,
+    wrong=((_best_by_accuracy, "maximises accuracy"), (_best_by_mean, "plain average"),
+           (lambda y, s: 0.5, "default threshold")),
+    right=(_best_f1_by_hand,),
 )
