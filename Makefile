@@ -55,12 +55,24 @@ test-runner: setup
 test-browser: setup
 	$(TEST_ENV) $(PY) -m pytest -q -m browser tests
 
-## Workshop handouts (HTML + a PDF per week) from a smoke run with inline plots (Agg would draw none).
-## Open .course-runs/handouts/index.html. For a workshop, run with --profile full on a GPU first.
+## Participants' handouts in .course-runs/handouts (index.html, a page per notebook, one PDF with an outline).
+## Here (PROFILE=smoke): the course weeks whose full profile runs on a CPU in minutes (weeks 0-2) run in full, the
+## rest in the smoke profile, whose stand-in outputs are marked on the page. On a GPU machine, after
+## `python -m course fetch`: `make handouts PROFILE=full` (every notebook's real outputs). ONLY="3 04a" selects.
+PROFILE ?= smoke
+ONLY ?= all
+INLINE := MPLBACKEND=module://matplotlib_inline.backend_inline
+CPU_FULL = $(shell $(PY) -c 'from course import syllabus as s; print(" ".join(n.id for n in s.select(s.load(), "$(ONLY)".split()) if not n.needs and not n.is_extra and n.full.minutes <= 5))')
 handouts: setup
-	-$(TEST_ENV) MPLBACKEND=module://matplotlib_inline.backend_inline $(PY) -m course run all --profile smoke \
-		--out .course-runs/handouts-run
-	$(PY) -m course handouts --from .course-runs/handouts-run --out .course-runs/handouts
+ifeq ($(PROFILE),full)
+	-$(INLINE) $(PY) -m course run $(ONLY) --profile full --out .course-runs/handouts-full
+	$(PY) -m course handouts --from .course-runs/handouts-full --only $(ONLY) --out .course-runs/handouts
+else
+	-$(TEST_ENV) $(INLINE) $(PY) -m course run $(ONLY) --profile smoke --out .course-runs/handouts-run
+	$(if $(CPU_FULL),-$(INLINE) $(PY) -m course run $(CPU_FULL) --profile full --out .course-runs/handouts-cpu-full)
+	$(PY) -m course handouts --from .course-runs/handouts-run $(if $(CPU_FULL),--from .course-runs/handouts-cpu-full) \
+		--only $(ONLY) --out .course-runs/handouts
+endif
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""``python -m course``: list, doctor, run, lab, plan, handouts, exercises, progress. This file only parses and dispatches."""
+"""``python -m course``: list, doctor, fetch, run, lab, plan, handouts, exercises, progress, reset. This file only parses and dispatches."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from course.errors import CourseError
 
 # Each command is one module of ``course.commands``, named after it, with a ``main(args) -> int``.
-COMMANDS = ("list", "doctor", "run", "lab", "plan", "handouts", "exercises", "progress")
+COMMANDS = ("list", "doctor", "fetch", "run", "lab", "plan", "handouts", "exercises", "progress", "reset")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,6 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("doctor", help="check this machine and say which notebooks can run in full")
+    p.add_argument("--json", action="store_true", help="print JSON (what an instructor collects from each machine)")
+    p.add_argument("--name", default=None, help="who or which machine this report is for (default: the host name)")
+    p.add_argument("--summarise", "--summarize", nargs="+", metavar="REPORT.json", default=None,
+                   help="combine the --json reports of a room into one who-can-run-what table")
+    p.add_argument("--csv", metavar="FILE", default=None, help="with --summarise: also write the table as CSV")
+    p.add_argument("--html", metavar="FILE", default=None, help="with --summarise: also write the table as HTML")
+
+    p = sub.add_parser("fetch", help="download what the selected notebooks' full profile loads, sizes first")
+    p.add_argument("selectors", nargs="*", metavar="SELECTOR",
+                   help="week number, notebook id, 'extras', 'all' (default), or a download such as hf-model:org/name")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (files, sizes, total) and download nothing")
+    p.add_argument("--verify", action="store_true", help="check every file is here and complete; download nothing")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("run", help="execute notebooks with papermill and check their metrics")
@@ -72,20 +84,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("handouts", help="build the workshop handouts (HTML + PDF) from an executed run")
-    p.add_argument("--from", dest="run_dir", default=".course-runs/latest", help="folder written by `course run`")
+    p.add_argument("--from", dest="run_dirs", action="append", default=None, metavar="RUN_DIR",
+                   help="folder written by `course run` (repeat it to combine runs; a later one wins; "
+                        "default .course-runs/latest)")
     p.add_argument("--out", default=".course-runs/handouts", help="folder for the site")
+    p.add_argument("--only", nargs="+", metavar="SELECTOR", default=None,
+                   help="only these notebooks (week, notebook id, 'extras'): the index and the PDF hold just them")
+    p.add_argument("--no-pdf", action="store_true", help="write the HTML only")
 
     p = sub.add_parser("exercises", help="every exercise: notebook, id, kind and the objective it practises")
     p.add_argument("selectors", nargs="*", metavar="SELECTOR",
                    help="week number (3 or 03), notebook id, 'extras' or 'all' (default)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--verify", action="store_true", help="run every reference solution through its check")
+    p.add_argument("--answers", action="store_true", help="the key, for instructors: each exercise's reference answer")
 
     p = sub.add_parser("progress", help="which exercises you have solved, per notebook, and what to open next")
     p.add_argument("selectors", nargs="*", metavar="SELECTOR",
                    help="week number (3 or 03), notebook id, 'extras' or 'all' (default)")
     p.add_argument("--json", action="store_true", help="print JSON (what an instructor collects)")
     p.add_argument("--reset", action="store_true", help="forget the progress of the selected notebooks")
+
+    p = sub.add_parser("reset", help="restore a notebook to its committed state, keeping a copy of yours")
+    p.add_argument("notebook", metavar="NOTEBOOK", help="notebook id or its short prefix (e.g. 03a)")
+    p.add_argument("--keep-in", default=None, metavar="DIR",
+                   help="where the copy of your version goes (default: my-copies/ beside notebooks/)")
     return parser
 
 

@@ -210,13 +210,19 @@ def _changed(before: Any, after: Any) -> bool:
     if hasattr(before, "detach"):
         import torch
 
-        return before.shape != after.shape or not torch.equal(before, after)
+        if before.shape != after.shape or before.dtype != after.dtype:
+            return True
+        if before.is_floating_point() or before.is_complex():
+            return not torch.allclose(before, after, rtol=0, atol=0, equal_nan=True)
+        return not torch.equal(before, after)
     if isinstance(before, np.ndarray):
         return before.shape != after.shape or not np.array_equal(before, after, equal_nan=True)
     if isinstance(before, dict):
         return before.keys() != after.keys() or any(_changed(before[k], after[k]) for k in before)
     if isinstance(before, list | tuple):
         return len(before) != len(after) or any(_changed(a, b) for a, b in zip(before, after, strict=True))
+    if isinstance(before, float) and isinstance(after, float) and math.isnan(before) and math.isnan(after):
+        return False
     if isinstance(before, int | float | str | bytes | bool | type(None)):
         return before != after
     return False  # other objects (an estimator, a generator, a scheduler): their own state is theirs to change

@@ -19,7 +19,8 @@ def chromium_path() -> str | None:
 
 
 def print_pdfs(out: Path, pages: dict[str, Path], chromium: str) -> dict[str, str]:
-    """Print each week page to PDF with headless Chromium; returns {week key: pdf file name}."""
+    """Print each page to ``out/KEY.pdf`` with headless Chromium, with an outline (bookmarks) made from its headings
+    and tagged for screen readers; returns {key: pdf file name}."""
     from playwright.sync_api import sync_playwright
 
     done = {}
@@ -29,7 +30,7 @@ def print_pdfs(out: Path, pages: dict[str, Path], chromium: str) -> dict[str, st
             page = browser.new_page()
             for key, source in pages.items():
                 page.goto(source.resolve().as_uri(), wait_until="load")
-                page.pdf(path=str(out / f"{key}.pdf"), format="A4", print_background=True,
+                page.pdf(path=str(out / f"{key}.pdf"), format="A4", print_background=True, outline=True, tagged=True,
                          margin={"top": "12mm", "bottom": "14mm", "left": "10mm", "right": "10mm"},
                          display_header_footer=True, header_template="<span></span>",
                          footer_template='<div style="font-size:8px;width:100%;text-align:center">'

@@ -73,7 +73,7 @@ def parameters(nb: str | Path) -> dict:
     """The literal assignments of the cell tagged ``parameters``."""
     (cell,) = [c for c in cells(nb) if "parameters" in c.metadata.get("tags", [])]
     namespace: dict = {}
-    exec(compile(python(cell), f"<{path(nb).name}>", "exec"), namespace)
+    exec(compile(python(cell), f"<{path(nb).name}>", "exec", dont_inherit=True), namespace)
     return {k: v for k, v in namespace.items() if not k.startswith("__")}
 
 
@@ -107,7 +107,7 @@ def definitions(nb: str | Path, *names: str, **given) -> types.SimpleNamespace:
     source = f"<{path(nb).name}>"  # not the .ipynb itself: a traceback would print its JSON
     for node, _ in kept:
         try:
-            exec(compile(ast.Module(body=[node], type_ignores=[]), source, "exec"), namespace)
+            exec(compile(ast.Module(body=[node], type_ignores=[]), source, "exec", dont_inherit=True), namespace)
         except NameError as err:
             if getattr(node, "name", None) in names:
                 raise NameError(f"{node.name} needs {err.name}: pass it, e.g. definitions(..., "
@@ -135,7 +135,7 @@ def opening(nb: str | Path, code_cells: int, **injected) -> dict:
             if after == code_cells:
                 break
             after += 1
-        exec(compile(python(cell), source, "exec"), namespace)
+        exec(compile(python(cell), source, "exec", dont_inherit=True), namespace)
         if "parameters" in cell.metadata.get("tags", []):
             namespace.update(injected)
             after = 0

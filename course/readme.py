@@ -28,7 +28,10 @@ def table(course: syl.Syllabus | None = None) -> str:
         week = "Extra" if nb.is_extra else str(nb.week)
         objectives = "; ".join(nb.objectives[:2]) + ("; …" if len(nb.objectives) > 2 else "")
         needs = ", ".join(nb.needs) or "CPU is enough"
-        lines.append(f"| {week} | [{nb.title}]({nb.file}) | {objectives} | {_num(nb.smoke.minutes)} min "
+        if nb.windows != "native":
+            needs += "; Windows: WSL2"
+        title = f"{nb.title} *(optional stretch)*" if nb.stretch else nb.title
+        lines.append(f"| {week} | [{title}]({nb.file}) | {objectives} | {_num(nb.smoke.minutes)} min "
                      f"| {_num(nb.full.minutes)} min · {_num(nb.full.vram_gb)} GB | {needs} |")
     return "\n".join(lines)
 

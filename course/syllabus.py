@@ -3,7 +3,8 @@
 Each ``[[notebooks]]`` entry names one notebook: its week, file, objectives, prerequisites,
 time and peak memory for each profile, what the full profile downloads and needs (spelled as the
 notebook's ``ready.require_full`` call spells them: a test checks they agree), what it uses offline
-instead (``fallback``), the planner arguments of its heaviest step (``plan``), and the thresholds its
+instead (``fallback``), the planner arguments of its heaviest step (``plan``), the estimated minutes to teach it
+in a room (``teach_minutes``, optional: ``course.guide`` estimates it when absent), and the thresholds its
 recorded metrics must meet. Errors name the file and the field.
 """
 
@@ -73,6 +74,9 @@ class Notebook:
     full: ProfileSpec
     fallback: str = ""  # what the full profile uses when its downloads cannot be had ("": it stops)
     plan: dict[str, Any] | None = None  # planner.estimate() arguments of the full profile's heaviest step
+    teach_minutes: float | None = None  # estimated minutes to teach it in a room (None: course.guide's rule computes it)
+    stretch: bool = False  # an optional stretch beyond the week's core: nothing later builds on it
+    windows: str = "native"  # "native" (runs on native Windows), or "wsl2: why" (use WSL2 there)
 
     @property
     def path(self) -> Path:
@@ -233,6 +237,13 @@ def load(path: Path | str | None = None) -> Syllabus:
         if ("network" in needs) != bool(downloads and not fallback):
             raise r.fail(where, "field 'needs' has \"network\" exactly when it downloads without a 'fallback'")
         plan = r.get(entry, "plan", dict, where, default=None)
+        teach = r.get(entry, "teach_minutes", float, where, default=None)
+        if teach is not None and teach <= 0:
+            raise r.fail(where, "field 'teach_minutes' must be > 0 (estimated minutes of teaching in a room)")
+        stretch = r.get(entry, "stretch", bool, where, default=False)
+        windows = r.get(entry, "windows", str, where, default="native")
+        if windows != "native" and not (windows.startswith("wsl2: ") and len(windows) > 8):
+            raise r.fail(where, "field 'windows' must be \"native\" or \"wsl2: <why it needs WSL2>\"")
         objectives = r.strings(entry, "objectives", where)
         if not objectives:
             raise r.fail(where, "field 'objectives' must list at least one objective")
@@ -240,7 +251,8 @@ def load(path: Path | str | None = None) -> Syllabus:
             id=nb_id, week=week, title=r.get(entry, "title", str, where), file=file, objectives=objectives,
             prerequisites=r.strings(entry, "prerequisites", where), downloads=downloads,
             needs=needs, smoke=r.profile(entry, "smoke", where), full=r.profile(entry, "full", where),
-            fallback=fallback, plan=plan,
+            fallback=fallback, plan=plan, teach_minutes=None if teach is None else float(teach),
+            stretch=stretch, windows=windows,
         ))
     for nb in notebooks:
         for pre in nb.prerequisites:

@@ -26,11 +26,15 @@ Memory
 
 Training and data
     data          datasets with their real loaders, smoke stand-ins, a tensor-resident loader
+    images        Oxford-IIIT Pets (or its stand-in) and a narrow ResNet-18 pre-trained offline, for transfer learning
     train         one readable training loop: mixed precision, history, atomic checkpoints, resume
     plots         curves, image grids, confusion matrices, memory timelines
     models        tiny random models built offline for the smoke profile
+    detection     object detection: Penn-Fudan and its smoke stand-in, a tiny Faster R-CNN, boxes drawn
 
 Language models, diffusion and the extras
+    gpt           the public-domain fables that week 5's hand-written GPT learns from offline
+    seq2seq       encoder-decoder models: the course's translation and summary pairs, a tiny T5
     llm           load, chat with, time and size a causal language model
     finetune      LoRA / QLoRA instruction fine-tuning
     diffusion     Stable Diffusion pipelines and memory techniques
@@ -58,6 +62,6 @@ class _DropKernelHubHint(logging.Filter):
 # kernels-community" block: it falls back to its own kernel, and the learner can do nothing about it.
 logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_DropKernelHubHint())
 
-__all__ = ["cache", "cuda_builds", "data", "dataframes", "diagnose", "diffusion", "distributed", "finetune", "generative",
-           "gnn", "gpu", "gpu_specs", "ladders", "llm", "machine", "metrics", "models", "multimodal", "planner", "planner_check",
-           "plots", "profiles", "ready", "rl", "sd_lora", "serve", "speed", "train", "vram"]
+__all__ = ["cache", "cuda_builds", "data", "dataframes", "detection", "diagnose", "diffusion", "distributed", "finetune",
+           "generative", "gnn", "gpt", "gpu", "gpu_specs", "images", "ladders", "llm", "machine", "metrics", "models", "multimodal", "planner", "planner_check",
+           "plots", "profiles", "ready", "rl", "sd_lora", "seq2seq", "serve", "speed", "train", "vram"]

@@ -65,37 +65,198 @@ def _llm(name: str, model: str, plan: dict, why: str, **settings: Any) -> Rung:
 # The ladders. Planner figures are exact for what the planner models (tests/test_planner.py); measured rules say
 # where they were measured. Keep each notebook's 12 GiB rung equal to its syllabus `plan` / defaults.
 LADDERS: dict[str, tuple[Rung, ...]] = {
-    "06a": (
-        _llm("8b-4bit-40k", "unsloth/Llama-3.1-8B-Instruct",
-             dict(model="llama-3.1-8b-instruct", method="inference", bits=4, batch=1, seq=40960),
-             "16-24 GB: the KV-cache sweep to 40,960 tokens", context=40960),
-        _llm("8b-4bit-20k", "unsloth/Llama-3.1-8B-Instruct",
-             dict(model="llama-3.1-8b-instruct", method="inference", bits=4, batch=1, seq=20480),
-             "12 GB: the sweep to 20,480 tokens", context=20480),
-        _llm("8b-4bit-8k", "unsloth/Llama-3.1-8B-Instruct",
-             dict(model="llama-3.1-8b-instruct", method="inference", bits=4, batch=1, seq=8192),
-             "8-10 GB: the same 8B model, a shorter sweep", context=8192),
-        _llm("3b-4bit-8k", "unsloth/Llama-3.2-3B-Instruct",
-             dict(model="llama-3.2-3b", method="inference", bits=4, batch=1, seq=8192),
-             "6 GB: a 3B model", context=8192),
+    "06a": (  # the KV-cache sweep of section 7 is the heaviest step; MODEL (the parameter) unless a rung names one
+        Rung("8b-4bit-64k", {"context": 65536},
+             plan=dict(model="llama-3.1-8b-instruct", method="inference", bits=4, batch=1, seq=65536),
+             why="24 GB: the 8B model at 4-bit, the KV-cache sweep to 65,536 tokens"),
+        Rung("8b-4bit-32k", {"context": 32768},
+             plan=dict(model="llama-3.1-8b-instruct", method="inference", bits=4, batch=1, seq=32768),
+             why="16 GB: the sweep to 32,768 tokens"),
+        Rung("8b-4bit-16k", {"context": 16384},
+             plan=dict(model="llama-3.1-8b-instruct", method="inference", bits=4, batch=1, seq=16384),
+             why="12 GB beside a desktop (the reference card): the sweep to 16,384 tokens"),
+        Rung("8b-4bit-8k", {"context": 8192},
+             plan=dict(model="llama-3.1-8b-instruct", method="inference", bits=4, batch=1, seq=8192),
+             why="10 GB: the same 8B model, a shorter sweep (8-bit does not fit, and says so)"),
+        Rung("3b-4bit-16k", {"model": "unsloth/Llama-3.2-3B-Instruct", "context": 16384},
+             plan=dict(model="llama-3.2-3b", method="inference", bits=4, batch=1, seq=16384),
+             why="8 GB: Llama-3.2-3B-Instruct (an ungated copy), the same lessons on a smaller model"),
+        Rung("3b-4bit-8k", {"model": "unsloth/Llama-3.2-3B-Instruct", "context": 8192},
+             plan=dict(model="llama-3.2-3b", method="inference", bits=4, batch=1, seq=8192),
+             why="6 GB: Llama-3.2-3B-Instruct, a shorter sweep"),
+        Rung("cpu-smollm2-360m", {"model": "HuggingFaceTB/SmolLM2-360M-Instruct", "context": 4096},
+             device="cpu", minutes=3, measured_by="python -m benchmarks.cpu_rungs 06a",
+             why="SmolLM2-360M-Instruct (Apache 2.0) on the CPU: 8-bit and 4-bit NF4, chat, and the KV cache "
+                 "measured in RAM to 4,096 tokens"),
     ),
-    "07a": (
-        _llm("mistral-7b-2x2048", "unsloth/mistral-7b-v0.3",
-             dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=2, seq=2048, checkpointing=True,
-                  lora_rank=16, optimizer="adamw8bit"),
-             "16-24 GB: longer sequences", max_len=2048, batch=2),
-        _llm("mistral-7b-2x1024", "unsloth/mistral-7b-v0.3",
-             dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=2, seq=1024, checkpointing=True,
-                  lora_rank=16, optimizer="adamw8bit"),
-             "12 GB: the reference setting", max_len=1024, batch=2),
-        _llm("mistral-7b-1x1024", "unsloth/mistral-7b-v0.3",
-             dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=1, seq=1024, checkpointing=True,
-                  lora_rank=16, optimizer="adamw8bit"),
-             "10 GB: half the batch, twice the accumulation", max_len=1024, batch=1),
-        _llm("mistral-7b-1x512", "unsloth/mistral-7b-v0.3",
-             dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=1, seq=512, checkpointing=True,
-                  lora_rank=16, optimizer="adamw8bit"),
-             "8 GB: shorter sequences", max_len=512, batch=1),
+    "06b": (  # the rehearsals of section 6, heaviest first: (preset, method, bits, batch, tokens); plan = the heaviest
+        Rung("16-24gb", {"cases": (("llama-3.2-3b", "lora", 16, 1, 1024), ("llama-3.1-8b", "qlora", 4, 1, 1024),
+                                   ("smollm2-360m", "full", 16, 4, 512), ("llama-3.2-1b", "inference", 16, 1, 16384))},
+             plan=dict(model="llama-3.2-3b", method="lora", bits=16, batch=1, seq=1024),
+             why="16-24 GB: LoRA on a 3B model in 16 bits, QLoRA on an 8B one"),
+        Rung("12gb", {"cases": (("smollm2-360m", "full", 16, 2, 512), ("llama-3.2-1b", "lora", 16, 2, 512),
+                                ("llama-3.2-3b", "qlora", 4, 1, 1024), ("llama-3.2-1b", "inference", 16, 1, 4096))},
+             plan=dict(model="smollm2-360m", method="full", bits=16, batch=2, seq=512),
+             why="12 GB beside a desktop (the reference card): a full fine-tune of a 360M model, LoRA on a 1B one"),
+        Rung("8gb", {"cases": (("llama-3.2-1b", "lora", 16, 1, 512), ("llama-3.2-3b", "qlora", 4, 1, 512),
+                               ("smollm2-135m", "full", 16, 2, 512), ("llama-3.2-1b", "inference", 16, 1, 4096))},
+             plan=dict(model="llama-3.2-1b", method="lora", bits=16, batch=1, seq=512),
+             why="8 GB: the same kinds of step on smaller models and batches"),
+        Rung("6gb", {"cases": (("smollm2-135m", "full", 16, 2, 512), ("smollm2-360m", "qlora", 4, 1, 1024),
+                               ("llama-3.2-1b", "inference", 16, 1, 2048))},
+             plan=dict(model="smollm2-135m", method="full", bits=16, batch=2, seq=512),
+             why="6 GB: 135M-360M models"),
+    ),
+    "07a": (  # QLoRA on BASE_MODEL (the parameter) unless a rung names a model; batch x grad_accum stays 16
+        Rung("mistral-7b-8x1024", {"batch": 8, "max_len": 1024, "grad_accum": 2},
+             plan=dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=8, seq=1024, checkpointing=True,
+                       lora_rank=16, optimizer="adamw8bit"),
+             why="24 GB: 8 sequences a pass, 2 passes a step (the same 16 examples a step, in fewer passes)"),
+        Rung("mistral-7b-4x1024", {"batch": 4, "max_len": 1024, "grad_accum": 4},
+             plan=dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=4, seq=1024, checkpointing=True,
+                       lora_rank=16, optimizer="adamw8bit"),
+             why="16 GB, or a 12 GB card with nothing else on it: 4 sequences a pass, 4 passes a step"),
+        Rung("mistral-7b-2x1024", {"batch": 2, "max_len": 1024, "grad_accum": 8},
+             plan=dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=2, seq=1024, checkpointing=True,
+                       lora_rank=16, optimizer="adamw8bit"),
+             why="12 GB beside a desktop (the reference card): 2 sequences a pass, 8 passes a step"),
+        Rung("mistral-7b-1x1024", {"batch": 1, "max_len": 1024, "grad_accum": 16},
+             plan=dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=1, seq=1024, checkpointing=True,
+                       lora_rank=16, optimizer="adamw8bit"),
+             why="10 GB: one sequence a pass, 16 passes a step"),
+        Rung("mistral-7b-1x512", {"batch": 1, "max_len": 512, "grad_accum": 16},
+             plan=dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=1, seq=512, checkpointing=True,
+                       lora_rank=16, optimizer="adamw8bit"),
+             why="8 GB: 512-token sequences (longer examples are cut)"),
+        Rung("smollm2-1.7b-2x1024", {"model": "HuggingFaceTB/SmolLM2-1.7B", "batch": 2, "max_len": 1024,
+                                     "grad_accum": 8},
+             plan=dict(model="smollm2-1.7b", method="qlora", bits=4, batch=2, seq=1024, checkpointing=True,
+                       lora_rank=16, optimizer="adamw8bit"),
+             why="6 GB: QLoRA on SmolLM2-1.7B (Apache 2.0), the same recipe on a smaller base"),
+        Rung("cpu-smollm2-135m", {"model": "HuggingFaceTB/SmolLM2-135M", "quant": None, "batch": 4, "max_len": 256,
+                                  "grad_accum": 1, "steps": 30, "lr": 1e-3, "n_train": 120, "n_eval": 40,
+                                  "new_tokens": 32, "trl_steps": 3, "checkpointing": False},
+             device="cpu", minutes=9, measured_by="python -m benchmarks.cpu_rungs 07a",
+             why="SmolLM2-135M (Apache 2.0) on the CPU: LoRA on its fp32 weights (no 4-bit base), 30 steps of 4 "
+                 "examples cut at 256 tokens, then merged"),
+    ),
+    "e3": (  # the vision-language model of sections 2-6: MODEL (the parameter) unless a rung names one
+        Rung("llava-1.5-7b-16bit", {"model": "llava-hf/llava-1.5-7b-hf"}, need_gib=13.9,
+             rule="arithmetic, not yet measured: 7.06 B parameters x 2 bytes (13.15 GiB, the 14.1 GB download) + the "
+                  "KV cache of a 650-token prompt (0.32 GiB) + section 4's logits (650 positions x 32,064 words x 2 "
+                  "bytes, three alive: 0.12 GiB) + activations and allocator slack",
+             why="16-24 GB: LLaVA-1.5-7B in 16 bits, the model of the papers (576 image tokens, better answers)"),
+        Rung("interleave-0.5b-16bit", {}, need_gib=2.5,
+             rule="arithmetic, not yet measured: 0.9 B parameters x 2 bytes (1.67 GiB, the 1.79 GB download) + "
+                  "section 4's logits (760 positions x 152,000 words x 2 bytes = 0.22 GiB, three alive) + the KV "
+                  "cache and activations of a 760-token prompt (under 0.1 GiB)",
+             why="4-12 GB (the reference card has room to spare): LLaVA-Interleave-Qwen-0.5B in 16 bits"),
+        Rung("cpu-interleave-0.5b", {"max_new_tokens": 32}, device="cpu", minutes=12,
+             measured_by="python -m benchmarks.cpu_rungs e3",
+             why="LLaVA-Interleave-Qwen-0.5B in fp32 on the CPU (about 3.5 GB of RAM), answers of 32 tokens"),
+    ),
+    "e6": (  # the served model: MODEL (the parameter) unless a rung names one; CONCURRENT prompts, MAX_TOKENS each
+        Rung("8b-16bit", {"model": "unsloth/Llama-3.1-8B-Instruct", "concurrent": 4, "max_tokens": 256},
+             plan=dict(model="llama-3.1-8b-instruct", method="inference", bits=16, batch=4, seq=320),
+             why="24 GB: Llama-3.1-8B-Instruct in 16 bits (06a's download), four users at once"),
+        Rung("1.7b-16bit", {"concurrent": 4, "max_tokens": 256},
+             plan=dict(model="smollm2-1.7b", method="inference", bits=16, batch=4, seq=320),
+             why="6-16 GB (the reference card): SmolLM2-1.7B-Instruct in 16 bits, four users at once"),
+        Rung("1.7b-4bit", {"quant": "4bit", "concurrent": 4, "max_tokens": 256},
+             plan=dict(model="smollm2-1.7b", method="inference", bits=4, batch=4, seq=320),
+             why="under about 4.2 GiB free (a 4-6 GB card beside a desktop): the same model in 4-bit NF4"),
+        Rung("cpu-smollm2-360m", {"model": "HuggingFaceTB/SmolLM2-360M-Instruct", "concurrent": 4, "max_tokens": 64},
+             device="cpu", minutes=3, measured_by="python -m benchmarks.cpu_rungs e6",
+             why="SmolLM2-360M-Instruct (Apache 2.0) in fp32 on the CPU: the same server, answers of 64 tokens"),
+    ),
+    # 08a and 08b: the planner models a diffusers pipeline's weights, not its activations, so each rung is a measured
+    # rule, helpers.diffusion.need_gib / helpers.sd_lora.need_gib of its settings (tests/test_diffusion_ladders.py
+    # checks the figures): the planner's weights + 1.5 x the activations of one image measured on a CPU with
+    # random-weight replicas of SD 1.5 (fp32 at 512 px, scaled by pixels, batch and bits) + 0.3 GiB. The 1.5 and the
+    # 0.3 are an allowance for the GPU's kernels and allocator, not a measurement: each figure is an estimate, and the
+    # notebooks measure every step on the learner's GPU (08a's section 9 table, 08b's training peak).
+    "08a": (  # size and batch of sections 2-9, MODEL (the parameter: SD 1.5) unless a rung names a model;
+        # `techniques`: the rows of section 9's one-image table; `big`: its 2 x size table; `offload`: model offload
+        Rung("sdxl-1024", {"model": "stabilityai/stable-diffusion-xl-base-1.0", "size": 1024, "batch": 2,
+                           "techniques": ("fp32", "half", "half+no_sdpa", "half+attention_slicing", "half+vae_slicing",
+                                          "half+vae_tiling", "half+model_cpu_offload", "half+sequential_cpu_offload")},
+             need_gib=17.72, rule="estimate (helpers.diffusion.need_gib): the fp32 row, 12.92 GiB of SDXL weights "
+                                  "(planner) + 1.5 x 3.0 GiB (the VAE decoding one 1,024 px image in fp32: 0.75 "
+                                  "measured at 512 px, x 4 pixels) + 0.3",
+             why="24 GB: SDXL base 1.0 at 1,024 px, every technique including fp32 (12.9 GiB of weights), a batch of 2"),
+        Rung("sdxl-1024-16bit", {"model": "stabilityai/stable-diffusion-xl-base-1.0", "size": 1024, "batch": 1,
+                                 "techniques": ("half", "half+no_sdpa", "half+attention_slicing", "half+vae_slicing",
+                                                "half+vae_tiling", "half+model_cpu_offload",
+                                                "half+sequential_cpu_offload")},
+             need_gib=12.92, rule="estimate (helpers.diffusion.need_gib): the no-SDPA row, 6.46 GiB of 16-bit SDXL "
+                                  "weights (planner) + 0.16 (its VAE in fp32: diffusers upcasts it on fp16 GPUs) + "
+                                  "1.5 x 4.0 GiB (the VAE at 1,024 px in fp32, and the full attention matrices of "
+                                  "4,096 tokens) + 0.3",
+             why="16 GB: SDXL base 1.0 at 1,024 px in 16 bits, one image at a time (fp32 SDXL needs 24 GB)"),
+        Rung("sd15-512-batch8", {"size": 512, "batch": 8,
+                                 "big": True, "techniques": ("fp32", "half", "half+no_sdpa", "half+attention_slicing",
+                                                             "half+vae_slicing", "half+vae_tiling",
+                                                             "half+model_cpu_offload", "half+sequential_cpu_offload")},
+             need_gib=6.79, rule="estimate (helpers.diffusion.need_gib): the batch table's 16-bit row without VAE "
+                                 "slicing, 1.99 GiB of 16-bit SD 1.5 weights (planner) + 1.5 x 3.0 GiB (8 images "
+                                 "decoded at once, 0.375 each: 0.75 measured in fp32) + 0.3; the fp32 row needs 5.40",
+             why="12 GB beside a desktop (the reference card): SD 1.5 at 512 px, every technique, a batch of 8, "
+                 "and 1,024 px for tiling"),
+        Rung("sdxl-1024-offload", {"model": "stabilityai/stable-diffusion-xl-base-1.0", "size": 1024, "batch": 1,
+                                   "offload": True,
+                                   "techniques": ("half+model_cpu_offload", "half+sequential_cpu_offload")},
+             need_gib=5.84, rule="estimate (helpers.diffusion.need_gib): model CPU offload, the UNet alone on the "
+                                 "GPU, 4.78 GiB in 16 bits (planner) + 1.5 x 0.51 GiB (its pass with guidance at "
+                                 "1,024 px: SD 1.5's 0.254 measured at 512 px, x 4 pixels, halved) + 0.3",
+             why="an 8 GB card beside a desktop, or pinned on 12 GB: SDXL at 1,024 px with each model on the GPU "
+                 "only while it runs (the rest in RAM: 16 GB of RAM)"),
+        Rung("sd15-512", {"size": 512, "batch": 4, "big": True,
+                          "techniques": ("fp32", "half", "half+no_sdpa", "half+attention_slicing", "half+vae_slicing",
+                                         "half+vae_tiling", "half+model_cpu_offload", "half+sequential_cpu_offload")},
+             need_gib=5.40, rule="estimate (helpers.diffusion.need_gib): the fp32 row, 3.97 GiB of SD 1.5 weights "
+                                 "(planner) + 1.5 x 0.75 GiB (the VAE decoding one 512 px image in fp32, measured "
+                                 "on a CPU replica) + 0.3",
+             why="6-8 GB: SD 1.5 at 512 px, every technique, a batch of 4"),
+        Rung("sd15-512-16bit", {"size": 512, "batch": 2,
+                                "big": True,
+                                "techniques": ("half", "half+no_sdpa", "half+attention_slicing", "half+vae_slicing",
+                                               "half+vae_tiling", "half+model_cpu_offload",
+                                               "half+sequential_cpu_offload")},
+             need_gib=4.54, rule="estimate (helpers.diffusion.need_gib): the 1,024 px rows, 1.99 GiB of 16-bit SD "
+                                 "1.5 weights (planner) + 1.5 x 1.5 GiB (the VAE at 1,024 px, 16-bit) + 0.3",
+             why="4-6 GB: SD 1.5 at 512 px in 16 bits (no fp32 row), a batch of 2"),
+        Rung("cpu-sd-turbo", {"model": "stabilityai/sd-turbo", "size": 512, "steps": 1, "guidance": 0.0, "batch": 2,
+                              "techniques": (), "scales": (0.0, 2.0), "step_list": (1, 2, 4),
+                              "schedulers": ("Euler", "Euler a", "DPM++ 2M"), "strengths": (0.3, 0.6, 0.9)},
+             device="cpu", minutes=20, measured_by="python -m benchmarks.cpu_rungs 08a",
+             why="sd-turbo (SD 2.1 distilled to one step; Stability AI Community License) in fp32 on the CPU: "
+                 "512 px images in one step without guidance; section 9's GPU tables are skipped"),
+    ),
+    "08b": (  # LoRA training of section 5: image size, batch, gradient checkpointing; steps x batch = 1,200 images
+        Rung("768px-batch4", {"size": 768, "batch": 4, "checkpointing": False, "steps": 300},
+             need_gib=17.67, rule="estimate (helpers.sd_lora.need_gib): 2.01 GiB of 16-bit SD 1.5 weights and LoRA "
+                                  "state + 1.5 x 10.2 GiB (4 images at 768 px: 1.52 GiB measured for one 512 px "
+                                  "training step in fp32 on a CPU replica, x 0.75 under autocast) + 0.3",
+             why="24 GB: 768 px training images, 4 a step, no gradient checkpointing"),
+        Rung("512px-batch4", {"size": 512, "batch": 4, "checkpointing": False, "steps": 300},
+             need_gib=9.13, rule="estimate (helpers.sd_lora.need_gib): 2.01 GiB of weights and LoRA state + 1.5 x "
+                                 "4.55 GiB (4 images of 512 px, 1.52 GiB x 0.75 each) + 0.3",
+             why="12-16 GB (the reference card beside a desktop): 4 images a step, no gradient checkpointing"),
+        Rung("512px-batch2", {"size": 512, "batch": 2, "checkpointing": False, "steps": 600},
+             need_gib=5.72, rule="estimate (helpers.sd_lora.need_gib): 2.01 GiB + 1.5 x 2.28 GiB (2 images) + 0.3",
+             why="8 GB: 2 images a step, no gradient checkpointing"),
+        Rung("512px-batch1", {"size": 512, "batch": 1, "checkpointing": False, "steps": 1200},
+             need_gib=4.01, rule="estimate (helpers.sd_lora.need_gib): 2.01 GiB + 1.5 x 1.14 GiB (1 image) + 0.3",
+             why="6 GB: one image a step, no gradient checkpointing"),
+        Rung("512px-batch2-checkpointing", {"size": 512, "batch": 2, "checkpointing": True, "steps": 600},
+             need_gib=3.19, rule="estimate (helpers.sd_lora.need_gib): 2.01 GiB + 1.5 x 0.59 GiB (2 images with "
+                                 "gradient checkpointing: 0.39 GiB measured for one in fp32, x 0.75) + 0.3",
+             why="4-6 GB: 2 images a step, activations recomputed in the backward pass (about 20 % slower)"),
+        Rung("512px-batch1-checkpointing", {"size": 512, "batch": 1, "checkpointing": True, "steps": 1200},
+             need_gib=2.87, rule="estimate (helpers.sd_lora.need_gib): 2.01 GiB + 1.5 x 0.375 GiB (generating an "
+                                 "image, which now needs more than training: 0.29 GiB) + 0.3",
+             why="4 GB: one image a step with gradient checkpointing (no CPU rung: training SD 1.5 on a CPU takes "
+                 "hours)"),
     ),
 }
 

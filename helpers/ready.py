@@ -1,21 +1,28 @@
 """Can this machine run a notebook's full profile? Say so in the first cells, in one clear message.
 
-Called at the top of every notebook whose full profile needs a GPU, a network or a download:
-``require_full(P, needs=["gpu", "network"], downloads=["hf-model:org/name"])`` raises
-:class:`CannotRunFull` (shown without a traceback) naming everything that is missing. ``needs`` and
-``downloads`` are spelled exactly as the notebook's ``[[notebooks]]`` entry in ``course/syllabus.toml``
-(a test checks they agree), and ``course doctor`` asks the same questions (:func:`is_cached`, :func:`offline`).
+Every notebook's opening call (``profiles.start``) calls ``require_full(P, needs=[...], downloads=[...])``, spelled as
+its syllabus entry (a test checks they agree); it raises :class:`CannotRunFull` naming everything missing. "Cached"
+means *complete*: :func:`check` reads the sizes and headers of every file the full profile loads (``FILES``, what
+``course fetch`` downloads), so an empty snapshot or a file cut short is named; ``course doctor`` uses it too.
 
 Taught in week 1 (01a-the-ml-workflow); used again by every notebook whose full profile needs a GPU or a download.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import gzip
+import json
 import os
+import re
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 NEEDS = ("gpu", "cuda-only", "network")  # "gpu": CUDA or Apple; "cuda-only": NVIDIA; "network": to download
-DOWNLOAD_KINDS = ("hf-model", "hf-dataset", "torchvision", "pyg", "url")  # "hf-model:org/name", "url:what it is"
+# "hf-model:org/name", "torchvision:MNIST", "sklearn:california_housing", ... "url:what" (unchecked: needs a fallback)
+DOWNLOAD_KINDS = ("hf-model", "hf-dataset", "torchvision", "pyg", "sklearn", "openml", "url")
+FETCH = "python -m course fetch"
 
 
 class CannotRunFull(RuntimeError):
@@ -30,12 +37,162 @@ def offline() -> bool:
     return any(os.environ.get(k, "").lower() in ("1", "true", "yes", "on") for k in ("HF_HUB_OFFLINE", "COURSE_OFFLINE"))
 
 
+def hf_home() -> Path:
+    """Hugging Face's folder (HF_HOME, else XDG_CACHE_HOME/huggingface): the hub cache and prepared datasets."""
+    return Path(os.environ.get("HF_HOME") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                / "huggingface").expanduser()
+
+
 def hf_cache_dir() -> Path:
-    """Hugging Face's hub cache folder, read from the environment now (HF_HUB_CACHE, HF_HOME, XDG_CACHE_HOME)."""
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(os.environ.get("HF_HOME") or Path(cache_home) / "huggingface").expanduser() / "hub"
+    """Hugging Face's hub cache folder, read from the environment now (HF_HUB_CACHE, else HF_HOME/hub)."""
+    return Path(os.environ["HF_HUB_CACHE"]).expanduser() if os.environ.get("HF_HUB_CACHE") else hf_home() / "hub"
+
+
+def datasets_cache_dir() -> Path:
+    """Where ``datasets`` keeps prepared (Arrow) copies, the ones it loads offline: HF_DATASETS_CACHE or HF_HOME/datasets."""
+    return Path(os.environ.get("HF_DATASETS_CACHE") or hf_home() / "datasets").expanduser()
+
+
+def course_data_dir() -> Path:
+    """The course's data folder (COURSE_DATA_DIR, else ~/.cache/dl12gb), without creating it."""
+    return Path(os.environ.get("COURSE_DATA_DIR") or Path.home() / ".cache" / "dl12gb").expanduser()
+
+
+# ---- what each download is made of: the files its notebook loads ------------------------------------------
+@dataclass(frozen=True)
+class Files:
+    """What the full profile loads from one download (``patterns``: a Hub repo's ``allow_patterns``, ``*`` spans
+    folders) and what must be there, complete (``required``: a name, a glob, ``a|b``, or for local data in ``folder``
+    of the course data, ``name=BYTES`` or ``name>=BYTES``). ``course fetch`` downloads it; :func:`check` requires it."""
+
+    name: str
+    patterns: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    folder: str = ""
+    prepared: bool = False  # a data set `load_dataset` reads: offline it needs the copy `datasets` prepared
+
+
+_WEIGHTS = "model.safetensors|model.safetensors.index.json"  # one file, or an index naming every shard
+_LM = ("config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json",
+       "model-*-of-*.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+       "added_tokens.json", "chat_template.jinja", "chat_template.json")  # safetensors only, never *.bin or original/
+_SD = ("model_index.json", "scheduler/*", "tokenizer/*", "feature_extractor/*")
+_SD_MODELS = tuple(f"{m}/{f}" for m, w in (("text_encoder", "model"), ("unet", "diffusion_pytorch_model"),
+                                           ("vae", "diffusion_pytorch_model")) for f in ("config.json", f"{w}.fp16.safetensors"))
+_MNIST = tuple(f"MNIST/raw/{n}" for n in ("train-images-idx3-ubyte=47040016", "train-labels-idx1-ubyte=60008",
+                                         "t10k-images-idx3-ubyte=7840016", "t10k-labels-idx1-ubyte=10008"))
+
+
+def _lm(name: str, *extra: str) -> Files:
+    """A transformers model: its config, safetensors weights and tokenizer (+ ``extra`` files)."""
+    return Files(name, _LM + extra, ("config.json", _WEIGHTS, "tokenizer.json|tokenizer.model|vocab.json|vocab.txt"))
+
+
+FILES: dict[str, Files] = {
+    "hf-model:distilbert/distilbert-base-uncased": _lm("DistilBERT", "vocab.txt"),
+    "hf-model:openai-community/gpt2": _lm("GPT-2 small", "vocab.json", "merges.txt"),
+    "hf-model:unsloth/Llama-3.1-8B-Instruct": _lm("Llama 3.1 8B Instruct"),
+    "hf-model:unsloth/mistral-7b-v0.3": _lm("Mistral 7B v0.3", "tokenizer.model"),
+    "hf-model:HuggingFaceTB/SmolLM2-1.7B-Instruct": _lm("SmolLM2 1.7B Instruct", "vocab.json", "merges.txt"),
+    "hf-model:llava-hf/llava-interleave-qwen-0.5b-hf": _lm("LLaVA-Interleave Qwen 0.5B", "vocab.json", "merges.txt",
+                                                           "preprocessor_config.json", "processor_config.json"),
+    "hf-model:stable-diffusion-v1-5/stable-diffusion-v1-5": Files(  # the fp16 variant, without the safety checker
+        "Stable Diffusion 1.5 (fp16)", _SD + _SD_MODELS, ("model_index.json", "scheduler/scheduler_config.json",
+                                                          "tokenizer/vocab.json", "tokenizer/merges.txt") + _SD_MODELS),
+    "hf-model:google/flan-t5-base": _lm("FLAN-T5 base", "spiece.model"),
+    "hf-dataset:stanfordnlp/sst2": Files("SST-2", ("README.md", "*.parquet"), ("README.md", "*.parquet"), prepared=True),
+    "hf-dataset:yahma/alpaca-cleaned": Files("Alpaca (cleaned)", ("README.md", "alpaca_data_cleaned.json"),
+                                             ("alpaca_data_cleaned.json",), prepared=True),
+    "hf-dataset:roneneldan/TinyStories": Files("TinyStories (validation text)", ("TinyStoriesV2-GPT4-valid.txt",),
+                                               ("TinyStoriesV2-GPT4-valid.txt",)),
+    "hf-dataset:Helsinki-NLP/opus_books": Files("OPUS books (en-fr)", ("README.md", "*en-fr*"), ("*en-fr*.parquet",),
+                                                prepared=True),
+    "hf-dataset:FiscalNote/billsum": Files("BillSum", ("README.md", "*.parquet"), ("*.parquet",), prepared=True),
+    "torchvision:MNIST": Files("MNIST", folder="torchvision", required=_MNIST),
+    "torchvision:CIFAR10": Files("CIFAR-10", folder="torchvision", required=tuple(
+        f"cifar-10-batches-py/{n}>=30720000" for n in ("data_batch_1", "data_batch_2", "data_batch_3",
+                                                       "data_batch_4", "data_batch_5", "test_batch"))
+        + ("cifar-10-batches-py/batches.meta>=100",)),
+    "torchvision:OxfordIIITPet": Files("Oxford-IIIT Pets", folder="torchvision", required=(
+        "oxford-iiit-pet/annotations/trainval.txt", "oxford-iiit-pet/annotations/test.txt")),  # + every image listed
+    "torchvision:PennFudanPed": Files("Penn-Fudan pedestrians", folder="torchvision", required=(
+        "PennFudanPed/.built.json", "PennFudanPed/PNGImages/*.png", "PennFudanPed/PedMasks/*.png")),
+    "pyg:Cora": Files("Cora", folder="pyg", required=tuple(
+        f"Cora/raw/ind.cora.{n}" for n in ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index"))),
+    "sklearn:california_housing": Files("California housing", folder="scikit-learn",
+                                        required=("cal_housing_py3.pkz>=100000",)),
+    "openml:titanic": Files("OpenML titanic (version 1)", folder="scikit-learn",  # fetch --verify reads it all
+                            required=("openml/openml.org/api/v1/json/data/list/data_name/titanic/limit/2/data_version/1.gz",)),
+}
+
+
+@dataclass
+class Check:
+    """What is on disk for one download: present at all, complete, its size, and what is wrong."""
+
+    spec: str
+    present: bool = False
+    complete: bool = False
+    bytes: int = 0
+    where: str = ""
+    problems: list[str] = field(default_factory=list)
+    files: dict[str, int] = field(default_factory=dict)  # relative name -> bytes on disk
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n} bytes"
+
+
+def file_problem(path: Path, name: str) -> str | None:
+    """Why a file is not whole, read from its own format (safetensors, JSON, Parquet, gzip); None if it looks whole."""
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return f"{name} is empty"
+        with open(path, "rb") as fh:
+            if name.endswith(".safetensors"):
+                head = int.from_bytes(fh.read(8), "little")
+                offsets = [t["data_offsets"][1] for k, t in json.loads(fh.read(head)).items() if k != "__metadata__"]
+                want = 8 + head + max(offsets, default=0)
+                return None if size == want else f"{name} is cut short: {_gb(size)} of {_gb(want)}"
+            if name.endswith(".json") and size < 64e6:
+                json.loads(fh.read())
+            elif name.endswith(".pth") and fh.read(2) == b"PK" and not zipfile.is_zipfile(path):
+                return f"{name} is cut short (not a whole zip archive)"
+            elif name.endswith(".parquet"):
+                head, _, tail = fh.read(4), fh.seek(-4, 2), fh.read(4)
+                if head != b"PAR1" or tail != b"PAR1":
+                    return f"{name} is not a whole Parquet file"
+        if name.endswith(".gz") and size < 64e6:
+            with gzip.open(path) as gz:
+                gz.read()
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as err:
+        return f"{name} is unreadable or cut short ({type(err).__name__})"
+    return None
+
+
+def _require(check: Check, names: list[str], required: tuple[str, ...]) -> None:
+    """Add a problem for each required entry (name, glob, "a|b", "name=BYTES", "name>=BYTES") not met."""
+    for entry in required:
+        name, op, size = re.fullmatch(r"(.+?)(?:(>?=)(\d+))?", entry).groups()
+        found = [m for alt in name.split("|") for m in fnmatch.filter(names, alt)]
+        if not found:
+            check.problems.append(f"{name.replace('|', ' or ')} is missing")
+        elif op and (check.files[found[0]] != int(size) if op == "=" else check.files[found[0]] < int(size)):
+            check.problems.append(f"{found[0]} is cut short: {_gb(check.files[found[0]])} of "
+                                  f"{'' if op == '=' else 'at least '}{_gb(int(size))}")
+
+
+def _scan(check: Check, root: Path, tops: tuple[str, ...] = ("",)) -> list[str]:
+    """Record the files under ``root/top`` (following the hub cache's links) in ``check.files``; return their names."""
+    for path in sorted(p for top in tops for p in ([root / top] if (root / top).is_file() else (root / top).rglob("*"))):
+        name = path.relative_to(root).as_posix()
+        if path.is_symlink() and not path.exists():
+            check.problems.append(f"{name} points to a missing file (an interrupted download)")
+        elif path.is_file():
+            check.files[name] = path.stat().st_size
+    check.bytes, check.present = sum(check.files.values()), bool(check.files)
+    return list(check.files)
 
 
 def _hub_repo(spec: str) -> tuple[str, str]:
@@ -46,18 +203,123 @@ def _hub_repo(spec: str) -> tuple[str, str]:
     return kind.removeprefix("hf-"), repo_id
 
 
-def hub_problem(spec: str) -> str | None:
-    """Why a Hugging Face repo ("hf-model:org/name" or "hf-dataset:org/name") cannot be had, or None.
+def hub_listing(spec: str) -> dict[str, int] | None:
+    """{file: bytes} of the repo at the cached commit, from the listing huggingface_hub caches; None if none is cached."""
+    repo_type, repo_id = _hub_repo(spec)
+    try:
+        from huggingface_hub import get_cached_repo_tree
+        tree = get_cached_repo_tree(repo_id, repo_type=repo_type, cache_dir=str(hf_cache_dir()))
+        return {f.path: f.size for f in tree}
+    except Exception:  # noqa: BLE001 - an older huggingface_hub, or no listing cached: judge without it
+        return None
 
-    A local folder in place of "org/name" is there already.
-    """
+
+def _check_hub(check: Check) -> None:
+    repo_type, repo_id = _hub_repo(check.spec)
+    root = hf_cache_dir() / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    files = FILES.get(check.spec) or Files(repo_id, (), ("config.json|model_index.json",) if repo_type == "model" else ())
+    commit = (root / "refs" / "main").read_text().strip() if (root / "refs" / "main").is_file() else ""
+    snapshot = root / "snapshots" / commit
+    check.where = str(snapshot if commit else root)
+    if not root.is_dir():
+        return check.problems.append(f"not in the Hugging Face cache ({hf_cache_dir()})")
+    if not commit or not snapshot.is_dir():
+        check.present = any(root.rglob("*.incomplete"))
+        return check.problems.append("the cache has no snapshot for its main branch (an interrupted download)")
+    names = _scan(check, snapshot)
+    if not names:
+        return check.problems.append("its snapshot folder is empty (an interrupted download)")
+    _require(check, names, files.required)
+    listing = hub_listing(check.spec) or {}
+    for name, size in listing.items():  # the Hub's own sizes, for every file this notebook loads
+        if files.patterns and not any(fnmatch.fnmatch(name, p) for p in files.patterns):
+            continue
+        if name not in check.files and files.patterns:
+            check.problems.append(f"{name} is missing")
+        elif name in check.files and check.files[name] != size:
+            check.problems.append(f"{name} is cut short: {_gb(check.files[name])} of {_gb(size)}")
+    for index in fnmatch.filter(names, "*.safetensors.index.json"):
+        try:
+            shards = set(json.loads((snapshot / index).read_text())["weight_map"].values())
+        except (OSError, ValueError, KeyError, AttributeError):
+            continue  # file_problem names it below
+        folder = index.rpartition("/")[0]
+        check.problems += [f"{s} is missing" for s in sorted(shards) if (f"{folder}/{s}" if folder else s) not in names]
+    check.problems += [p for n in names if (p := file_problem(snapshot / n, n))]
+    if files.prepared and not check.problems:  # `datasets` loads offline only from the copy it prepared
+        owner, _, name = repo_id.rpartition("/")
+        snake = re.sub(r"([a-z\d])([A-Z])", r"\1_\2", re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)).lower()
+        prepared = datasets_cache_dir() / "___".join(p for p in (owner, snake) if p)
+        if not any(prepared.glob("*/*/*/dataset_info.json")):
+            check.problems.append(f"not prepared by `datasets` for offline use (no copy in {prepared})")
+
+
+def _check_local(check: Check) -> None:
+    kind, _, name = check.spec.partition(":")
+    if kind == "torchvision" and "_Weights." in name:  # pretrained weights ("torchvision:ResNet18_Weights.IMAGENET1K_V1")
+        from torch.hub import get_dir
+        from torchvision.models import get_weight
+        path = Path(get_dir()) / "checkpoints" / get_weight(name).url.rsplit("/", 1)[-1]
+        check.where = str(path.parent)
+        _scan(check, path.parent, (path.name,))
+        return check.problems.append(file_problem(path, path.name) if check.present else f"not in {path.parent}")
+    files = FILES.get(check.spec) or Files(name, folder={"torchvision": "torchvision", "pyg": "pyg"}.get(kind, kind))
+    root = course_data_dir() / files.folder
+    check.where = str(root)
+    if not files.required:  # a data set the course has no file list for: never called complete
+        return check.problems.append(f"no file list known for {check.spec}: add it to FILES in helpers/ready.py")
+    tops = tuple(dict.fromkeys(re.split(r"[/>=]", r)[0] for r in files.required))
+    names = _scan(check, root, tops)
+    if not check.present:
+        return check.problems.append(f"not in {root}")
+    _require(check, names, files.required)
+    if check.spec == "torchvision:OxfordIIITPet" and not check.problems:  # every image the splits list
+        listed = {line.split()[0] for f in ("trainval", "test") for line in
+                  (root / f"oxford-iiit-pet/annotations/{f}.txt").read_text().splitlines() if line.strip()}
+        lost = sorted(n for n in listed if f"oxford-iiit-pet/images/{n}.jpg" not in check.files)
+        check.problems += [f"{len(lost)} of {len(listed)} images are missing (e.g. {lost[0]}.jpg)"] if lost else []
+    check.problems += [p for n in names if n.endswith((".gz", ".json")) and (p := file_problem(root / n, n))]
+
+
+def check(spec: str) -> Check:
+    """Everything :func:`is_cached` knows about one download: present, complete, size on disk, what is wrong."""
+    kind = spec.partition(":")[0]
+    if kind not in DOWNLOAD_KINDS or not spec.partition(":")[2]:
+        raise ValueError(f"Unknown download {spec!r}: use {', '.join(k + ':' for k in DOWNLOAD_KINDS)} "
+                         f"(data sets the course knows: {', '.join(s for s in FILES if not s.startswith('hf-'))}).")
+    result = Check(spec)
+    if kind == "url":
+        result.problems.append("a url: download is not checked (its notebook falls back without it)")
+    elif kind in ("hf-model", "hf-dataset"):
+        _check_hub(result)
+    else:
+        _check_local(result)
+    result.problems = [p for p in result.problems if p]
+    result.complete = result.present and not result.problems
+    return result
+
+
+def is_cached(spec: str) -> bool:
+    """True if a download is on this machine *complete*: every file its notebook loads, none of them cut short."""
+    return check(spec).complete
+
+
+def _not_here(spec: str) -> str:
+    """Why a download is not usable offline, in a few words, with the command that fixes it."""
+    found, name = check(spec), spec.split(":", 1)[1]
+    what = f"{name} is " + (f"in the cache but incomplete ({'; '.join(found.problems[:2])})" if found.present
+                            else "not in the local cache")
+    return (f"{what} and downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE). Fetch it once online "
+            f"(`{FETCH} {spec}`, or carry a fetched cache over: see docs/PARTICIPANTS.md), or use PROFILE = \"smoke\".")
+
+
+def hub_problem(spec: str) -> str | None:
+    """Why a Hugging Face repo ("hf-model:org/name", "hf-dataset:org/name") cannot be had, or None (a local folder counts)."""
     repo_type, repo_id = _hub_repo(spec)
     if is_cached(spec) or Path(repo_id).expanduser().is_dir():
         return None
     if offline():
-        return (f"{repo_type} {repo_id} is not in the local cache and downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE). "
-                f"Run once online to cache it (`hf download {repo_id}"
-                f"{' --repo-type dataset' if repo_type == 'dataset' else ''}`), or use PROFILE = \"smoke\".")
+        return f"{repo_type} " + _not_here(spec)
     try:
         from huggingface_hub import auth_check
         from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
@@ -70,73 +332,43 @@ def hub_problem(spec: str) -> str | None:
         return f"{repo_type} {repo_id} was not found (or needs a login): check the name in the parameters cell."
     except Exception as err:  # noqa: BLE001 - no network, proxy, DNS: all mean the same to a learner
         return (f"cannot reach the Hugging Face Hub to get {repo_id} ({type(err).__name__}). Connect to the "
-                "internet, or pre-download it elsewhere into your HF cache, or use PROFILE = \"smoke\".")
+                f"internet, or fetch it elsewhere and carry the cache over, or use PROFILE = \"smoke\".")
     return None
 
 
-_CACHED = {  # a file that exists once each full-profile dataset is in the cache
-    "torchvision:MNIST": ("torchvision", "MNIST/raw/train-images-idx3-ubyte"),
-    "torchvision:CIFAR10": ("torchvision", "cifar-10-batches-py/data_batch_1"),
-    "pyg:Cora": ("pyg", "Cora/processed"),
-}
-
-
-def is_cached(spec: str) -> bool:
-    """True if a download ("hf-model:org/name", "hf-dataset:...", "torchvision:MNIST", "pyg:Cora") is on this machine.
-
-    A "url:" download is never known to be cached (its notebook falls back when it cannot fetch it).
-    """
-    kind = spec.partition(":")[0]
-    if kind in ("hf-model", "hf-dataset"):
-        repo_type, repo_id = _hub_repo(spec)
-        return (hf_cache_dir() / f"{repo_type}s--{repo_id.replace('/', '--')}" / "snapshots").is_dir()
-    if spec in _CACHED:
-        from helpers.cache import data_dir
-
-        folder, probe = _CACHED[spec]
-        return (data_dir(folder) / probe).exists()
-    if kind == "url":
-        return False
-    raise ValueError(f"Unknown download {spec!r}: use {', '.join(k + ':' for k in DOWNLOAD_KINDS)} "
-                     f"(datasets: {', '.join(_CACHED)}).")
-
-
 def dataset_problem(spec: str) -> str | None:
-    """Why a full-profile dataset ("torchvision:MNIST", "torchvision:CIFAR10", "pyg:Cora") is out of reach, or None.
-
-    It is out of reach only when it is not cached and downloads are off; online, the loader downloads it.
-    """
-    if spec not in _CACHED:
-        raise ValueError(f"Unknown dataset {spec!r}: use one of {', '.join(_CACHED)}.")
-    if is_cached(spec) or not offline():
-        return None
-    from helpers.cache import data_dir
-
-    name = spec.split(":", 1)[1]
-    return (f"{name} is not in {data_dir(_CACHED[spec][0])} and downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE). "
-            "Run this notebook once online to cache it, or set PROFILE = \"smoke\".")
+    """Why a data set ("torchvision:MNIST", "pyg:Cora", ...) is out of reach: not complete here and downloads off; or None."""
+    if spec.partition(":")[0] not in ("torchvision", "pyg", "sklearn", "openml"):
+        raise ValueError(f"Unknown dataset {spec!r}: use one of {', '.join(s for s in FILES if not s.startswith('hf-'))}.")
+    return None if not offline() or is_cached(spec) else _not_here(spec)
 
 
 def download_problem(spec: str) -> str | None:
-    """Why one download of the full profile cannot be had here, or None (a "url:" one has its own fallback)."""
+    """Why one download of the full profile cannot be had here, or None (sklearn/openml/url ones have a fallback)."""
     kind = spec.partition(":")[0]
     if kind in ("hf-model", "hf-dataset"):
         return hub_problem(spec)
-    if kind == "url":
-        return None
+    if kind in ("url", "sklearn", "openml"):
+        return None  # the notebook falls back to data that ships with the course, and says so (fallback_note)
     return dataset_problem(spec)
+
+
+def fallback_note(spec: str, why: str, instead: str) -> str:
+    """Print (and return) the one line a notebook shows when its full profile uses its fallback instead of a download."""
+    name = FILES[spec].name if spec in FILES else spec.split(":", 1)[1]
+    line = (f"FALLBACK: not using {name} ({why}): this run uses {instead}, so its numbers differ from the full "
+            f"profile's. `{FETCH} {spec}` caches it for next time.")
+    print(line)
+    return line
 
 
 def require_full(profile: str, *, needs: tuple[str, ...] | list[str] = (), downloads: tuple[str, ...] | list[str] = (),
                  vram_gb: float | None = None, what: str = "this notebook") -> None:
-    """In the full profile, stop at once with one clear message if this machine cannot run it.
+    """In the full profile, stop at once with one clear message if this machine cannot run it (smoke: no-op).
 
-    ``needs`` and ``downloads`` are the notebook's syllabus entry, in its spelling. ``needs``: "gpu" (a CUDA or
-    Apple GPU), "cuda-only" (an NVIDIA GPU: bitsandbytes, NVML), "network" (the downloads, checked one by
-    one); ``downloads``: "hf-model:org/name" / "hf-dataset:org/name" to be cached or downloadable (checked in
-    seconds, before anything heavy starts; a local folder counts), "torchvision:MNIST", "torchvision:CIFAR10",
-    "pyg:Cora" to be cached unless downloads are on. ``vram_gb``: that much VRAM *free now*, plus a margin
-    for its CUDA context (what the browser or a game holds counts: the message names them). Smoke: no-op.
+    ``needs``: "gpu" (CUDA or Apple), "cuda-only" (NVIDIA: bitsandbytes, NVML), "network"; ``downloads``: each
+    complete here (:func:`check`) or downloadable now; a local folder in place of "org/name" counts. ``vram_gb``:
+    that much VRAM *free now*, plus a margin for the CUDA context (the message names who holds the rest).
     """
     unknown = [n for n in needs if n not in NEEDS]
     if unknown:
@@ -147,7 +379,7 @@ def require_full(profile: str, *, needs: tuple[str, ...] | list[str] = (), downl
         return
     import torch
 
-    problems = []
+    problems: list[str | None] = []
     has_cuda = torch.cuda.is_available()
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if "cuda-only" in needs and not has_cuda:
@@ -158,10 +390,8 @@ def require_full(profile: str, *, needs: tuple[str, ...] | list[str] = (), downl
         from helpers.diagnose import vram_problem
         from helpers.machine import gather
 
-        problem = vram_problem(vram_gb, gather(test_bnb=False), what)
-        if problem:
-            problems.append(problem)
-    problems.extend(p for p in map(download_problem, downloads) if p)
+        problems.append(vram_problem(vram_gb, gather(test_bnb=False), what))
+    problems = [p for p in problems + list(map(download_problem, downloads)) if p]
     if problems:
         fix = ("Set PROFILE = \"smoke\" in the parameters cell to run the small CPU version, or open this "
                "notebook on Colab with a GPU runtime.")

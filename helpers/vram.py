@@ -1,5 +1,8 @@
 """Measure memory: a peak tracker, a sampling monitor, a live gauge, and an OOM-safe batch finder.
 
+The batch finder (``find_batch_size``) never goes past the VRAM free when it starts (``free_budget``): a
+desktop holds part of the card, and Windows drivers spill allocations into system RAM instead of failing.
+
 On a CUDA GPU the numbers come from PyTorch's caching allocator (``memory_allocated`` is what
 tensors hold; ``nvidia-smi`` shows more, because it also counts the CUDA context and the
 allocator's cache). On a CPU-only machine the same tools measure this process's resident
@@ -226,11 +229,22 @@ class Gauge:
         return Monitor(self.dev, interval=interval, on_sample=callback).start()
 
 
+# What an allocation failure says, lower-cased: PyTorch's own out-of-memory error, a CUDA kernel's, and the cuBLAS /
+# cuDNN errors raised when those libraries cannot get their workspace near the limit of the card.
+OOM_MARKERS = ("out of memory", "cublas_status_alloc_failed", "cudnn_status_alloc_failed",
+               "cudnn_status_not_initialized")
+SEARCH_MARGIN = int(0.5 * GIB)  # kept free by find_batch_size, beyond what PyTorch holds: libraries' own buffers
+SYSMEM_FALLBACK = ("On Windows, NVIDIA drivers since 536.40 let CUDA allocations spill into shared system RAM "
+                   "instead of failing (each spilled trial takes minutes), so the search stops at the free VRAM "
+                   "instead. To make the driver refuse: NVIDIA Control Panel > Manage 3D settings > "
+                   "CUDA - Sysmem Fallback Policy > Prefer No Sysmem Fallback.")
+
+
 def is_oom(err: BaseException) -> bool:
-    """True if an exception is an out-of-memory error from PyTorch (CUDA, MPS or CPU)."""
+    """True if an exception is an out-of-memory error: PyTorch's (CUDA, MPS, CPU), a CUDA kernel's, cuBLAS's, cuDNN's."""
     if isinstance(err, torch.OutOfMemoryError):
         return True
-    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+    return isinstance(err, RuntimeError) and any(marker in str(err).lower() for marker in OOM_MARKERS)
 
 
 def free_cached() -> None:
@@ -240,64 +254,105 @@ def free_cached() -> None:
         torch.cuda.empty_cache()
 
 
+def free_budget(dev: torch.device | str | None = None, margin: int = SEARCH_MARGIN) -> int | None:
+    """Bytes PyTorch may hold on this GPU without spilling: what it holds now plus the free VRAM, less ``margin``.
+
+    The free VRAM (``torch.cuda.mem_get_info``) is what the desktop, the browser and other programs have left,
+    not the card's total. None on a CPU.
+    """
+    if not _cuda(dev):
+        return None
+    free, _ = torch.cuda.mem_get_info()
+    return max(torch.cuda.memory_reserved() + free - margin, 0)
+
+
 @dataclass
 class BatchSearch:
-    """What :func:`find_batch_size` found: the size, and every size it tried with the outcome."""
+    """What :func:`find_batch_size` found: the size, every size it tried with the outcome, and the budget."""
 
     batch_size: int
     tried: list[tuple[int, str]] = field(default_factory=list)
+    budget: int | None = None  # bytes PyTorch could hold without spilling (free_budget at the start); None on a CPU
+    note: str = ""
 
     def __str__(self) -> str:
-        steps = ", ".join(f"{b} {'ok' if r == 'fits' else 'OOM'}" for b, r in self.tried)
-        return f"batch size {self.batch_size} (tried: {steps})"
+        words = {"fits": "ok", "oom": "OOM", "over budget": "over budget"}
+        steps = ", ".join(f"{b} {words.get(r, r)}" for b, r in self.tried)
+        budget = f"; budget {self.budget / GIB:.2f} GiB: the VRAM free at the start, less a margin" if self.budget is not None else ""
+        return f"batch size {self.batch_size} (tried: {steps}{budget})" + (f"\n{self.note}" if self.note else "")
 
 
 def find_batch_size(try_batch: Callable[[int], Any], start: int = 512, min_size: int = 1,
-                    refine: bool = True, multiple_of: int = 1) -> BatchSearch:
-    """Largest batch size for which ``try_batch(size)`` runs without out-of-memory.
+                    refine: bool = True, multiple_of: int = 1, device: torch.device | str | None = None,
+                    budget: int | None = None) -> BatchSearch:
+    """Largest batch size for which ``try_batch(size)`` runs without out-of-memory, within the free VRAM.
 
-    Halves from ``start`` until a size fits, then (``refine=True``) searches between the
-    largest size that fit and the smallest that did not. Only out-of-memory errors are
-    caught; any other error propagates. Raises ``RuntimeError`` if even ``min_size`` fails.
+    Halves from ``start`` until a size fits, then (``refine=True``) searches between the largest size that fit and
+    the smallest that did not. On a GPU the search never goes past the VRAM free at its start (``budget``, default
+    :func:`free_budget`): the allocator is capped there, so it raises out-of-memory instead of spilling into system
+    RAM (Windows drivers do that), and a trial whose peak still passes it counts as not fitting. Only out-of-memory
+    errors are caught (:func:`is_oom`); any other error propagates. Raises ``RuntimeError`` if even ``min_size`` fails.
     """
     if start < min_size or min_size < 1:
         raise ValueError("Need start >= min_size >= 1.")
     tried: list[tuple[int, str]] = []
+    cuda = _cuda(device)
+    if cuda and budget is None:
+        free_cached()
+        budget = free_budget(device)
+    note = SYSMEM_FALLBACK if cuda and sys.platform == "win32" else ""
+    last_error = ""
 
     def fits(size: int) -> bool:
+        nonlocal last_error
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         try:
             try_batch(size)
         except Exception as err:  # noqa: BLE001 - re-raised unless it is an OOM
             if not is_oom(err):
                 raise
+            last_error = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
             del err
             free_cached()
             tried.append((size, "oom"))
             return False
+        over = cuda and budget is not None and torch.cuda.max_memory_reserved() > budget
         free_cached()
-        tried.append((size, "fits"))
-        return True
+        tried.append((size, "over budget" if over else "fits"))
+        return not over
 
-    size, failed = start, None
-    while not fits(size):
-        failed = size
-        if size == min_size:
-            raise RuntimeError(f"Even batch size {min_size} runs out of memory: use a smaller model, "
-                               "shorter sequences, gradient checkpointing or 4-bit weights.")
-        size = max(size // 2, min_size)
-    if refine and failed is not None:
-        low, high = size, failed  # low fits, high does not
-        while high - low > multiple_of:
-            mid = (low + high) // 2
-            mid -= mid % multiple_of
-            if mid <= low:
-                break
-            if fits(mid):
-                low = mid
-            else:
-                high = mid
-        size = low
-    return BatchSearch(batch_size=size, tried=tried)
+    previous = None
+    if cuda and budget is not None:  # the allocator refuses past the budget instead of letting the driver spill
+        total = torch.cuda.get_device_properties(0).total_memory
+        getter = getattr(torch.cuda, "get_per_process_memory_fraction", None)  # PyTorch 2.6 and newer
+        previous = getter() if getter is not None else 1.0
+        torch.cuda.set_per_process_memory_fraction(min(max(budget / total, 0.0), 1.0))
+    try:
+        size, failed = start, None
+        while not fits(size):
+            failed = size
+            if size == min_size:
+                raise RuntimeError(f"Even batch size {min_size} runs out of memory ({last_error or 'over the budget'}"
+                                   "): use a smaller model, shorter sequences, gradient checkpointing or 4-bit "
+                                   "weights, or close programs that hold VRAM.")
+            size = max(size // 2, min_size)
+        if refine and failed is not None:
+            low, high = size, failed  # low fits, high does not
+            while high - low > multiple_of:
+                mid = (low + high) // 2
+                mid -= mid % multiple_of
+                if mid <= low:
+                    break
+                if fits(mid):
+                    low = mid
+                else:
+                    high = mid
+            size = low
+    finally:
+        if previous is not None:
+            torch.cuda.set_per_process_memory_fraction(previous)
+    return BatchSearch(batch_size=size, tried=tried, budget=budget, note=note)
 
 
 def peak_memory() -> dict[str, float]:

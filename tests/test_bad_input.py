@@ -54,9 +54,24 @@ CASES = [
     (["plan", "{root}/config.json"], "no field"),
     (["plan", "{root}/not-json.json"], "not-json.json"),
     (["plan", "/no/such/config.json"], "no such file"),
+    # doctor: a room's reports
+    (["doctor", "--csv", "room.csv"], "--csv and --html go with --summarise"),
+    (["doctor", "--summarise", "{root}/not-json.json"], "not-json.json: not JSON"),
+    (["doctor", "--summarise", "{root}/config.json"], "config.json: not a `python -m course doctor --json` report"),
+    (["doctor", "--summarise", "/no/such/report.json"], "/no/such/report.json: no such file"),
+    # fetch
+    (["fetch", "99"], "Unknown notebook or week"),
+    (["fetch", "bogus:thing"], "Unknown download 'bogus:thing'"),
+    (["fetch", "7", "--dry-run", "--fast"], "unrecognized arguments"),
     # handouts
     (["handouts", "--from", "/no/such/run"], "No summary.json in /no/such/run"),
     (["handouts", "--from", "{run}", "--out", "/proc/no-such-dir"], "/proc/no-such-dir"),
+    (["handouts", "--from", "{run}", "--only", "99"], "Unknown notebook or week '99'"),
+    # exercises, reset
+    (["exercises", "--answers", "99"], "Unknown notebook or week"),
+    (["reset", "no-such-notebook"], "Unknown notebook or week"),
+    (["reset", "all"], "give one notebook id"),
+    (["reset"], "the following arguments are required: NOTEBOOK"),
     # the command itself
     (["frobnicate"], "invalid choice"),
 ]

@@ -6,6 +6,9 @@ Week 4's exercises are tested in test_cnn_exercises.py, its loader in test_loade
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -36,6 +39,14 @@ def test_03a_models_map_an_mnist_batch_to_ten_logits_with_the_parameters_the_not
     assert sum(p.numel() for p in nb.MLP().parameters()) == (784 * 256 + 256) + (256 * 256 + 256) + (256 * 10 + 10)
 
 
+@pytest.mark.parametrize(("system", "profile", "expected"), [("Windows", "full", 0), ("Linux", "full", 2),
+                                                             ("Darwin", "full", 2), ("Linux", "smoke", 0)])
+def test_03a_loaders_start_no_workers_on_windows_where_each_would_be_spawned(system, profile, expected, monkeypatch):
+    nb = notebook_code.definitions("03a", "loader_workers")
+    monkeypatch.setattr(nb.platform, "system", lambda: system)
+    assert nb.loader_workers(profile) == expected
+
+
 def test_04a_resnet9_residual_adds_its_input_and_the_net_gives_ten_logits():
     nb = notebook_code.definitions("04a", "resnet9", "Residual", "conv_bn", WIDTH=8)
     block = nb.Residual(4).eval()
@@ -46,12 +57,67 @@ def test_04a_resnet9_residual_adds_its_input_and_the_net_gives_ten_logits():
     assert nb.resnet9(8)(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
 
 
-def test_04a_momentum_and_nesterov_converge_in_fewer_steps_than_plain_sgd():
-    nb = notebook_code.definitions("04a", "steps_to_converge")
-    plain = nb.steps_to_converge()
-    momentum = nb.steps_to_converge(momentum=0.9)
-    nesterov = nb.steps_to_converge(momentum=0.9, nesterov=True)
-    assert nesterov < momentum < plain < 4999  # all converge, the lesson's order holds
+def test_04a_plain_sgd_zig_zags_across_the_valley_and_momentum_arrives_sooner_and_smoother():
+    nb = notebook_code.definitions("04a", "sgd_path")
+    plain = nb.sgd_path(0.038)
+    momentum = nb.sgd_path(0.0038, momentum=0.9)
+    nesterov = nb.sgd_path(0.0038, momentum=0.9, nesterov=True)
+
+    def crossings(path):
+        return int((path[1:, 1] * path[:-1, 1] < 0).sum())
+
+    assert crossings(plain) == len(plain) - 1  # every plain step jumps across the valley floor
+    torch.testing.assert_close(plain[1:, 1] / plain[:-1, 1], torch.full((len(plain) - 1,), 1 - 50 * 0.038))
+    assert len(nesterov) < len(momentum) < len(plain) < 5001  # all converge, in the lesson's order
+    assert crossings(nesterov) < crossings(momentum) < len(plain) // 5  # and with far fewer swings
+
+
+def test_04a_label_smoothing_has_a_floor_of_about_half_and_the_loss_keeps_the_plain_cross_entropy():
+    recorded = []
+    nb = notebook_code.definitions("04a", "smoothed_loss", "loss_fn", plain_train_loss=recorded)
+    target = torch.full((10,), 0.01)
+    target[3] = 0.91
+    y = torch.tensor([3])
+    floor = nb.smoothed_loss(target.log()[None], y)
+    torch.testing.assert_close(floor, -(target * target.log()).sum())  # the entropy of the smoothed target
+    assert 0.49 < floor < 0.51
+    logits = torch.randn(4, 10, requires_grad=True)
+    labels = torch.tensor([0, 3, 9, 3])
+    loss = nb.loss_fn(logits, labels)
+    torch.testing.assert_close(loss, F.cross_entropy(logits, labels, label_smoothing=0.1))
+    torch.testing.assert_close(recorded[-1], F.cross_entropy(logits, labels))
+    assert loss.requires_grad and not recorded[-1].requires_grad  # the recorded copy carries no gradient
+
+
+def test_04a_saved_weights_reload_into_a_fresh_network_with_identical_predictions(tmp_path):
+    nb = notebook_code.definitions("04a", "save_weights", "load_weights", "resnet9", WIDTH=4)
+    torch.manual_seed(0)
+    model = nb.resnet9(4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = torch.randn(8, 3, 32, 32)
+    F.cross_entropy(model(x), torch.randint(0, 10, (8,))).backward()  # one step: BatchNorm statistics move too
+    opt.step()
+    model.eval()
+    path = tmp_path / "resnet9-weights.pt"
+    nb.save_weights(model, path)
+    torch.manual_seed(1)
+    fresh = nb.resnet9(4).eval()
+    with torch.no_grad():
+        assert not torch.equal(fresh(x), model(x))
+        reloaded = nb.load_weights(fresh, path)
+        assert reloaded is fresh and torch.equal(reloaded(x), model(x))
+    saved = torch.load(path, weights_only=True)  # tensors only: it loads without unpickling code
+    assert saved.keys() == model.state_dict().keys() and any(k.endswith("running_mean") for k in saved)
+    assert "state" not in saved  # weights only, not the optimizer: that is what fit's checkpoint adds
+
+
+@pytest.mark.parametrize(("platform", "expected"), [("win32", 0), ("linux", None)])
+def test_04a_uses_no_dataloader_workers_on_windows_and_up_to_eight_elsewhere(platform, expected, monkeypatch):
+    nb = notebook_code.definitions("04a", "worker_count")
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert nb.worker_count("full") == (8 if expected is None else expected)
+    assert nb.worker_count("smoke") == 0
 
 
 @pytest.mark.parametrize("key", ["04a", "04b"])

@@ -5,7 +5,11 @@ GPU from working (driver too old for this PyTorch, a CPU-only PyTorch, VRAM held
 WSL2 and Windows notes, bitsandbytes' CUDA library, disk space for the downloads) comes from
 ``helpers.diagnose``, the same code notebook 00a runs; each finding says what it is, why it matters
 and the one command that fixes it. Whether a download is cached and whether downloads are off are
-``helpers.ready``'s answers, the ones the notebooks' ``require_full`` gives.
+``helpers.ready``'s answers, the ones the notebooks' ``require_full`` gives: "cached" means complete, every file.
+
+``--json`` is the report an instructor collects from each machine of a room (its name, the time, the course
+version, each download cached / complete / size); ``--summarise REPORT.json ...`` turns them into one
+who-can-run-what table (``course.doctor_summary``).
 """
 
 from __future__ import annotations
@@ -15,12 +19,16 @@ import importlib.metadata as md
 import json
 import os
 import platform
-import re
 import shutil
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomllib
+
+from course import doctor_summary
+from course import downloads as table
 from course import syllabus as syl
 from helpers import diagnose, machine, ready
 
@@ -28,40 +36,15 @@ PACKAGES = ("torch", "torchvision", "transformers", "peft", "bitsandbytes", "dif
             "datasets", "scikit-learn", "jupyterlab", "ipywidgets", "papermill", "nbval")
 
 
-# Approximate download sizes in GB (10^9 bytes) of what the full profile fetches, by syllabus download
-# id. Sources: each repository's file list on the Hugging Face Hub (only the files the notebooks load:
-# safetensors weights, tokenizer, config; for SD 1.5 the diffusers folders in the fp16 variant), and
-# torchvision's / PyG's archives plus their extracted copies. "url:" entries carry "~N MB" in the syllabus.
-DOWNLOAD_GB = {
-    "hf-model:distilbert/distilbert-base-uncased": 0.27,  # model.safetensors 268 MB (66M fp32 parameters)
-    "hf-model:openai-community/gpt2": 0.55,  # model.safetensors 548 MB (124M fp32)
-    "hf-dataset:stanfordnlp/sst2": 0.01,  # three parquet files, ~5 MB
-    "hf-model:HuggingFaceTB/SmolLM2-1.7B-Instruct": 3.42,  # model.safetensors, 1.71B bf16
-    "hf-model:HuggingFaceTB/SmolLM2-1.7B": 3.42,  # model.safetensors, 1.71B bf16
-    "hf-model:unsloth/Llama-3.1-8B-Instruct": 16.1,  # four bf16 safetensors shards (8.03B), quantised on load
-    "hf-model:unsloth/mistral-7b-v0.3": 14.5,  # three bf16 safetensors shards (7.25B), quantised on load
-    "hf-dataset:yahma/alpaca-cleaned": 0.045,  # alpaca_data_cleaned.json 44 MB
-    "hf-model:stable-diffusion-v1-5/stable-diffusion-v1-5": 2.8,  # fp16: UNet 1.72, safety checker 0.61, CLIP 0.25, VAE 0.17
-    "hf-model:llava-hf/llava-interleave-qwen-0.5b-hf": 1.8,  # model.safetensors, 0.9B fp16 (SigLIP + Qwen1.5-0.5B)
-    "torchvision:MNIST": 0.07,  # 11 MB of .gz plus the extracted IDX files (55 MB)
-    "torchvision:CIFAR10": 0.34,  # cifar-10-python.tar.gz 163 MB plus its extracted batches (178 MB)
-    "pyg:Cora": 0.01,  # Planetoid raw files (~4 MB) and the processed tensors
-}
-
-
 def download_gb(download: str) -> float:
-    """Approximate size of one syllabus download, in GB: the table above, else a "~N MB/GB" in its text."""
-    if download in DOWNLOAD_GB:
-        return DOWNLOAD_GB[download]
-    match = re.search(r"~\s*([\d.]+)\s*(MB|GB)", download)
-    if match:
-        return float(match.group(1)) / (1000 if match.group(2) == "MB" else 1)
-    return 0.5  # unknown: a cautious guess rather than nothing
+    """Recorded size of one syllabus download in GB (course.downloads), or a cautious 0.5 when it is unknown."""
+    size = table.recorded_bytes(download)
+    return size / 1e9 if size is not None else 0.5
 
 
 def course_data_dir() -> Path:
     """The course's data folder (COURSE_DATA_DIR, default ~/.cache/dl12gb), without creating it."""
-    return Path(os.environ.get("COURSE_DATA_DIR") or Path.home() / ".cache" / "dl12gb").expanduser()
+    return ready.course_data_dir()
 
 
 def _existing(path: Path) -> Path:
@@ -108,16 +91,18 @@ def check_disk(places: list[DiskPlace], env_var: dict[str, str] | None = None) -
     return None
 
 
-def disk_places(notebooks: list[syl.Notebook]) -> list[DiskPlace]:
+def disk_places(notebooks: list[syl.Notebook], checks: dict[str, ready.Check] | None = None) -> list[DiskPlace]:
     """Free space where the downloads go, and what the given notebooks still have to download there."""
     need = {"Hugging Face cache": 0.0, "course data": 0.0}
     seen: set[str] = set()
     for nb in notebooks:
         for d in nb.downloads:
-            if d in seen or ready.is_cached(d):
+            found = (checks or {}).get(d) or ready.check(d)
+            if d in seen or found.complete:
                 continue
             seen.add(d)
-            need["Hugging Face cache" if d.startswith("hf-") else "course data"] += download_gb(d)
+            left = max(0.0, download_gb(d) - found.bytes / 1e9)
+            need["Hugging Face cache" if d.startswith("hf-") else "course data"] += left
     places = []
     for label, path in (("Hugging Face cache", ready.hf_cache_dir()), ("course data", course_data_dir())):
         where = _existing(path)
@@ -154,11 +139,12 @@ def planner_need(nb: syl.Notebook) -> tuple[float, str] | None:
     return round(est.total / 2**30, 2), how
 
 
-def judge(nb: syl.Notebook, facts: machine.Facts) -> Verdict:
+def judge(nb: syl.Notebook, facts: machine.Facts, checks: dict[str, ready.Check] | None = None) -> Verdict:
     """Decide whether the notebook's full profile fits this machine (the planner's figure when it names a model).
 
     ``facts.vram_free_gib`` is the VRAM free now (from NVML before this process touched the GPU); a notebook that
-    fits the card but not what is free now gets "close the other programs" advice.
+    fits the card but not what is free now gets "close the other programs" advice. ``checks``: ready.check of
+    each download, when the caller has them already.
     """
     has_cuda, free = facts.device == "cuda", facts.vram_free_gib
     total = facts.vram_total_gib or 0.0
@@ -182,17 +168,37 @@ def judge(nb: syl.Notebook, facts: machine.Facts) -> Verdict:
     if has_cuda and not planned and nb.full.vram_gb > total:
         return Verdict(nb.id, False, f"needs about {nb.full.vram_gb:g} GB of VRAM, this GPU has {total:.1f} GiB",
                        "use the smaller model or 4-bit option in its parameters cell, or Colab")
-    missing = [d for d in nb.downloads if not ready.is_cached(d)]
+    missing = [d for d in nb.downloads if not ((checks or {}).get(d) or ready.check(d)).complete]
     if missing and ready.offline() and not nb.fallback:
-        return Verdict(nb.id, False, f"downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE) and not cached: "
-                       f"{', '.join(missing)}", "unset HF_HUB_OFFLINE and COURSE_OFFLINE and run it once online "
-                       "to cache them")
+        return Verdict(nb.id, False, f"downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE) and not cached complete: "
+                       f"{', '.join(missing)}", f"unset HF_HUB_OFFLINE and COURSE_OFFLINE and run "
+                       f"`python -m course fetch {nb.id.split('-')[0]}` once online (or carry a fetched cache over)")
     reason = "ready" if has_cuda or not nb.needs else "runs on this machine"
     if planned and has_cuda:
         reason += f" (needs about {planned[0]:g} of {total:.1f} GiB; {planned[1]})"
-    if missing:
+    if missing and ready.offline():  # a fallback: it runs, on other data than the instructor's screen shows
+        reason += f"; FALLBACK: {', '.join(missing)} not cached and downloads are off, so it uses {nb.fallback}"
+    elif missing:
         reason += f"; first run downloads {', '.join(missing)}"
     return Verdict(nb.id, True, reason)
+
+
+def course_version() -> str:
+    """The course's version: pyproject.toml's in a checkout, else the installed package's."""
+    try:
+        return tomllib.loads((syl.REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        try:
+            return md.version("dl12gb")
+        except md.PackageNotFoundError:
+            return "unknown"
+
+
+def download_rows(course: syl.Syllabus, checks: dict[str, ready.Check]) -> list[dict]:
+    """Per download of the syllabus: the notebooks that load it, cached (anything here), complete, size."""
+    return [{"download": spec, "notebooks": [nb.id for nb in course.notebooks if spec in nb.downloads],
+             "cached": c.present, "complete": c.complete, "bytes": c.bytes,
+             "expected_bytes": table.recorded_bytes(spec), "problems": c.problems[:5]} for spec, c in checks.items()]
 
 
 def environment() -> dict:
@@ -212,22 +218,32 @@ def environment() -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Print the environment report and a verdict per notebook (exit 0: it is a report)."""
+    """Print the environment report and a verdict per notebook (exit 0: it is a report); or summarise reports."""
+    summarise, csv_out, html_out, name = (getattr(args, k, None) for k in ("summarise", "csv", "html", "name"))
+    if summarise:
+        return doctor_summary.main(summarise, args.syllabus, csv_out=csv_out, html_out=html_out)
+    if csv_out or html_out:
+        from course.errors import CourseError
+
+        raise CourseError("--csv and --html go with --summarise REPORT.json ... (they write the room's table)")
     course = syl.load(args.syllabus)
     facts = machine.gather()  # NVML first, before PyTorch's own CUDA context takes VRAM
     env = environment()
-    verdicts = [judge(nb, facts) for nb in course.notebooks]
+    checks = {d: ready.check(d) for nb in course.notebooks for d in nb.downloads}
+    verdicts = [judge(nb, facts, checks) for nb in course.notebooks]
     found = diagnose.findings(facts)
     runnable = [nb for nb, v in zip(course.notebooks, verdicts, strict=True) if v.full_ok]
-    disk = check_disk(disk_places(runnable), DISK_VARS)
+    disk = check_disk(disk_places(runnable, checks), DISK_VARS)
     if disk:
         found.append(disk)
     if args.json:
-        print(json.dumps({"machine": facts.to_dict(), "environment": env, "verdict": machine.verdict(facts),
-                          "findings": [f.__dict__ for f in found],
+        print(json.dumps({"kind": doctor_summary.REPORT_KIND, "version": doctor_summary.REPORT_VERSION, "name": name or facts.hostname,
+                          "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "course_version": course_version(),
+                          "machine": facts.to_dict(), "environment": env, "verdict": machine.verdict(facts),
+                          "findings": [f.__dict__ for f in found], "downloads": download_rows(course, checks),
                           "notebooks": [v.__dict__ for v in verdicts]}, indent=2))
         return 0
-    print("== This machine ==")
+    print("== This machine ==" + (f" ({name})" if name else ""))
     machine.show(facts)
     if found:
         print("\n== What to fix ==")
@@ -238,6 +254,12 @@ def main(args: argparse.Namespace) -> int:
     if missing:
         print(f"missing: {', '.join(missing)} (run `make setup`)")
     print(f"Hugging Face cache: {env['hf_cache']}" + (" (offline mode)" if env["hf_offline"] else ""))
+    print("\n== Downloads of the full profile (`python -m course fetch` gets them; --verify reads every byte) ==")
+    width = max((len(d) for d in checks), default=10)
+    for spec, c in checks.items():
+        state = "complete" if c.complete else "INCOMPLETE" if c.present else "not here"
+        detail = f"{table.human(c.bytes)} here" + (f"; {'; '.join(c.problems[:2])}" if c.present and c.problems else "")
+        print(f"{state:<10} {spec:<{width}}  {detail if c.present else table.human(table.recorded_bytes(spec))}")
     print(f"\n== Notebooks, full profile (reference card: {course.reference_gpu}) ==")
     width = max(len(v.notebook) for v in verdicts)
     for v in verdicts:

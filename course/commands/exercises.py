@@ -1,12 +1,15 @@
-"""``python -m course exercises``: every exercise of the course (notebook, id, kind, objective), and
-``--verify``, which runs each reference solution through its own check."""
+"""``python -m course exercises``: every exercise of the course (notebook, id, kind, objective); ``--verify``,
+which runs each reference solution through its own check; and ``--answers``, the key for instructors: each
+exercise's question and reference answer (for a code exercise, the reference code)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import io
 import json
+import textwrap
 
 import course.exercises as exercises_pkg
 from course import syllabus as syl
@@ -24,11 +27,42 @@ def verify(entries: list[Entry]) -> list[str]:
     return failures
 
 
+def answer(e: Entry) -> str:
+    """The reference answer of one exercise: its value (and the code that computes it), or the reference code."""
+    ex = e.exercise
+    with contextlib.redirect_stdout(io.StringIO()):
+        solved = ex.solve()
+    if ex.kind == "code":
+        shown = solved if inspect.isfunction(solved) or inspect.isclass(solved) else ex.solve
+        return textwrap.dedent(inspect.getsource(shown)).rstrip()
+    how = textwrap.dedent(inspect.getsource(ex.solve)).rstrip()
+    shown = repr(solved)
+    return f"answer: {shown if len(shown) < 600 else shown[:600] + ' ...'}\n{how}"
+
+
+def show_answers(entries: list[Entry], as_json: bool) -> None:
+    """Print the key: per notebook, each exercise's question and reference answer."""
+    if as_json:
+        print(json.dumps({"answers": [{"notebook": e.notebook, "id": e.id, "kind": e.kind, "question": e.question,
+                                       "answer": answer(e)} for e in entries]}, indent=2))
+        return
+    print("The key, for instructors (the notebooks show the same with `ex.<id>.solution()`).")
+    notebook = None
+    for e in entries:
+        if e.notebook != notebook:
+            notebook = e.notebook
+            print(f"\n=== {notebook} ===")
+        print(f"\n{e.id} ({e.kind}): {e.question}\n" + textwrap.indent(answer(e), "    "))
+
+
 def main(args: argparse.Namespace) -> int:
     """Print the catalogue (text or JSON); with --verify, exit 1 if a reference solution fails its check."""
     course = syl.load(args.syllabus)
     wanted = {nb.id for nb in syl.select(course, list(args.selectors or ["all"]))}
     entries = [e for e in catalogue(course) if e.notebook in wanted]
+    if args.answers:
+        show_answers(entries, args.json)
+        return 0
     failures = verify(entries) if args.verify else []
     if args.json:
         counts: dict[str, dict[str, int]] = {}

@@ -5,7 +5,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from course.exercises import Case, Exercise, as_number, choice, fitted_estimator, near, pipeline_steps, same_as
+from course.exercises import (
+    Case,
+    Exercise,
+    as_number,
+    choice,
+    fitted_estimator,
+    near,
+    pipeline_steps,
+    same_as,
+)
 from course.syllabus import objective
 
 NOTEBOOK = "02a-choosing-and-trusting-a-model"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course.exercises import Case, Exercise, differs, learner_call, near, same_as
+from course.exercises import Case, Exercise, LearnerError, as_number, differs, learner_call, near, same_as
 from course.syllabus import objective
 from helpers.presets import MIB
 
@@ -20,20 +21,18 @@ VRAM = objective(NOTEBOOK, "Measure peak VRAM")
 RESUME = objective(NOTEBOOK, "Checkpoint atomically and")
 
 PARAMS = 6.57e6  # ResNet-9 at width 64
+CHECKERS_REVIEWED = True  # every checker varies its cases, compares dtype and shape, registers wrong and right answers
 
 
 def _q1_solve() -> float:
     return PARAMS * 4 * 3 / MIB  # fp32 weights + gradients + one SGD momentum buffer
 
 
-def _q1_check(answer: Any) -> str | None:
-    problem = near(_q1_solve(), rel=0.03, unit="MiB")(answer)
-    if problem and isinstance(answer, int | float):
-        for copies, why in ((1, "only the weights"), (2, "weights and gradients, but not the momentum buffer"),
-                            (4, "four copies: that would be Adam, which keeps two buffers")):
-            if abs(answer - PARAMS * 4 * copies / MIB) < 1.5:
-                return problem + f" That counts {why}; SGD with momentum keeps one buffer per weight."
-    return problem
+_Q1_COPIES = ((1, "only the weights"), (2, "weights and gradients, but not the momentum buffer"),
+              (4, "four copies: that would be Adam, which keeps two buffers"))
+_q1_check = near(_q1_solve(), rel=0.03, unit="MiB", mistakes={
+    PARAMS * 4 * copies / MIB: f"That counts {why}; SGD with momentum keeps one buffer per weight."
+    for copies, why in _Q1_COPIES})
 
 
 q1 = Exercise(
@@ -44,6 +43,7 @@ q1 = Exercise(
     "Three fp32 copies of every parameter, 4 bytes each; 1 MiB = 2**20 bytes.",
     _q1_solve,
     objective=VRAM,
+    wrong=((PARAMS * 2 * 3 / MIB, "too low"), ("75 MiB", "expected a number")),
 )
 
 # q2: what GradScaler buys. fp16's smallest positive (subnormal) number is 2**-24; GradScaler starts at 2**16.
@@ -75,11 +75,8 @@ def _q3_solve() -> float:
     return (11 - fixed) / per_sample
 
 
-def _q3_check(answer: Any) -> str | None:
-    problem = near(_q3_solve(), rel=0.03)(answer)
-    if problem and isinstance(answer, int | float) and abs(answer - 11 / 4.0 * 512) < 30:
-        return problem + " Memory is not proportional to the batch: part of it (weights, optimizer) is fixed."
-    return problem
+_q3_check = near(_q3_solve(), rel=0.03, mistakes={
+    11 / 4.0 * 512: "Memory is not proportional to the batch: part of it (weights, optimizer) is fixed."})
 
 
 q3 = Exercise(
@@ -90,6 +87,8 @@ q3 = Exercise(
     "Fit a line: GiB = fixed + per_image * batch, from the two points; then solve for 11 GiB.",
     _q3_solve,
     objective=VRAM,
+    wrong=((11 / 2.5 * 256, "too low"),
+           (11 / (1.5 / 256), "too high")),
 )
 
 
@@ -98,17 +97,14 @@ def _q4_solve() -> int:
 
 
 def _q4_check(answer: Any) -> str | None:
-    if isinstance(answer, bool) or not isinstance(answer, int | float):
+    value = as_number(answer)
+    if value is None:
         return f"expected a number of steps, got {type(answer).__name__}."
-    if answer == _q4_solve():
-        return None
-    if answer == 1234:
-        return "1234 would be starting from scratch; the checkpoint saved at step 1200 survives the crash."
-    if answer == 0:
-        return "fit saves every 50 steps, not every step: the steps after the last save are lost."
-    if answer == 16:
-        return "16 is how far the next save (step 1250) was; count back to the last save instead."
-    return f"{answer:g} steps is not it: find the last step that was a multiple of 50."
+    return None if value == _q4_solve() else {
+        1234: "1234 would be starting from scratch; the checkpoint saved at step 1200 survives the crash.",
+        0: "fit saves every 50 steps, not every step: the steps after the last save are lost.",
+        16: "16 is how far the next save (step 1250) was; count back to the last save instead.",
+    }.get(value, f"{value:g} steps is not it: find the last step that was a multiple of 50.")
 
 
 q4 = Exercise(
@@ -119,6 +115,8 @@ q4 = Exercise(
     "fit saves when step % every == 0. Which was the last save before the crash?",
     _q4_solve,
     objective=RESUME,
+    wrong=((1234, "starting from scratch"), (0, "not every step"), (16, "next save"), (1200, "not it"),
+           (True, "expected a number")),
 )
 
 
@@ -148,66 +146,133 @@ _BLOCK_MISTAKES = (
      "the skip connection is missing: add self.shortcut(x) to the branch before the last ReLU."),
     (lambda b, x: F.relu(b.bn2(b.conv2(F.relu(b.bn1(b.conv1(x)))))) + b.shortcut(x),
      "the last ReLU belongs after the addition (relu(branch + shortcut)), not on the branch alone."),
-    (lambda b, x: F.relu(b.bn2(b.conv2(F.relu(b.bn1(b.conv1(x))))) + x),
-     "the shortcut is skipped: add self.shortcut(x), not x (they differ when the block changes shape)."),
     (lambda b, x: F.relu(b.conv2(b.bn1(F.relu(b.conv1(x)))) + b.shortcut(x)),
      "BatchNorm goes right after each convolution, before the ReLU (conv, BN, ReLU)."),
     (lambda b, x: F.relu(b.bn2(b.conv2(b.bn1(b.conv1(x)))) + b.shortcut(x)),
      "the ReLU between the two convolutions is missing (conv, BN, ReLU, conv, BN)."),
 )
 
+# (c_in, c_out, stride, input shape): every argument varies, and the shortcut is needed for a new stride alone,
+# for new channels alone, and for both.
+_BLOCK_CASES = ((8, 8, 1, (2, 8, 8, 8)), (4, 8, 2, (3, 4, 9, 9)), (6, 12, 1, (2, 6, 6, 5)), (8, 8, 2, (2, 8, 8, 8)))
+
 
 def _reference_block(c_in: int, c_out: int, stride: int, seed: int) -> BasicBlock:
     torch.manual_seed(seed)
     block = BasicBlock(c_in, c_out, stride)
     with torch.no_grad():  # BN with non-trivial parameters and statistics, so every mistake shows
-        for m in block.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
+        for m in (m for m in block.modules() if isinstance(m, nn.BatchNorm2d)):
+            for t, low, high in ((m.weight, 0.5, 1.5), (m.bias, -0.5, 0.5), (m.running_mean, -0.5, 0.5),
+                                 (m.running_var, 0.5, 2.0)):
+                t.uniform_(low, high)
     return block
+
+
+def _copy_weights(block: nn.Module, ref: BasicBlock, label: str) -> str | None:
+    """Load the reference's weights into the learner's block: the main layers by name, the shortcut's in order
+    (any names inside it will do). Returns what does not match, or None."""
+    mine, theirs = block.state_dict(), ref.state_dict()
+    main_mine = {k for k in mine if not k.startswith("shortcut.")}
+    main_theirs = {k for k in theirs if not k.startswith("shortcut.")}
+    if main_mine != main_theirs:
+        if any("bias" in k and k.startswith("conv") for k in main_mine - main_theirs):
+            return f"{label}: give the convolutions bias=False; the BatchNorm right after has its own bias."
+        return (f"{label}: its layers do not match the docstring's (extra: {sorted(main_mine - main_theirs)}, "
+                f"missing: {sorted(main_theirs - main_mine)}).")
+    short_mine = [k for k in mine if k.startswith("shortcut.")]
+    short_theirs = [k for k in theirs if k.startswith("shortcut.")]
+    if not short_theirs and short_mine:
+        return f"{label}: the shapes match, so the shortcut should be nn.Identity() (no parameters)."
+    if short_theirs and not short_mine:
+        return (f"{label}: the block changes the shape (stride or channels), so the shortcut needs a 1x1 conv with "
+                "that stride followed by a BatchNorm; yours has no parameters.")
+    if [tuple(mine[k].shape) for k in short_mine] != [tuple(theirs[k].shape) for k in short_theirs]:
+        return (f"{label}: the shortcut should be a 1x1 conv (stride {ref.conv1.stride[0]}, bias=False) followed by "
+                f"a BatchNorm; its tensors have the shapes {[tuple(mine[k].shape) for k in short_mine]}.")
+    mapping = {k: theirs[k] for k in main_theirs} | {a: theirs[b] for a, b in zip(short_mine, short_theirs, strict=True)}
+    block.load_state_dict(mapping)
+    return None
 
 
 def _q5_check(answer: Any) -> str | None:
     if not isinstance(answer, type) or not issubclass(answer, nn.Module):
         return "pass your class itself (BasicBlock, not BasicBlock(...)), a subclass of nn.Module."
-    for c_in, c_out, stride in ((8, 8, 1), (4, 8, 2)):
+    for c_in, c_out, stride, shape in _BLOCK_CASES:
         label = f"BasicBlock({c_in}, {c_out}, stride={stride})"
         block = learner_call(answer, c_in, c_out, stride)
         ref = _reference_block(c_in, c_out, stride, seed=c_in + stride)
         for name in ("conv1", "bn1", "conv2", "bn2", "shortcut"):
             if not isinstance(getattr(block, name, None), nn.Module):
                 return f"{label} has no layer self.{name}: use the names the docstring gives."
-        if stride == 1 and c_in == c_out and sum(p.numel() for p in block.shortcut.parameters()):
-            return f"{label}: the shapes match, so the shortcut should be nn.Identity() (no parameters)."
-        mine, theirs = set(block.state_dict()), set(ref.state_dict())
-        if mine != theirs:
-            if any("bias" in k and k.startswith("conv") for k in mine - theirs):
-                return f"{label}: give the convolutions bias=False; the BatchNorm right after has its own bias."
-            return (f"{label}: its layers do not match the docstring's (extra: {sorted(mine - theirs)}, "
-                    f"missing: {sorted(theirs - mine)}).")
-        block.load_state_dict(ref.state_dict())
-        torch.manual_seed(1)
-        x = torch.randn(2, c_in, 8, 8)
+        problem = _copy_weights(block, ref, label)
+        if problem:
+            return problem
+        if getattr(block.conv1, "stride", None) != ref.conv1.stride:
+            return (f"{label}: conv1 must take stride={stride} (stride 2 halves the image, and the shortcut's 1x1 "
+                    f"conv does the same); its stride is {getattr(block.conv1, 'stride', None)}.")
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(c_out + stride))
         for mode in ("train", "eval"):
             block.train(mode == "train")
             ref.train(mode == "train")
+            where = f"on {label} with x of shape {tuple(x.shape)}, {mode} mode"
+            x_in = x.clone()
             with torch.no_grad():
-                got = learner_call(block, x.clone())
+                try:
+                    got = learner_call(block, x_in)
+                except LearnerError as err:
+                    if stride != 1 or c_in != c_out:
+                        return (f"{where}: {err} (when the block changes the shape, add self.shortcut(x), which "
+                                "brings x to the new shape, not x itself).")
+                    raise
                 expected = ref(x.clone())
-                problem = differs(got, expected, rtol=1e-4, atol=1e-5)
-                if problem is None:
+            if not torch.equal(x_in, x):
+                return f"{where}: your forward changed its input x in place (an in-place ReLU on x?); x is still needed."
+            if isinstance(got, torch.Tensor) and got.shape != expected.shape:
+                return (f"{where}: the output has shape {tuple(got.shape)}, expected {tuple(expected.shape)}: conv1 "
+                        "and the shortcut's 1x1 conv both take stride=stride.")
+            problem = differs(got, expected, rtol=1e-4, atol=1e-5)
+            if problem is None:
+                continue
+            for wrong, why in _BLOCK_MISTAKES:
+                try:
+                    if differs(got, wrong(ref, x.clone())) is None:
+                        return f"{where}: {why}"
+                except Exception:  # noqa: BLE001,S112 - a wrong form may not run on this shape
                     continue
-                for wrong, why in _BLOCK_MISTAKES:
-                    try:
-                        if differs(got, wrong(ref, x.clone())) is None:
-                            return f"on {label}, {mode} mode: {why}"
-                    except Exception:  # noqa: BLE001,S112 - a wrong form may not run on this shape
-                        continue
-                return f"on {label} with x of shape {tuple(x.shape)}, {mode} mode: {problem}"
+            return f"{where}: {problem}"
     return None
+
+
+def _variant(forward: Any = None, change: Any = None) -> type:
+    """The reference block with another forward, or one layer changed: a typical mistake, as a class."""
+
+    class Variant(BasicBlock):
+        def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
+            super().__init__(c_in, c_out, stride)
+            if change is not None:
+                setattr(self, *change(c_in, c_out, stride))
+
+    if forward is not None:
+        Variant.forward = lambda self, x: forward(self, x)
+    return Variant
+
+
+class _BlockNamedShortcut(nn.Module):
+    """Right, in another style: the shortcut defined first, with named layers; torch.relu, torch.add."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
+        super().__init__()
+        self.shortcut = nn.Sequential(OrderedDict(
+            project=nn.Conv2d(c_in, c_out, kernel_size=1, stride=stride, bias=False),
+            norm=nn.BatchNorm2d(c_out))) if stride != 1 or c_in != c_out else nn.Identity()
+        self.conv1 = nn.Conv2d(c_in, c_out, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branch = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(torch.add(self.shortcut(x), branch))
 
 
 q5 = Exercise(
@@ -221,6 +286,14 @@ q5 = Exercise(
     lambda: BasicBlock,
     objective=RESNET,
     kind="code",
+    wrong=(*((_variant(wrong), why.split(":")[0]) for wrong, why in _BLOCK_MISTAKES),
+           (_variant(change=lambda i, o, s: ("conv1", nn.Conv2d(i, o, 3, stride=s, padding=1))), "bias=False"),
+           (_variant(change=lambda i, o, s: ("shortcut", nn.Identity())), "needs a 1x1 conv"),
+           (_variant(change=lambda i, o, s: ("conv1", nn.Conv2d(i, o, 3, padding=1, bias=False))), "stride"),
+           (_variant(lambda b, x: (BasicBlock.forward(b, x), F.relu_(x))[0]), "changed its input x in place"),
+           (_variant(lambda b, x: F.relu(b.bn2(b.conv2(F.relu(b.bn1(b.conv1(x))))) + x)), "not x itself"),
+           (BasicBlock(4, 4), "pass your class itself")),
+    right=(_BlockNamedShortcut,),
 )
 
 
@@ -232,34 +305,39 @@ def batch_norm_train(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, e
     return (x - mean) / torch.sqrt(var + eps) * gamma.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
 
 
-def _bn_per_image(x, gamma, beta, eps=1e-5):
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    var = x.var(dim=(1, 2, 3), unbiased=False, keepdim=True)
-    return (x - mean) / torch.sqrt(var + eps) * gamma.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
+def _bn(x, gamma, beta, eps=1e-5, dims=(0, 2, 3), unbiased=False, eps_inside=True):
+    """Batch norm with the knobs the typical mistakes turn (which dims, which variance, where eps goes)."""
+    mean = x.mean(dim=dims, keepdim=True)
+    var = x.var(dim=dims, unbiased=unbiased, keepdim=True)
+    scale = torch.sqrt(var + eps) if eps_inside else torch.sqrt(var) + eps
+    return (x - mean) / scale * gamma.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
 
 
-def _bn_batch_only(x, gamma, beta, eps=1e-5):
-    mean = x.mean(dim=0, keepdim=True)
-    var = x.var(dim=0, unbiased=False, keepdim=True)
-    return (x - mean) / torch.sqrt(var + eps) * gamma.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
-
-
-def _bn_unbiased(x, gamma, beta, eps=1e-5):
-    mean = x.mean(dim=(0, 2, 3), keepdim=True)
-    var = x.var(dim=(0, 2, 3), keepdim=True)  # unbiased (n - 1): what BN keeps as running_var, not what it uses
-    return (x - mean) / torch.sqrt(var + eps) * gamma.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
-
-
-def _bn_no_eps(x, gamma, beta, eps=1e-5):
+def _bn_in_place(x, gamma, beta, eps=1e-5):
     mean = x.mean(dim=(0, 2, 3), keepdim=True)
     var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
-    return (x - mean) / torch.sqrt(var) * gamma.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
+    x.sub_(mean).div_(torch.sqrt(var + eps))  # overwrites the caller's batch
+    return x * gamma.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
 
 
-def _bn_std_eps(x, gamma, beta, eps=1e-5):
-    mean = x.mean(dim=(0, 2, 3), keepdim=True)
-    std = x.std(dim=(0, 2, 3), unbiased=False, keepdim=True)
-    return (x - mean) / (std + eps) * gamma.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
+def _bn_with_the_library(x, gamma, beta, eps=1e-5):
+    return F.batch_norm(x, None, None, weight=gamma, bias=beta, training=True, eps=eps)
+
+
+def _bn_channel_loop(x, gamma, beta, eps=1e-5):
+    out = torch.empty_like(x)
+    for c in range(x.shape[1]):
+        values = x[:, c]
+        mean = values.sum() / values.numel()
+        var = ((values - mean) ** 2).sum() / values.numel()
+        out[:, c] = gamma[c] * (values - mean) / (var + eps) ** 0.5 + beta[c]
+    return out
+
+
+def _same_dtype_and_values(got: Any, expected: torch.Tensor) -> str | None:
+    if isinstance(got, torch.Tensor) and got.dtype != expected.dtype:
+        return f"x came in as {expected.dtype} and went out as {got.dtype}: keep x's dtype."
+    return differs(got, expected, rtol=1e-4, atol=1e-5)
 
 
 def _bn_cases() -> list[Case]:
@@ -268,10 +346,18 @@ def _bn_cases() -> list[Case]:
     gamma, beta = torch.tensor([1.0, 0.5, 2.0]), torch.tensor([0.0, -1.0, 0.3])
     const = x.clone()
     const[:, 1] = 7.0  # a dead channel: every value the same, variance 0
+    quiet = (torch.randn(3, 2, 4, 6, generator=g, dtype=torch.float64) * torch.tensor([0.05, 1.0], dtype=torch.float64)
+             .view(1, 2, 1, 1))  # channel 0 varies by about as much as eps: eps matters
+    x4 = torch.randn(5, 4, 3, 3, generator=g) - 1
     return [
         Case("a batch of 4 images, 3 channels of different scales", (x, gamma, beta)),
         Case("a batch of 2 images of 2x2 pixels", (x[:2, :, :2, :2].clone(), gamma, beta)),
         Case("a batch whose channel 1 is constant (variance 0)", (const, gamma, beta)),
+        Case("3 float64 images of 2 channels, 4x6 pixels, eps=1e-2 (channel 0 barely varies)",
+             (quiet, torch.tensor([1.5, -0.5], dtype=torch.float64), torch.tensor([0.2, 0.0], dtype=torch.float64)),
+             {"eps": 1e-2}),
+        Case("5 images of 4 channels, 3x3 pixels, eps=0.1 passed by position",
+             (x4, torch.tensor([0.3, 1.0, 2.0, -1.0]), torch.tensor([1.0, 0.0, -2.0, 0.5]), 0.1)),
     ]
 
 
@@ -279,18 +365,30 @@ q6 = Exercise(
     "q6",
     "Write batch_norm_train(x, gamma, beta, eps=1e-5): what nn.BatchNorm2d computes in training mode for "
     "x of shape N x C x H x W. Each channel is normalised with the mean and variance of all its values in the "
-    "batch (every image, every pixel), then multiplied by gamma[c] and shifted by beta[c].",
-    same_as(batch_norm_train, _bn_cases, mistakes=[
-        (_bn_per_image, "you normalised each image on its own (dims 1, 2, 3): BatchNorm pools each channel "
-                        "over the batch and the pixels, dims (0, 2, 3)."),
-        (_bn_batch_only, "you averaged over the batch only (dim 0): BatchNorm2d also pools the pixels, dims (0, 2, 3)."),
-        (_bn_unbiased, "you used the unbiased variance (divided by n - 1): normalising uses the biased one, "
-                       "x.var(..., unbiased=False)."),
-        (_bn_no_eps, "eps is missing: a constant channel divides 0 by 0. Use sqrt(var + eps)."),
-        (_bn_std_eps, "eps goes inside the square root: sqrt(var + eps), not std + eps."),
-    ]),
+    "batch (every image, every pixel), then multiplied by gamma[c] and shifted by beta[c]. Keep x's dtype, and "
+    "leave x itself unchanged.",
+    same_as(batch_norm_train, _bn_cases, compare=_same_dtype_and_values, mistakes=[
+        (lambda x, g, b, eps=1e-5: _bn(x, g, b, eps, dims=(1, 2, 3)),
+         "you normalised each image on its own (dims 1, 2, 3): BatchNorm pools each channel over the batch and "
+         "the pixels, dims (0, 2, 3)."),
+        (lambda x, g, b, eps=1e-5: _bn(x, g, b, eps, dims=0),
+         "you averaged over the batch only (dim 0): BatchNorm2d also pools the pixels, dims (0, 2, 3)."),
+        (lambda x, g, b, eps=1e-5: _bn(x, g, b, eps, unbiased=True),
+         "you used the unbiased variance (divided by n - 1): normalising uses the biased one, "
+         "x.var(..., unbiased=False)."),
+        (lambda x, g, b, eps=1e-5: _bn(x, g, b, 0.0),
+         "eps is missing: sqrt(var + eps) keeps a (nearly) constant channel from dividing by (almost) 0."),
+        (lambda x, g, b, eps=1e-5: _bn(x, g, b, eps, eps_inside=False),
+         "eps goes inside the square root: sqrt(var + eps), not std + eps."),
+        (lambda x, g, b, eps=1e-5: _bn(x, g, b), "you ignored the eps argument (always 1e-5): use the eps the caller passes."),
+        (lambda x, g, b, eps=1e-5: _bn(x, b, g, eps),
+         "gamma and beta are swapped: multiply by gamma (the scale), then add beta (the shift)."),
+        (lambda x, g, b, eps=1e-5: _bn(x.float(), g.float(), b.float(), eps),
+         "you converted to float32 (x.float()?): keep x's dtype, float64 in, float64 out."),
+    ], alternatives=[_bn_with_the_library, _bn_channel_loop]),
     "mean = x.mean(dim=(0, 2, 3), keepdim=True); var = x.var(dim=(0, 2, 3), unbiased=False, keepdim=True); "
     "then (x - mean) / sqrt(var + eps), and gamma, beta reshaped to 1 x C x 1 x 1.",
     lambda: batch_norm_train,
     objective=TRICKS,
+    wrong=((_bn_in_place, "changed its argument 1 in place"),),
 )

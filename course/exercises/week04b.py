@@ -8,13 +8,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from course.exercises import Case, Exercise, differs, near, same_as
+from course.exercises import Case, Exercise, as_number, differs, near, same_as
 from course.syllabus import objective
+from helpers.data import batch_shift_flip
 
 NOTEBOOK = "04b-cifar10-speedrun"
 BATCH_AUG = objective(NOTEBOOK, "Hold the dataset")
 TRICKS = objective(NOTEBOOK, "Apply label smoothing,")
 JUDGE = objective(NOTEBOOK, "Judge 94% over")
+CHECKERS_REVIEWED = True  # every checker varies its cases, compares dtype and shape, registers wrong and right answers
 
 
 def _q1_solve() -> float:
@@ -41,15 +43,16 @@ def _q2_solve() -> int:
 
 
 def _q2_check(answer: Any) -> str | None:
-    if isinstance(answer, bool) or not isinstance(answer, int | float):
+    value = as_number(answer)
+    if value is None:
         return f"expected a number of runs, got {type(answer).__name__}."
-    if answer == _q2_solve():
+    if value == _q2_solve():
         return None
-    if answer == 3:
+    if value == 3:
         return "3 runs shrink it by sqrt(3), not 3: the standard error falls with the square root of n."
-    if answer > _q2_solve():
-        return f"{answer:g} runs is enough, but not the fewest: solve 0.15 / sqrt(n) <= 0.05."
-    return f"{answer:g} runs leave a standard error of {0.15 / math.sqrt(max(answer, 1)):.3f} %: too large."
+    if value > _q2_solve():
+        return f"{value:g} runs is enough, but not the fewest: solve 0.15 / sqrt(n) <= 0.05."
+    return f"{value:g} runs leave a standard error of {0.15 / math.sqrt(max(value, 1)):.3f} %: too large."
 
 
 q2 = Exercise(
@@ -60,6 +63,7 @@ q2 = Exercise(
     "The standard error of a mean of n independent runs is std / sqrt(n).",
     _q2_solve,
     objective=JUDGE,
+    wrong=((3, "square root"), (25, "not the fewest"), (8, "too large"), ("nine", "expected a number")),
 )
 
 
@@ -107,6 +111,38 @@ def _sf_one_shift(x, shifts, flip):
     return shift_and_flip(x, shifts[:1].expand_as(shifts), flip)
 
 
+def _sf_roll(x, shifts, flip):
+    out = torch.stack([img.roll((dy, dx), dims=(-2, -1)) for img, (dy, dx) in zip(x, shifts.tolist(), strict=True)])
+    return torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
+
+
+def _sf_as_float(x, shifts, flip):
+    return shift_and_flip(x.float(), shifts, flip)
+
+
+def _sf_loop(x, shifts, flip):
+    """Right, in another style: one image at a time, each output pixel's source row and column by hand."""
+    n, _, h, w = x.shape
+    out = torch.empty_like(x)
+
+    def source(i, size):  # reflect an index that fell off the edge back inside
+        i = abs(i)
+        return 2 * (size - 1) - i if i >= size else i
+
+    for k in range(n):
+        dy, dx = int(shifts[k][0]), int(shifts[k][1])
+        rows = [source(r - dy, h) for r in range(h)]
+        cols = [source(c - dx, w) for c in range(w)]
+        if bool(flip[k]):
+            cols = cols[::-1]
+        out[k] = x[k][:, rows][:, :, cols]
+    return out
+
+
+def _sf_with_the_course_loader(x, shifts, flip):
+    return batch_shift_flip(x, shifts, flip)  # helpers.data: the one gather that TensorLoader runs
+
+
 def _same_dtype_and_values(got: Any, expected: torch.Tensor) -> str | None:
     if isinstance(got, torch.Tensor) and got.dtype != expected.dtype:
         return f"the batch came in as {expected.dtype} and went out as {got.dtype}: keep the input's dtype."
@@ -125,6 +161,10 @@ def _sf_cases() -> list[Case]:
               torch.tensor([True, True, True]))),
         Case("2 uint8 images, no shift and no mirror (the batch must come back unchanged)",
              (u8[:2].clone(), torch.zeros(2, 2, dtype=torch.long), torch.tensor([False, False]))),
+        Case("5 float64 images of 1 channel, 4x4 pixels, int32 shifts of 1 at most, mirrored: yes, no, no, yes, no",
+             (torch.randn(5, 1, 4, 4, generator=g, dtype=torch.float64),
+              torch.tensor([[1, 0], [0, -1], [-1, 1], [1, 1], [0, 0]], dtype=torch.int32),
+              torch.tensor([True, False, False, True, False]))),
     ]
 
 
@@ -143,7 +183,10 @@ q3 = Exercise(
         (_sf_mirror_first, "you mirrored before shifting: shift first, then mirror (a mirrored shift moves "
                            "the other way)."),
         (_sf_one_shift, "every image got the first image's shift: each image has its own (dy, dx)."),
-    ]),
+        (_sf_roll, "torch.roll wraps the pixels that leave one edge around to the other: fill the edges by "
+                   "reflection instead."),
+        (_sf_as_float, "you converted the batch to float: keep the input's dtype (uint8 stays uint8)."),
+    ], alternatives=[_sf_loop, _sf_with_the_course_loader]),
     "Pad the whole batch once by r = the largest |shift| with mode='reflect', crop each image's window "
     "padded[i, :, r - dy : r - dy + H, r - dx : r - dx + W], stack, then torch.where(flip.view(-1, 1, 1, 1), "
     "out.flip(-1), out).",
@@ -187,6 +230,45 @@ def _ls_naive_log(logits, y, smoothing):
     return -(target * torch.log(torch.softmax(logits.float(), -1))).sum(-1).mean()
 
 
+def _ls_item(logits, y, smoothing):
+    return smoothed_cross_entropy(logits, y, smoothing).item()
+
+
+def _ls_rebuilt(logits, y, smoothing):
+    return torch.tensor(smoothed_cross_entropy(logits, y, smoothing).item())
+
+
+def _ls_per_example(logits, y, smoothing):
+    k = logits.shape[-1]
+    target = F.one_hot(y, k).float() * (1 - smoothing) + smoothing / k
+    return -(target * F.log_softmax(logits.float(), -1)).sum(-1)
+
+
+def _ls_with_the_library(logits, y, smoothing):
+    return F.cross_entropy(logits, y, label_smoothing=smoothing)
+
+
+def _ls_two_terms(logits, y, smoothing):
+    """Right, in another style: (1 - s) x the plain loss + s x the mean of -log p over the classes, gathered."""
+    log_p = torch.log_softmax(logits.double(), dim=1)
+    nll = -log_p.gather(1, y[:, None]).squeeze(1)
+    uniform = -log_p.mean(dim=1)
+    return ((1 - smoothing) * nll + smoothing * uniform).mean()
+
+
+def _loss_tensor(got: Any, expected: torch.Tensor) -> str | None:
+    """A loss must stay a 0-d tensor connected to the logits, so that backward() can start from it."""
+    if not isinstance(got, torch.Tensor):
+        return (f"expected the loss as a 0-d tensor, got {type(got).__name__}: return the tensor itself, without "
+                ".item() or float(...), so that backward() can start from it.")
+    if got.ndim != 0:
+        return f"expected one number, the mean over the batch (a 0-d tensor), got shape {tuple(got.shape)}."
+    if expected.requires_grad and not got.requires_grad:
+        return ("your loss is cut off from the logits (torch.tensor(...), .detach() or .item() inside?): backward() "
+                "could not reach the network. Build it from logits with tensor operations only.")
+    return differs(got, expected, rtol=1e-4, atol=1e-5)
+
+
 def _ls_cases() -> list[Case]:
     g = torch.Generator().manual_seed(6)
     return [
@@ -196,6 +278,10 @@ def _ls_cases() -> list[Case]:
                                                                            torch.tensor([1, 0, 3]), 0.0)),
         Case("2 examples with huge logits (+-200), smoothing 0.1",
              (torch.tensor([[200.0, 0.0, -200.0], [-200.0, 200.0, 0.0]]), torch.tensor([0, 2]), 0.1)),
+        Case("4 examples, 6 classes, smoothing 0.3, logits that require gradients (the loss must reach them)",
+             (torch.randn(4, 6, generator=g).requires_grad_(), torch.tensor([5, 0, 2, 2]), 0.3)),
+        Case("2 float64 examples, 5 classes, smoothing 0.05", (torch.randn(2, 5, generator=g, dtype=torch.float64),
+                                                               torch.tensor([4, 1]), 0.05)),
     ]
 
 
@@ -204,15 +290,17 @@ q4 = Exercise(
     "Write smoothed_cross_entropy(logits, y, smoothing) from scratch (no label_smoothing= argument): the mean "
     "over the batch of -sum_k q_k log softmax(logits)_k, where q is the one-hot target mixed with the uniform "
     "distribution over all K classes, as F.cross_entropy(logits, y, label_smoothing=smoothing) does.",
-    same_as(smoothed_cross_entropy, _ls_cases, mistakes=[
+    same_as(smoothed_cross_entropy, _ls_cases, compare=_loss_tensor, mistakes=[
         (_ls_no_smoothing, "the smoothing is missing: that is plain cross-entropy."),
         (_ls_wrong_classes_only, "you spread the smoothing over the K - 1 wrong classes; PyTorch gives every "
                                  "class, the true one included, smoothing / K."),
         (_ls_summed, "you summed over the batch: take the mean, as F.cross_entropy does by default."),
         (_ls_no_log_softmax, "you used the raw logits as log-probabilities: take F.log_softmax(logits, -1) first."),
         (_ls_naive_log, "log(softmax(z)) underflows to log(0) = -inf on large logits: use F.log_softmax."),
-    ]),
+    ], alternatives=[_ls_with_the_library, _ls_two_terms]),
     "q = F.one_hot(y, K) * (1 - s) + s / K; loss = -(q * F.log_softmax(logits, -1)).sum(-1).mean().",
     lambda: smoothed_cross_entropy,
     objective=TRICKS,
+    wrong=((_ls_item, "without .item()"), (_ls_rebuilt, "cut off from the logits"),
+           (_ls_per_example, "the mean over the batch")),
 )
