@@ -281,3 +281,18 @@ class TensorLoader:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]
         self.start = 0
+
+
+def loader_workers(profile: str, most: int = 8) -> int:
+    """DataLoader worker processes: none in smoke, none on Windows, else up to ``most`` (one per core).
+
+    On Windows workers are spawned, not forked: each re-imports the notebook's modules, so a loader re-created
+    every epoch costs minutes and risks "WinError 1455" (paging file too small). Pass
+    ``persistent_workers=workers > 0`` too, so that workers live across epochs. Taught in week 3 (03a); used in 04a.
+    """
+    import os
+    import platform
+
+    if platform.system() == "Windows":
+        return 0
+    return 0 if resolve_profile(profile) == "smoke" else min(most, os.cpu_count() or 1)

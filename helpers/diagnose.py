@@ -22,10 +22,10 @@ from helpers.cuda_builds import (
     version_tuple,
 )
 from helpers.machine import Facts
+from helpers.vram import MARGIN_GIB
 
-# Free VRAM a notebook keeps in hand beyond its own estimate: its CUDA context (~0.3-0.5 GiB, created
-# after the check) and the caching allocator's slack.
-VRAM_MARGIN_GIB = 0.5
+# Free VRAM a notebook keeps in hand beyond its own estimate: the course's one margin (helpers.vram.MARGIN_GIB).
+VRAM_MARGIN_GIB = MARGIN_GIB
 # Other programs holding this much VRAM are worth a line in the report.
 VRAM_OTHERS_NOTE_GIB = 0.5
 

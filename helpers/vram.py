@@ -233,7 +233,10 @@ class Gauge:
 # cuDNN errors raised when those libraries cannot get their workspace near the limit of the card.
 OOM_MARKERS = ("out of memory", "cublas_status_alloc_failed", "cudnn_status_alloc_failed",
                "cudnn_status_not_initialized")
-SEARCH_MARGIN = int(0.5 * GIB)  # kept free by find_batch_size, beyond what PyTorch holds: libraries' own buffers
+# VRAM kept free beyond any need the course computes or measures: the caching allocator's slack and libraries'
+# own buffers. The one margin of the course: the batch search, the ladders and the doctor's verdicts all keep it.
+MARGIN_GIB = 0.5
+SEARCH_MARGIN = int(MARGIN_GIB * GIB)  # the same margin in bytes, for find_batch_size
 SYSMEM_FALLBACK = ("On Windows, NVIDIA drivers since 536.40 let CUDA allocations spill into shared system RAM "
                    "instead of failing (each spilled trial takes minutes), so the search stops at the free VRAM "
                    "instead. To make the driver refuse: NVIDIA Control Panel > Manage 3D settings > "

@@ -7,7 +7,6 @@ Week 4's exercises are tested in test_cnn_exercises.py, its loader in test_loade
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 
 from course import notebook_code
 from course.exercises import week03
-from helpers import ready
+from helpers import data, ready
 
 
 def test_week03_typical_mistakes_get_specific_feedback(capsys):
@@ -39,12 +38,15 @@ def test_03a_models_map_an_mnist_batch_to_ten_logits_with_the_parameters_the_not
     assert sum(p.numel() for p in nb.MLP().parameters()) == (784 * 256 + 256) + (256 * 256 + 256) + (256 * 10 + 10)
 
 
-@pytest.mark.parametrize(("system", "profile", "expected"), [("Windows", "full", 0), ("Linux", "full", 2),
-                                                             ("Darwin", "full", 2), ("Linux", "smoke", 0)])
-def test_03a_loaders_start_no_workers_on_windows_where_each_would_be_spawned(system, profile, expected, monkeypatch):
-    nb = notebook_code.definitions("03a", "loader_workers")
-    monkeypatch.setattr(nb.platform, "system", lambda: system)
-    assert nb.loader_workers(profile) == expected
+@pytest.mark.parametrize(("system", "profile", "most", "expected"), [
+    ("Windows", "full", 8, 0), ("Linux", "full", 2, 2), ("Darwin", "full", 8, 8), ("Linux", "full", 32, 16),
+    ("Linux", "smoke", 8, 0)])
+def test_loaders_start_no_workers_on_windows_where_each_would_be_spawned(system, profile, most, expected, monkeypatch):
+    import platform
+
+    monkeypatch.setattr(platform, "system", lambda: system)
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert data.loader_workers(profile, most=most) == expected
 
 
 def test_04a_resnet9_residual_adds_its_input_and_the_net_gives_ten_logits():
@@ -109,15 +111,6 @@ def test_04a_saved_weights_reload_into_a_fresh_network_with_identical_prediction
     saved = torch.load(path, weights_only=True)  # tensors only: it loads without unpickling code
     assert saved.keys() == model.state_dict().keys() and any(k.endswith("running_mean") for k in saved)
     assert "state" not in saved  # weights only, not the optimizer: that is what fit's checkpoint adds
-
-
-@pytest.mark.parametrize(("platform", "expected"), [("win32", 0), ("linux", None)])
-def test_04a_uses_no_dataloader_workers_on_windows_and_up_to_eight_elsewhere(platform, expected, monkeypatch):
-    nb = notebook_code.definitions("04a", "worker_count")
-    monkeypatch.setattr(sys, "platform", platform)
-    monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    assert nb.worker_count("full") == (8 if expected is None else expected)
-    assert nb.worker_count("smoke") == 0
 
 
 @pytest.mark.parametrize("key", ["04a", "04b"])

@@ -122,6 +122,26 @@ class Verdict:
     full_ok: bool
     reason: str
     advice: str = ""
+    rung: str | None = None  # the rung of the notebook's ladder this machine gets (None: no ladder, or none fits)
+
+
+def ladder_rung(nb: syl.Notebook, facts: machine.Facts) -> tuple[str | None, str] | None:
+    """(rung name or None, why) from the notebook's ladder for the VRAM free here; None for a notebook without one.
+
+    The same choice the notebook makes (``helpers.ladders.choose``): NVML's free VRAM, read before this process made a
+    CUDA context, less the context the notebook's own process will make.
+    """
+    from helpers import ladders, planner
+
+    try:
+        ladders.ladder(nb.id)
+    except KeyError:
+        return None
+    free = None
+    if facts.device == "cuda" and facts.vram_free_gib is not None:
+        free = max(facts.vram_free_gib - planner.CUDA_CONTEXT_BYTES / 2**30, 0.0)
+    chosen, why = ladders.choose(nb.id, free)
+    return (chosen.name if chosen else None), why
 
 
 def planner_need(nb: syl.Notebook) -> tuple[float, str] | None:
@@ -148,6 +168,20 @@ def judge(nb: syl.Notebook, facts: machine.Facts, checks: dict[str, ready.Check]
     """
     has_cuda, free = facts.device == "cuda", facts.vram_free_gib
     total = facts.vram_total_gib or 0.0
+    if facts.system == "Windows" and nb.windows != "native":
+        return Verdict(nb.id, False, f"does not run on native Windows: {nb.windows.removeprefix('wsl2: ')}",
+                       "run it in WSL2 (the README's 'Windows and WSL2' says how), or on Colab")
+    rung = ladder_rung(nb, facts)
+    if rung is not None:
+        name, why = rung
+        if name is None:
+            advice = ("close the programs that hold VRAM, or open it on Colab" if has_cuda else
+                      "run it with COURSE_PROFILE=smoke to learn the code path, or open it on Colab "
+                      "(Runtime > Change runtime type > T4 GPU)")
+            return Verdict(nb.id, False, why, advice)
+        verdict = _downloads_verdict(nb, checks, f"{why}")
+        verdict.rung = name
+        return verdict
     planned = planner_need(nb)
     need = planned[0] if planned else nb.full.vram_gb
     margin = 0.0 if planned else diagnose.VRAM_MARGIN_GIB  # the planner's total counts the CUDA context
@@ -168,14 +202,19 @@ def judge(nb: syl.Notebook, facts: machine.Facts, checks: dict[str, ready.Check]
     if has_cuda and not planned and nb.full.vram_gb > total:
         return Verdict(nb.id, False, f"needs about {nb.full.vram_gb:g} GB of VRAM, this GPU has {total:.1f} GiB",
                        "use the smaller model or 4-bit option in its parameters cell, or Colab")
+    reason = "ready" if has_cuda or not nb.needs else "runs on this machine"
+    if planned and has_cuda:
+        reason += f" (needs about {planned[0]:g} of {total:.1f} GiB; {planned[1]})"
+    return _downloads_verdict(nb, checks, reason)
+
+
+def _downloads_verdict(nb: syl.Notebook, checks: dict[str, ready.Check] | None, reason: str) -> Verdict:
+    """The verdict once the machine fits: what the downloads say (offline and not cached, a fallback, or to come)."""
     missing = [d for d in nb.downloads if not ((checks or {}).get(d) or ready.check(d)).complete]
     if missing and ready.offline() and not nb.fallback:
         return Verdict(nb.id, False, f"downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE) and not cached complete: "
                        f"{', '.join(missing)}", f"unset HF_HUB_OFFLINE and COURSE_OFFLINE and run "
                        f"`python -m course fetch {nb.id.split('-')[0]}` once online (or carry a fetched cache over)")
-    reason = "ready" if has_cuda or not nb.needs else "runs on this machine"
-    if planned and has_cuda:
-        reason += f" (needs about {planned[0]:g} of {total:.1f} GiB; {planned[1]})"
     if missing and ready.offline():  # a fallback: it runs, on other data than the instructor's screen shows
         reason += f"; FALLBACK: {', '.join(missing)} not cached and downloads are off, so it uses {nb.fallback}"
     elif missing:
