@@ -1,20 +1,22 @@
 """One GPU rehearsal of every GPU notebook, offline: its heaviest step at real size under a 12 GiB cap.
 
 ``python -m benchmarks.rehearse --notebooks [SELECTOR ...] [--json] [--out FILE]`` takes every notebook whose
-syllabus entry says its full profile needs a GPU (``needs`` holds "gpu" or "cuda-only"), builds the models of
-its heaviest step from their configs (real architecture and shapes, random weights, synthetic data, nothing
+syllabus entry says its full profile needs a GPU (``needs`` holds "gpu" or "cuda-only") or whose ladder
+(``helpers.ladders``) has GPU rungs, builds the models of its heaviest step from their configs (real architecture and shapes, random weights, synthetic data, nothing
 downloaded), caps the card at 12 GiB with ``torch.cuda.set_per_process_memory_fraction`` and runs the step.
 Per notebook it reports the planner's estimate (its tensors, without the CUDA context and allocator reserve
 that PyTorch's allocator peak does not see; none for CNNs and diffusers pipelines, whose activations it does
 not model), the measured peak (allocated and
 reserved), the syllabus's peak-VRAM figure, and a verdict: within max(10 %, 0.5 GB) of the planner (or, with
 no planner figure, of the syllabus), or not; an out-of-memory is expected only where the planner says it
-does not fit. ``--list`` prints the notebook ids it covers. Without CUDA it says so and exits 0.
+does not fit. ``--list`` prints the notebook ids it covers (with the rung of a ladder notebook). Without CUDA it
+says so and exits 0. A notebook with a ladder is rehearsed at its 12 GiB rung: the rung its ladder takes on a 12 GB
+card beside a desktop (``TWELVE_GIB_FREE``), whose plan its syllabus ``plan`` table repeats.
 
 It runs from a bare GPU box: the repository folder on ``PYTHONPATH`` (no install), torch, transformers,
 peft, accelerate (older versions than the course pins are fine), bitsandbytes and diffusers; it imports
 nothing else the course pins (the syllabus is read with ``tomllib``). LLM notebooks take their step from
-their syllabus ``plan = {...}`` table, read when this runs; the others from ``rehearse_steps.STEPS``, which mirrors
+their 12 GiB rung or their syllabus ``plan = {...}`` table, read when this runs; the others from ``rehearse_steps.STEPS``, which mirrors
 each notebook's full-profile defaults (keep them in step when a notebook changes).
 """
 
@@ -38,12 +40,35 @@ SYLLABUS = REPO / "course" / "syllabus.toml"
 CAP_GIB = 12.0
 BUDGET_S = 9 * 60  # a notebook is skipped (and says so) once this much time has passed
 GB = 1e9
+# A 12 GB card beside a desktop, after this process's CUDA context: 11.99 GiB less about 0.5 of context and 1 held
+# by the browser and compositor (tests/test_ladders.py fakes the same). A ladder's 12 GiB rung is the one it takes.
+TWELVE_GIB_FREE = 10.5
+
+
+def _ladder(nb_id: str) -> tuple | None:
+    from helpers import ladders
+
+    try:
+        return ladders.ladder(nb_id)
+    except KeyError:
+        return None
+
+
+def twelve_gib_rung(nb_id: str):  # noqa: ANN201 - a helpers.ladders.Rung, or None
+    """The rung a notebook's ladder takes on the reference 12 GB card beside a desktop (None: no ladder, or no fit)."""
+    from helpers import ladders
+
+    if _ladder(nb_id) is None:
+        return None
+    rung, _why = ladders.choose(nb_id, TWELVE_GIB_FREE)
+    return rung if rung is not None and not rung.cpu else None
 
 
 def gpu_notebooks(source: Path = SYLLABUS) -> list[dict]:
-    """The syllabus entries whose full profile needs a GPU, in course order (raw TOML tables)."""
+    """The syllabus entries whose full profile needs a GPU or has GPU rungs, in course order (raw TOML tables)."""
     data = tomllib.loads(source.read_text(encoding="utf-8"))
-    return [e for e in data.get("notebooks", []) if {"gpu", "cuda-only"} & set(e.get("needs", []))]
+    return [e for e in data.get("notebooks", []) if {"gpu", "cuda-only"} & set(e.get("needs", []))
+            or any(not r.cpu for r in _ladder(e["id"]) or ())]
 
 
 def select(entries: list[dict], selectors: list[str]) -> list[dict]:
@@ -70,7 +95,11 @@ def rehearse_one(entry: dict, device: str = "cuda", tiny: bool = False, cap_gib:
 
     nb_id, full = entry["id"], entry.get("full", {})
     row = {"notebook": nb_id, "syllabus_gb": full.get("vram_gb"), "syllabus_source": full.get("vram_source", "")}
-    if isinstance(entry.get("plan"), dict):
+    rung = twelve_gib_rung(nb_id)
+    if rung is not None and rung.plan is not None:
+        row["rung"] = rung.name
+        make = lambda d, t: llm_step(rung.plan, d, t)  # noqa: E731
+    elif isinstance(entry.get("plan"), dict):
         make = lambda d, t: llm_step(entry["plan"], d, t)  # noqa: E731
     elif nb_id in STEPS:
         make = STEPS[nb_id]
@@ -140,7 +169,7 @@ def _line(r: dict) -> str:
     def gib(v: float | None) -> str:
         return f"{v / GIB:6.2f}" if isinstance(v, int | float) else "     -"
 
-    return (f"{r['notebook']:<28} planner {gib(r.get('planner_bytes'))}  allocated {gib(r.get('peak_allocated'))}  "
+    return (f"{r['notebook'] + (' ' + r['rung'] if r.get('rung') else ''):<28} planner {gib(r.get('planner_bytes'))}  allocated {gib(r.get('peak_allocated'))}  "
             f"reserved {gib(r.get('peak_reserved'))} GiB  syllabus {r.get('syllabus_gb')} GB  "
             f"{r.get('status')}: {r.get('verdict')}")
 
@@ -158,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     entries = select(gpu_notebooks(), args.notebooks)
     if args.list:
-        print("\n".join(e["id"] for e in entries))
+        for e in entries:
+            rung = twelve_gib_rung(e["id"])
+            print(e["id"] + (f"  (12 GiB rung: {rung.name})" if rung else ""))
         return 0
     import torch
 

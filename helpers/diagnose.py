@@ -22,9 +22,9 @@ from helpers.cuda_builds import (
     version_tuple,
 )
 from helpers.machine import Facts
-from helpers.vram import MARGIN_GIB
+from helpers.presets import MARGIN_GIB
 
-# Free VRAM a notebook keeps in hand beyond its own estimate: the course's one margin (helpers.vram.MARGIN_GIB).
+# Free VRAM a notebook keeps in hand beyond its own estimate: the course's one margin (helpers.presets.MARGIN_GIB).
 VRAM_MARGIN_GIB = MARGIN_GIB
 # Other programs holding this much VRAM are worth a line in the report.
 VRAM_OTHERS_NOTE_GIB = 0.5

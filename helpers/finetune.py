@@ -12,6 +12,9 @@
   the perplexity).
 - ``load_alone(name_or_dir, ...)``: ``llm.load_causal_lm`` that refuses to load while a model it loaded
   before is still alive, so a notebook never holds two base models at once (``llm.live_models()`` lists them).
+- ``paged_optimizer_gib()``: what bitsandbytes' paged optimizers still hold. Their states live in CUDA managed
+  memory kept by bitsandbytes' global page manager for the life of the process: deleting the optimizer frees
+  none of it, and PyTorch's memory counters never see it. The course trains with the non-paged ``adamw_8bit``.
 
 Taught in week 7 (07a-lora-and-qlora).
 """
@@ -29,9 +32,11 @@ warnings.filterwarnings("ignore", message=r".*(is_)?gradient_checkpointing.* is 
 
 IGNORE_INDEX = -100  # the label PyTorch's cross-entropy skips
 
-# Used only when a base model's tokenizer has no chat template of its own: plain-text role markers,
-# and the tokenizer's end-of-sequence token closing each turn so generation knows when to stop.
+# Used only when a base model's tokenizer has no chat template of its own: the beginning-of-sequence token (a
+# template must write it itself: transformers tokenizes a rendered chat with add_special_tokens=False), plain-text
+# role markers, and the end-of-sequence token closing each answer so generation knows when to stop.
 FALLBACK_CHAT_TEMPLATE = (
+    "{% if bos_token %}{{ bos_token }}{% endif %}"
     "{% for message in messages %}"
     "{{ '### ' + message['role'] | capitalize + ':\n' + message['content'] | trim + '\n' }}"
     "{% if message['role'] == 'assistant' %}{{ eos_token }}{% endif %}"
@@ -133,7 +138,10 @@ def trainable_parameters(model: Any) -> dict[str, float]:
 
 
 def make_optimizer(params: Iterable[Any], name: str = "adamw", lr: float = 2e-4, weight_decay: float = 0.0) -> Any:
-    """AdamW from PyTorch, or bitsandbytes' 8-bit / paged 8-bit AdamW (``adamw_8bit``, ``paged_adamw_8bit``)."""
+    """AdamW from PyTorch, or bitsandbytes' 8-bit / paged 8-bit AdamW (``adamw_8bit``, ``paged_adamw_8bit``).
+
+    A paged optimizer's states are never freed (see :func:`paged_optimizer_gib`): make one per process at most.
+    """
     import torch
 
     params = [p for p in params if p.requires_grad]
@@ -205,3 +213,21 @@ def load_alone(name_or_dir: Any, quant: str | None = None, **kwargs: Any) -> tup
                            "once. Free them first: `del` every variable that holds one (the peft model, the "
                            "trainer, the optimizer too), then `helpers.vram.free_cached()`.")
     return load_causal_lm(name_or_dir, quant=quant, **kwargs)
+
+
+def paged_optimizer_gib() -> float:
+    """GiB that bitsandbytes' paged optimizers still hold in CUDA managed memory (0.0 without bitsandbytes or CUDA).
+
+    bitsandbytes allocates a paged optimizer's larger states with ``cudaMallocManaged`` and appends them to its
+    global page manager, which keeps them until Python exits: ``del optimizer`` frees nothing, and neither
+    ``torch.cuda.memory_allocated`` nor ``helpers.vram.track_peak`` counts them. (On a CPU, bitsandbytes falls
+    back to ordinary tensors, which are freed as usual.)
+    """
+    import sys
+
+    if "bitsandbytes" not in sys.modules:  # never imported: nothing paged
+        return 0.0
+    from bitsandbytes.functional import GlobalPageManager
+
+    held = GlobalPageManager.get_instance().paged_tensors
+    return sum(t.numel() * t.element_size() for t in held) / 2**30

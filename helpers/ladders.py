@@ -6,7 +6,7 @@ measured rule (``need_gib`` with ``rule`` saying where it was measured). A ladde
 GB card) to the smallest, and may end with a CPU rung: a small real model that teaches the same lesson on a laptop
 in a stated number of minutes (``minutes``, measured on a random-weight replica by ``measured_by``).
 
-``pick(notebook, P, pin=RUNG)`` is what a notebook calls after its opening call, before it loads anything: it
+``RUNG = pick(notebook, P, pin=RUNG_PIN)`` is what a notebook calls after its opening call, before it loads anything: it
 measures the VRAM free now (``torch.cuda.mem_get_info``: what the browser, the desktop and other programs hold is
 already gone), keeps ``MARGIN_GIB`` in hand, takes the largest rung that fits and says which in one line. A pinned
 rung that does not fit stops with one clear line. ``python -m course plan --ladder NOTEBOOK --vram GiB`` and
@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from helpers.presets import GIB
+from helpers.presets import GIB, MARGIN_GIB  # the course's one VRAM margin, kept free beyond a rung's need
 
-MARGIN_GIB = 0.5  # kept free beyond a rung's need: the caching allocator's slack and small buffers
+
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ LADDERS: dict[str, tuple[Rung, ...]] = {
                   "section 4's logits (760 positions x 152,000 words x 2 bytes = 0.22 GiB, three alive) + the KV "
                   "cache and activations of a 760-token prompt (under 0.1 GiB)",
              why="4-12 GB (the reference card has room to spare): LLaVA-Interleave-Qwen-0.5B in 16 bits"),
-        Rung("cpu-interleave-0.5b", {"max_new_tokens": 32}, device="cpu", minutes=12,
+        Rung("cpu-interleave-0.5b", {"max_new_tokens": 32}, device="cpu", minutes=3,
              measured_by="python -m benchmarks.cpu_rungs e3",
              why="LLaVA-Interleave-Qwen-0.5B in fp32 on the CPU (about 3.5 GB of RAM), answers of 32 tokens"),
     ),
@@ -296,7 +296,7 @@ def choose(notebook: str, free_gib: float | None, pin: str | None = None,
     cpu = next((r for r in rungs if r.cpu), None)
     if cpu is not None:
         where = f"only {free_gib:.1f} GiB of VRAM free" if gpu else "no GPU"
-        took = f"{cpu.minutes:g} min on a 2-core CPU" if cpu.minutes else "on the CPU"
+        took = f"about {cpu.minutes:g} min of CPU time" if cpu.minutes else "on the CPU"
         return cpu, f"rung {cpu.name}: {where}, so the CPU rung ({took}); {cpu.why}"
     smallest = min((r for r in rungs if not r.cpu), key=Rung.need)
     have = f"{free_gib:.1f} GiB free" if gpu else "no GPU"
@@ -328,10 +328,10 @@ def pick(notebook: str, profile: str, pin: str | None = None) -> Rung:
     except ValueError as err:
         raise CannotRunFull(str(err)) from None
     if profile == "smoke":
-        print(f"smoke: tiny models; the full profile here would take {why}")
+        print(f"smoke: tiny models; the full profile here: {why}")
         return Rung("smoke", device="cpu")
     if rung is None:
-        raise CannotRunFull(why + ". Set RUNG to a smaller one in the parameters cell, close the programs that hold "
-                            "VRAM, or set PROFILE = \"smoke\".")
+        raise CannotRunFull(why + ". Pin a smaller rung (RUNG_PIN in the parameters cell), close the programs that "
+                            "hold VRAM, or set PROFILE = \"smoke\".")
     print(why)
     return rung

@@ -3,8 +3,11 @@
 - ``load_causal_lm(name_or_dir, quant=None | "8bit" | "4bit")`` -> (model, tokenizer): safetensors
   only, never remote code, bf16 on a GPU that supports it and fp32 on a CPU.
 - ``chat(model, tok, prompt_or_messages, ...)`` -> the answer text, through the tokenizer's chat template.
-- ``timed_generate(model, tok, prompt, ...)`` -> answer, new tokens, seconds and tokens/s.
-- ``measure_kv_cache(model, lengths)``: the KV cache's real size (``planner_check.kv_cache_bytes``).
+- ``timed_generate(model, tok, prompt, ...)`` -> answer, new tokens, the prompt pass's seconds, and tokens/s
+  of the generated tokens alone (the prompt pass excluded).
+- ``measure_kv_cache(model, lengths)``: the KV cache's real size (``planner_check.kv_cache_bytes``), each cache
+  freed before the next, longer run.
+- ``placement_gib(model, device_map)``: GiB of weights that accelerate put on each device (GPU, "cpu", "disk").
 - Weights' memory: ``model.get_memory_footprint()`` (transformers' own count, quantised weights included).
 - ``cpu_4bit_path(model, packed)``: choose bitsandbytes' CPU kernel for 4-bit layers (the packed
   AVX512-BF16 inference kernel, or the plain one that training needs).
@@ -36,6 +39,13 @@ PLANNER_PRESETS = {
     "HuggingFaceTB/SmolLM2-1.7B-Instruct": "smollm2-1.7b",
     "HuggingFaceTB/SmolLM2-360M-Instruct": "smollm2-360m",
     "mistralai/Mistral-7B-Instruct-v0.1": "mistral-7b",
+    "unsloth/Llama-3.2-3B-Instruct": "llama-3.2-3b",  # an ungated copy of Meta's weights
+    "HuggingFaceTB/SmolLM2-360M": "smollm2-360m",
+    "HuggingFaceTB/SmolLM2-135M": "smollm2-135m",
+    "HuggingFaceTB/SmolLM2-135M-Instruct": "smollm2-135m",
+    "HuggingFaceTB/SmolLM2-1.7B": "smollm2-1.7b",
+    "unsloth/mistral-7b-v0.3": "mistral-7b-v0.3",  # an ungated copy of Mistral AI's base model
+    "unsloth/Meta-Llama-3.1-8B": "llama-3.1-8b",
 }
 
 
@@ -168,10 +178,34 @@ def encode_chat(tok: Any, prompt: str | Sequence[dict], system: str | None = Non
                                    return_dict=True)
 
 
+def _first_token_clock(device: Any) -> Any:
+    """A logits processor that notes the time the prompt pass ends (when the first new token's logits arrive)."""
+    from transformers import LogitsProcessor
+
+    from helpers.gpu import sync
+
+    class FirstTokenClock(LogitsProcessor):
+        at: float | None = None
+
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            if self.at is None:
+                sync(device)  # the GPU runs ahead of Python: wait for the prompt pass to finish
+                self.at = time.perf_counter()
+            return scores
+
+    return FirstTokenClock()
+
+
 def timed_generate(model: Any, tok: Any, prompt: str | Sequence[dict], max_new_tokens: int = 64,
                    system: str | None = None, chat_format: bool = True, **gen: Any) -> dict[str, Any]:
-    """Generate an answer and time it: text, new tokens, seconds, tokens per second."""
+    """Generate an answer and time it: text, new tokens, the prompt pass's seconds, and generated tokens per second.
+
+    ``tokens_per_s`` counts only the tokens generated after the first one, over the time after the prompt pass
+    (the prefill, which reads the whole prompt at once, is timed apart as ``prefill_s``). Pass
+    ``min_new_tokens=max_new_tokens`` to time a fixed number of tokens (an answer may otherwise stop early).
+    """
     import torch
+    from transformers import LogitsProcessorList
 
     from helpers.gpu import sync
 
@@ -182,17 +216,20 @@ def timed_generate(model: Any, tok: Any, prompt: str | Sequence[dict], max_new_t
     enc = {k: v.to(model.device) for k, v in enc.items()}
     gen.setdefault("do_sample", False)
     gen.setdefault("pad_token_id", tok.pad_token_id)
+    clock = _first_token_clock(model.device)
     sync(model.device)
     start = time.perf_counter()
     with torch.inference_mode():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, **gen)
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, logits_processor=LogitsProcessorList([clock]), **gen)
     sync(model.device)
-    seconds = time.perf_counter() - start
+    end = time.perf_counter()
     new = out[0, enc["input_ids"].shape[1]:]
     n = int(new.numel())
+    first = clock.at if clock.at is not None else end
+    decode_s = end - first
     return {"text": tok.decode(new, skip_special_tokens=True).strip(), "new_tokens": n,
-            "prompt_tokens": int(enc["input_ids"].shape[1]), "seconds": seconds,
-            "tokens_per_s": n / seconds if seconds > 0 else float("nan")}
+            "prompt_tokens": int(enc["input_ids"].shape[1]), "seconds": end - start, "prefill_s": first - start,
+            "tokens_per_s": (n - 1) / decode_s if n > 1 and decode_s > 0 else float("nan")}
 
 
 def chat(model: Any, tok: Any, prompt: str | Sequence[dict], max_new_tokens: int = 64,
@@ -202,11 +239,15 @@ def chat(model: Any, tok: Any, prompt: str | Sequence[dict], max_new_tokens: int
 
 
 def measure_kv_cache(model: Any, lengths: Sequence[int], batch_size: int = 1) -> list[dict[str, Any]]:
-    """Run one forward pass per context length and report the KV cache it leaves (and the peak memory)."""
+    """Run one forward pass per context length and report the KV cache it leaves (and the peak memory).
+
+    Each run's output and cache are deleted before the next: a cache still held would sit beside the next,
+    longer one and raise its peak (and, near the limit, run out of memory).
+    """
     import torch
 
     from helpers.planner_check import kv_cache_bytes as cache_bytes
-    from helpers.vram import track_peak
+    from helpers.vram import free_cached, track_peak
 
     rows = []
     vocab = model.config.vocab_size
@@ -217,7 +258,8 @@ def measure_kv_cache(model: Any, lengths: Sequence[int], batch_size: int = 1) ->
         cache = getattr(out, "cache", None) or out.past_key_values  # transformers 5 renamed it "cache"
         rows.append({"tokens": n, "kv_cache_mib": cache_bytes(cache) / 2**20,
                      "peak_mib": peak.peak / 2**20, "delta_mib": peak.delta / 2**20})
-        del out
+        del out, cache, ids  # the cache stays alive while any name holds it: free it before the next, longer run
+        free_cached()
     return rows
 
 
@@ -234,13 +276,34 @@ def bytes_per_token(model: Any, bits: int, context: int = 0, batch: int = 1) -> 
 
 
 def measure_generation(model: Any, tok: Any, prompts: Sequence[str], max_new_tokens: int) -> dict[str, Any]:
-    """Generate an answer to each prompt: the weights' memory, the peak *increase* above them, tokens/s, answers."""
+    """Answer each prompt: the weights' memory, the peak *increase* above them, the answers, and tokens/s.
+
+    ``tokens_per_s`` is the speed of generation alone: one run of exactly ``max_new_tokens`` tokens
+    (``min_new_tokens``, so it cannot stop early), the prompt pass excluded (see :func:`timed_generate`).
+    """
     from helpers.vram import track_peak
 
     timed_generate(model, tok, prompts[0], max_new_tokens=2)  # warm-up: kernels, caches
     with track_peak(model.device) as peak:
         runs = [timed_generate(model, tok, p, max_new_tokens=max_new_tokens) for p in prompts]
+    speed = timed_generate(model, tok, prompts[0], max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens)
     return {"weights_gib": model.get_memory_footprint() / GIB, "resident_gib": peak.start / GIB,
-            "peak_increase_gib": peak.delta / GIB,
-            "tokens_per_s": sum(r["new_tokens"] for r in runs) / sum(r["seconds"] for r in runs),
-            "answers": [r["text"] for r in runs]}
+            "peak_increase_gib": peak.delta / GIB, "tokens_per_s": speed["tokens_per_s"],
+            "prefill_s": speed["prefill_s"], "answers": [r["text"] for r in runs]}
+
+
+def placement_gib(model: Any, device_map: dict[str, Any] | None = None) -> dict[str, float]:
+    """GiB of parameters and buffers on each device of a device map (default: ``model.hf_device_map``).
+
+    Keys are what accelerate writes: a GPU index (0), "cpu" or "disk". Works on a model built on the ``meta``
+    device too, so a placement can be read before any weight is loaded.
+    """
+    device_map = device_map if device_map is not None else (getattr(model, "hf_device_map", None) or {"": "cpu"})
+    names = sorted(device_map, key=len, reverse=True)  # the longest matching module name wins
+    totals: dict[str, float] = {}
+    tensors = [*model.named_parameters(), *model.named_buffers()]
+    for name, tensor in tensors:
+        owner = next((m for m in names if m == "" or name == m or name.startswith(m + ".")), None)
+        where = str(device_map[owner]) if owner is not None else "cpu"
+        totals[where] = totals.get(where, 0.0) + tensor.numel() * tensor.element_size() / GIB
+    return totals

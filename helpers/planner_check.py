@@ -6,6 +6,8 @@
 - :func:`kv_cache_bytes` adds up the key/value tensors of a transformers cache after a forward.
 - :func:`saved_bytes` runs a training forward under ``torch.autograd.graph.saved_tensors_hooks``
   and adds up the distinct storages autograd keeps for backward (parameters excluded).
+- :func:`rehearse` runs a replica's step and reads its peak, under :func:`rehearsal_cap_gib`: the VRAM free now
+  less the ladders' margin (or what a smaller card would leave).
 
 Taught in week 6 (06b-where-the-memory-goes).
 """
@@ -155,6 +157,29 @@ def _quantised_replica(net: Any, bits: int, device: str) -> Any:
                                                     device_map={"": device if device != "cuda" else 0})
 
 
+def rehearsal_cap_gib(card_gib: float | None = None, margin: float | None = None) -> float | None:
+    """The allocator cap for a rehearsal on this GPU, in GiB: what PyTorch may hold now, less the margin.
+
+    That is the VRAM free now (``torch.cuda.mem_get_info``: after this process's CUDA context and whatever the
+    desktop and other programs hold) plus what PyTorch's allocator already reserves, less ``margin`` (the ladders'
+    ``MARGIN_GIB``). ``card_gib`` acts as a smaller card: no more than such a card leaves beside its CUDA context.
+    None without CUDA.
+    """
+    import torch
+
+    from helpers.ladders import MARGIN_GIB
+    from helpers.planner import CUDA_CONTEXT_BYTES
+
+    if not torch.cuda.is_available():
+        return None
+    torch.cuda.empty_cache()
+    free, _total = torch.cuda.mem_get_info(0)
+    cap = (free + torch.cuda.memory_reserved(0)) / GIB
+    if card_gib:
+        cap = min(cap, card_gib - CUDA_CONTEXT_BYTES / GIB)
+    return cap - (MARGIN_GIB if margin is None else margin)
+
+
 def rehearse(model: str | dict | Path, method: str = "inference", bits: int | None = None, batch: int = 1,
              seq: int = 512, steps: int = 2, device: str = "cuda", cap_gib: float | None = 12.0,
              checkpointing: bool | None = None, lora_rank: int = 16, precision: str = "mixed",
@@ -164,8 +189,10 @@ def rehearse(model: str | dict | Path, method: str = "inference", bits: int | No
     A full fine-tune at 16 bits follows ``precision`` as the planner does: ``"mixed"`` keeps fp32 weights
     and trains under bf16 autocast, ``"pure"`` trains a bf16 model as it is.
 
-    On CUDA the card is capped at ``cap_gib`` (``set_per_process_memory_fraction``), so a 12 GB claim
-    is tested on any larger GPU. On a CPU the same steps run and the peak is this process's RSS (noisy).
+    On CUDA PyTorch's allocator is capped at ``cap_gib`` (``set_per_process_memory_fraction``; the CUDA context
+    lies outside it): :func:`rehearsal_cap_gib` gives what this card has free now, or what a smaller card would
+    leave, so a 12 GB claim is tested on any larger GPU. On a CPU the same steps run and the peak is this
+    process's RSS (noisy).
     """
     import contextlib
     import gc

@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 import torch
 
-from helpers.presets import GIB
+from helpers.presets import GIB, MARGIN_GIB  # the course's one VRAM margin (helpers/presets)
 
 GB = 1e9
 
@@ -233,9 +233,6 @@ class Gauge:
 # cuDNN errors raised when those libraries cannot get their workspace near the limit of the card.
 OOM_MARKERS = ("out of memory", "cublas_status_alloc_failed", "cudnn_status_alloc_failed",
                "cudnn_status_not_initialized")
-# VRAM kept free beyond any need the course computes or measures: the caching allocator's slack and libraries'
-# own buffers. The one margin of the course: the batch search, the ladders and the doctor's verdicts all keep it.
-MARGIN_GIB = 0.5
 SEARCH_MARGIN = int(MARGIN_GIB * GIB)  # the same margin in bytes, for find_batch_size
 SYSMEM_FALLBACK = ("On Windows, NVIDIA drivers since 536.40 let CUDA allocations spill into shared system RAM "
                    "instead of failing (each spilled trial takes minutes), so the search stops at the free VRAM "

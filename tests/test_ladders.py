@@ -75,7 +75,7 @@ def test_a_pinned_rung_that_does_not_fit_stops_with_one_clear_line(notebook, fre
 def test_smoke_says_which_rung_the_full_profile_would_take(free_vram, capsys):
     free_vram(10.5)  # a 12 GB card beside a desktop, after this process's CUDA context
     assert ladders.pick("07a", "smoke").name == "smoke"
-    assert "the full profile here would take rung mistral-7b-2x1024" in capsys.readouterr().out
+    assert "the full profile here: rung mistral-7b-2x1024" in capsys.readouterr().out
 
 
 def test_course_plan_ladder_names_fitting_rungs_for_each_card(cli):

@@ -179,6 +179,23 @@ def test_rehearsal_code_path_runs_on_cpu_with_a_tiny_replica(method, bits):
     assert set(row["components"]) == set(planner.COMPONENTS)
 
 
+@pytest.mark.parametrize(("free", "reserved", "card", "cap"), [
+    (10.5, 0.0, None, 10.0),  # a 12 GB card beside a desktop: what is free now, less the ladders' 0.5 GiB
+    (10.5, 0.0, 12, 10.0),  # the same card asked to act as itself: the free memory is the smaller limit
+    (22.5, 1.0, None, 23.0),  # a 24 GB card: PyTorch's own reserve counts as its to use
+    (22.5, 0.0, 12, 11.0),  # a 24 GB card acting as a 12 GB one: 12 less its 0.5 GiB of context, less the margin
+])
+def test_the_rehearsal_cap_is_the_free_vram_less_the_margin(free, reserved, card, cap, monkeypatch):
+    """06b's cap counts what the desktop holds and leaves the CUDA context outside (issue 23), never the card's size."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (int(free * GIB), int(23.99 * GIB)))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device=None: int(reserved * GIB))
+    assert planner_check.rehearsal_cap_gib(card) == pytest.approx(cap)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert planner_check.rehearsal_cap_gib(card) is None
+
+
 def test_qlora_saved_activations_are_fp32_after_prepare_for_kbit_training(tmp_path):
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig

@@ -11,12 +11,26 @@ from benchmarks import rehearse
 from course.syllabus import load
 
 
-def test_list_covers_every_notebook_whose_full_profile_needs_a_gpu(capsys):
-    gpu = [nb.id for nb in load().notebooks if {"gpu", "cuda-only"} & set(nb.needs)]
+def _has_gpu_rungs(nb_id: str) -> bool:
+    from helpers import ladders
+
+    try:
+        return any(not r.cpu for r in ladders.ladder(nb_id))
+    except KeyError:
+        return False
+
+
+def test_list_covers_every_notebook_that_can_use_a_gpu_with_its_12_gib_rung(capsys):
+    gpu = [nb.id for nb in load().notebooks if {"gpu", "cuda-only"} & set(nb.needs) or _has_gpu_rungs(nb.id)]
     assert rehearse.main(["--list"]) == 0
-    assert capsys.readouterr().out.split() == gpu
-    missing = {e["id"] for e in rehearse.gpu_notebooks() if e["id"] not in rehearse.STEPS and "plan" not in e}
-    assert missing <= {"06a-running-an-llm-on-12gb", "07a-lora-and-qlora"}  # their plan tables come with their work
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == gpu
+    for nb_id in ("06a-running-an-llm-on-12gb", "06b-where-the-memory-goes", "07a-lora-and-qlora"):
+        line = next(line for line in lines if line.startswith(nb_id))
+        assert f"12 GiB rung: {rehearse.twelve_gib_rung(nb_id).name}" in line  # their needs no longer say "gpu"
+    missing = {e["id"] for e in rehearse.gpu_notebooks() if e["id"] not in rehearse.STEPS and "plan" not in e
+               and rehearse.twelve_gib_rung(e["id"]) is None}
+    assert not missing & {"06a-running-an-llm-on-12gb", "06b-where-the-memory-goes", "07a-lora-and-qlora"}
 
 
 def test_selectors_pick_by_id_prefix_week_and_extras():
@@ -41,6 +55,17 @@ def test_llm_notebooks_take_their_configuration_from_the_syllabus_plan():
 
     est = planner.estimate(**entry["plan"])
     assert planned == est.total - est.components["overhead"] and entry["plan"]["model"] in what
+
+
+def test_a_ladder_notebook_is_rehearsed_at_the_rung_a_12_gb_card_beside_a_desktop_takes(tmp_path):
+    from helpers import ladders
+
+    rung = rehearse.twelve_gib_rung("07a")
+    assert rung is ladders.choose("07a", rehearse.TWELVE_GIB_FREE)[0] and not rung.cpu
+    out = tmp_path / "rehearse.json"
+    assert rehearse.main(["--notebooks", "07a", "--device", "cpu", "--tiny", "--json", "--out", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["notebooks"]
+    assert row["rung"] == rung.name and row["status"] == "ok"
 
 
 def test_verdicts_tolerance_and_out_of_memory():

@@ -3,14 +3,14 @@ roofline, what fits, chat templates."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from course.exercises import Case, Exercise, LearnerError, NotAnswered, choice, learner_call, near, same_as
+from course.exercises import Case, Exercise, LearnerError, NotAnswered, choice, near, same_as
 from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "06a-running-an-llm-on-12gb"
+CHECKERS_REVIEWED = True
 CHAT_OBJ = objective(NOTEBOOK, "Chat with a")
 PLAN_OBJ = objective(NOTEBOOK, "Ask the planner")
 QUANT_OBJ = objective(NOTEBOOK, "Write a BitsAndBytesConfig")
@@ -22,28 +22,26 @@ LAYERS, KV_HEADS, HEAD_DIM = 32, 8, 128
 
 
 def _q1_solve() -> float:
-    tokens = 8192
+    tokens = 12288  # a length no rung's sweep measures
     return 2 * LAYERS * tokens * KV_HEADS * HEAD_DIM * 2 / GIB  # K and V, per layer, per token, bf16
 
 
-def _q1_check(answer: Any) -> str | None:
-    problem = near(_q1_solve(), rel=0.03, unit="GiB")(answer)
-    if problem and isinstance(answer, int | float) and not isinstance(answer, bool):
-        if math.isclose(answer, _q1_solve() / 2, rel_tol=0.03):
-            return problem + " Count both the keys and the values (the factor 2 in front)."
-        if math.isclose(answer, _q1_solve() * 4, rel_tol=0.03):
-            return problem + " Llama-3 uses grouped-query attention: 8 KV heads, not 32."
-        if math.isclose(answer, _q1_solve() * GIB / 1e9, rel_tol=0.03):
-            return problem + " That is in GB; divide bytes by 2**30 for GiB."
-    return problem
+_q1_check = near(_q1_solve(), rel=0.03, unit="GiB", mistakes={
+    _q1_solve() / 2: "Count both the keys and the values (the factor 2 in front).",
+    _q1_solve() * 4: "Llama-3 uses grouped-query attention: 8 KV heads, not 32 (one per query head).",
+    _q1_solve() * GIB / 1e9: "That is in GB; divide bytes by 2**30 for GiB.",
+    _q1_solve() * 2: "The cache is bf16: 2 bytes a value, not 4.",
+})
 
 
 q1 = Exercise(
     "q1",
     f"Llama-3.1-8B has {LAYERS} layers, {KV_HEADS} KV heads of dimension {HEAD_DIM}. How many GiB does its "
-    "bf16 KV cache take for one sequence of 8192 tokens? (The notebook measured other lengths: compute this one.)",
+    "bf16 KV cache take for one sequence of 12,288 tokens? (The notebook measured other lengths: compute "
+    "this one.)",
     _q1_check,
-    "2 (K and V) x layers x tokens x KV heads x head_dim x 2 bytes; compare with helpers.planner.kv_cache_bytes.",
+    "2 (K and V) x layers x tokens x KV heads x head_dim x 2 bytes; compare with helpers.planner.kv_cache_bytes. "
+    "05b-build-a-gpt shows where K and V come from and why grouped-query attention keeps fewer KV heads.",
     _q1_solve,
     objective=KV_OBJ,
 )
@@ -98,14 +96,19 @@ q4 = Exercise(
 )
 
 
-# q5 (code): a BitsAndBytesConfig for QLoRA-style NF4 weights.
-def nf4_config() -> Any:
-    """NF4 weights, double quantisation, bf16 compute: the QLoRA paper's 4-bit recipe."""
-    import torch
+# q5 (code): the quantization_config for 16, 8 or 4 bits, for any compute dtype (the notebook wrote one NF4 config
+# for its own card; this one serves every card: a T4 computes in fp16, a CPU in fp32).
+def quant_config(bits: int, compute_dtype: Any) -> Any:
+    """What from_pretrained needs for ``bits``: None (16: no quantisation), LLM.int8 (8), or NF4 with double
+    quantisation computing in ``compute_dtype`` (4)."""
     from transformers import BitsAndBytesConfig
 
+    if bits == 16:
+        return None  # no quantization_config at all: the weights load as they are
+    if bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                              bnb_4bit_compute_dtype=torch.bfloat16)
+                              bnb_4bit_compute_dtype=compute_dtype)
 
 
 def _double_quant_saving_gb() -> float:
@@ -115,44 +118,108 @@ def _double_quant_saving_gb() -> float:
     return (planner.weight_bytes(arch, 4, double_quant=False) - planner.weight_bytes(arch, 4)) / 1e9
 
 
-def _q5_check(answer: Any) -> str | None:
-    if not callable(answer):
-        return f"pass your function itself (its name, without calling it), not a {type(answer).__name__}."
-    import torch
+_FIELDS = ("load_in_8bit", "load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant", "bnb_4bit_compute_dtype")
+
+
+def _compare_configs(got: Any, expected: Any) -> str | None:
+    """None if ``got`` asks from_pretrained for what ``expected`` asks, else the first field that differs."""
     from transformers import BitsAndBytesConfig
 
-    config = learner_call(answer)
-    if not isinstance(config, BitsAndBytesConfig):
-        return f"your function returned {type(config).__name__}; return a transformers BitsAndBytesConfig(...)."
-    if config.load_in_8bit:
-        return "this config loads 8-bit weights (LLM.int8); the question asks for 4-bit: load_in_4bit=True."
-    if not config.load_in_4bit:
-        return "load_in_4bit is not set: the weights would stay 16-bit."
-    if config.bnb_4bit_quant_type != "nf4":
-        return (f"the quant type is {config.bnb_4bit_quant_type!r} (fp4 is the default): NF4 needs "
-                "bnb_4bit_quant_type=\"nf4\"; its 16 levels are placed for normally distributed weights.")
-    if not config.bnb_4bit_use_double_quant:
-        return (f"double quantisation is off: bnb_4bit_use_double_quant=True also quantises the block scales, "
-                f"about {_double_quant_saving_gb():.2f} GB less on Llama-3.1-8B.")
-    dtype = config.bnb_4bit_compute_dtype
-    if dtype == torch.float32:
-        return ("the compute dtype is float32 (the default when you leave it out): each 4-bit block would be "
-                "dequantised to fp32 and multiplied in fp32, slower; use bnb_4bit_compute_dtype=torch.bfloat16.")
-    if dtype == torch.float16:
-        return "float16 computes, but it overflows above 65,504 where bf16 keeps fp32's range: use torch.bfloat16."
-    if dtype != torch.bfloat16:
-        return f"the compute dtype is {dtype}; use torch.bfloat16."
+    if expected is None:
+        return None if got is None else (f"expected None (16 bits: no quantization_config at all), got "
+                                         f"{type(got).__name__}.")
+    if not isinstance(got, BitsAndBytesConfig):
+        return f"expected a transformers BitsAndBytesConfig, got {type(got).__name__}."
+    fields = _FIELDS if expected.load_in_4bit else _FIELDS[:2]  # an 8-bit config ignores the 4-bit fields
+    for name in fields:
+        if getattr(got, name) != getattr(expected, name):
+            return f"{name} is {getattr(got, name)!r}; expected {getattr(expected, name)!r}."
     return None
+
+
+def _fp4(bits, compute_dtype):  # noqa: ANN001, ANN202
+    config = quant_config(bits, compute_dtype)
+    if bits == 4:
+        config.bnb_4bit_quant_type = "fp4"
+    return config
+
+
+def _no_double_quant(bits, compute_dtype):  # noqa: ANN001, ANN202
+    config = quant_config(bits, compute_dtype)
+    if bits == 4:
+        config.bnb_4bit_use_double_quant = False
+    return config
+
+
+def _always_bf16(bits, compute_dtype):  # noqa: ANN001, ANN202
+    import torch
+
+    return quant_config(bits, torch.bfloat16)
+
+
+def _default_compute(bits, compute_dtype):  # noqa: ANN001, ANN202
+    import torch
+
+    return quant_config(bits, torch.float32)
+
+
+def _always_4bit(bits, compute_dtype):  # noqa: ANN001, ANN202
+    return quant_config(4 if bits == 8 else bits, compute_dtype)
+
+
+def _empty_config_for_16(bits, compute_dtype):  # noqa: ANN001, ANN202
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig() if bits == 16 else quant_config(bits, compute_dtype)
+
+
+def _via_the_course_helper(bits, compute_dtype):  # noqa: ANN001, ANN202
+    from helpers import llm
+
+    return llm.quant_config({16: None, 8: "8bit", 4: "4bit"}[bits], compute_dtype=compute_dtype)
+
+
+def _from_a_table(bits, compute_dtype):  # noqa: ANN001, ANN202
+    from transformers import BitsAndBytesConfig
+
+    fields = {8: dict(load_in_8bit=True),
+              4: dict(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                      bnb_4bit_compute_dtype=compute_dtype)}
+    return BitsAndBytesConfig(**fields[bits]) if bits in fields else None
+
+
+def _q5_cases() -> list[Case]:
+    import torch
+
+    return [Case("bits=4 on a recent GPU (compute_dtype=torch.bfloat16)", (4, torch.bfloat16)),
+            Case("bits=8 (compute_dtype=torch.bfloat16)", (8, torch.bfloat16)),
+            Case("bits=4 on a T4 (compute_dtype=torch.float16)", (4, torch.float16)),
+            Case("bits=16 (compute_dtype=torch.bfloat16)", (16, torch.bfloat16)),
+            Case("bits=4 on a CPU (compute_dtype=torch.float32)", (4, torch.float32))]
 
 
 q5 = Exercise(
     "q5",
-    "Complete nf4_config(): return a BitsAndBytesConfig that loads 4-bit NF4 weights with double quantisation "
-    "and computes in bf16 (the recipe the QLoRA paper uses, and week 7 trains with).",
-    _q5_check,
-    "BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=..., bnb_4bit_use_double_quant=..., "
-    "bnb_4bit_compute_dtype=torch.bfloat16): look at the cell of section 4 that loads the 4-bit model.",
-    lambda: nf4_config,
+    "Complete quant_config(bits, compute_dtype): what from_pretrained(..., quantization_config=...) needs to load a "
+    "model at 16, 8 or 4 bits. 16: None (no quantisation); 8: LLM.int8; 4: NF4 weights with double quantisation, "
+    "dequantised to compute_dtype for each matrix multiply. The checker tries every bit width with the compute "
+    "dtypes of a recent GPU (bf16), a T4 (fp16) and a CPU (fp32).",
+    same_as(quant_config, _q5_cases, compare=_compare_configs, expects="your quant_config function", mistakes=[
+        (_always_4bit, "bits=8 asks for LLM.int8 (load_in_8bit=True), not 4-bit weights."),
+        (_empty_config_for_16, "for 16 bits return None: an empty BitsAndBytesConfig is still a quantization_config, "
+                               "and transformers would try to quantise with it."),
+        (_fp4, "the quant type is fp4 (the default): NF4 needs bnb_4bit_quant_type=\"nf4\"; its 16 levels are placed "
+               "for normally distributed weights."),
+        (_no_double_quant, f"double quantisation is off: bnb_4bit_use_double_quant=True also quantises the block "
+                           f"scales, about {_double_quant_saving_gb():.2f} GB less on Llama-3.1-8B."),
+        (_always_bf16, "you wrote torch.bfloat16 instead of the compute_dtype you were given: a T4 has no fast bf16 and "
+                       "a CPU computes in fp32 (helpers.gpu.precision picks it for each device)."),
+        (_default_compute, "the compute dtype is float32 (the default when you leave it out): pass "
+                           "bnb_4bit_compute_dtype=compute_dtype."),
+    ], alternatives=[_via_the_course_helper, _from_a_table]),
+    "BitsAndBytesConfig(load_in_8bit=True) for 8 bits; for 4: load_in_4bit=True, bnb_4bit_quant_type, "
+    "bnb_4bit_use_double_quant and bnb_4bit_compute_dtype; for 16 bits no config at all.",
+    lambda: quant_config,
     objective=QUANT_OBJ,
     kind="code",
 )
@@ -184,6 +251,8 @@ def _q6_cases() -> list[Case]:
     qwen_like = _config("llama-3.2-3b", hidden_size=2560, num_attention_heads=32, num_key_value_heads=8,
                         head_dim=128, num_hidden_layers=36)
     return [
+        Case("Llama-3.2-3B (24 query heads share 8 KV heads, 3 to 1), batch 3 x 2048 tokens, fp32 cache",
+             (_config("llama-3.2-3b"), 2048), {"batch": 3, "bytes_per_value": 4}),
         Case("Llama-3.1-8B (32 query heads, 8 KV heads), 8192 tokens, fp32 cache (4 bytes a value)",
              (_config("llama-3.1-8b"), 8192), {"batch": 1, "bytes_per_value": 4}),
         Case("SmolLM2-1.7B (32 query heads, 32 KV heads), batch 2 x 4096 tokens, bf16",
@@ -196,9 +265,20 @@ def _q6_cases() -> list[Case]:
     ]
 
 
+def _heads(config: dict) -> tuple[int, int, int]:
+    """(query heads, KV heads, head_dim) read as the reference reads them."""
+    heads = config["num_attention_heads"]
+    return heads, config.get("num_key_value_heads") or heads, config.get("head_dim") or config["hidden_size"] // heads
+
+
 def _query_heads(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
-    head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
-    return 2 * config["num_hidden_layers"] * batch * tokens * config["num_attention_heads"] * head_dim * bytes_per_value
+    heads, _, head_dim = _heads(config)
+    return 2 * config["num_hidden_layers"] * batch * tokens * heads * head_dim * bytes_per_value
+
+
+def _group_size(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    heads, kv_heads, head_dim = _heads(config)
+    return 2 * config["num_hidden_layers"] * batch * tokens * (heads // kv_heads) * head_dim * bytes_per_value
 
 
 def _no_batch(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
@@ -217,15 +297,40 @@ def _keys_only(config: dict, tokens: int, batch: int = 1, bytes_per_value: int =
     return kv_cache_bytes(config, tokens, batch, bytes_per_value) // 2
 
 
+def _requires_kv_heads(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    return 2 * config["num_hidden_layers"] * batch * tokens * config["num_key_value_heads"] * head_dim * bytes_per_value
+
+
+def _per_layer_loop(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    _, kv_heads, head_dim = _heads(config)
+    total = 0
+    for _layer in range(config["num_hidden_layers"]):
+        for _tensor in ("keys", "values"):  # one (batch, kv_heads, tokens, head_dim) tensor each
+            total += batch * kv_heads * tokens * head_dim * bytes_per_value
+    return total
+
+
+def _with_numpy(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    import numpy as np
+
+    _, kv_heads, head_dim = _heads(config)
+    return int(np.prod([2, config["num_hidden_layers"], batch, kv_heads, tokens, head_dim, bytes_per_value]))
+
+
 _q6_same = same_as(_planner_kv, _q6_cases, mistakes=[
     (_query_heads, "you cached every query head: with grouped-query attention only num_key_value_heads heads "
                    "of keys and values are stored (a quarter of them on Llama-3)."),
+    (_group_size, "you used num_attention_heads // num_key_value_heads, how many query heads share each KV head, "
+                  "as the number of KV heads: the cache holds num_key_value_heads heads."),
     (_no_batch, "each sequence of the batch has its own cache: multiply by batch."),
     (_hidden_over_heads, "this config sets head_dim itself: use config['head_dim'] when it is there, "
                          "hidden_size // num_attention_heads only when it is not."),
     (_no_bytes, "that is a count of values, not of bytes: multiply by bytes_per_value."),
     (_keys_only, "count both the keys and the values (the factor 2)."),
-], expects="your kv_cache_bytes function")
+], expects="your kv_cache_bytes function", alternatives=[_per_layer_loop, _with_numpy])
+
+MISSING_KEY = "older configs (Llama-2) leave num_key_value_heads out"
 
 
 def _q6_check(answer: Any) -> str | None:
@@ -236,9 +341,9 @@ def _q6_check(answer: Any) -> str | None:
     except LearnerError as err:
         if not isinstance(err.__cause__, KeyError):
             raise
-        return (f"your function raised KeyError {err.__cause__}: older configs (Llama-2) leave num_key_value_heads out when "
-                "every query head has its own KV head, and many leave head_dim out when it is hidden_size // "
-                "num_attention_heads. Use config.get(key) and fall back.")
+        return (f"your function raised KeyError {err.__cause__}: {MISSING_KEY} when every query head has its own KV "
+                "head, and many leave head_dim out when it is hidden_size // num_attention_heads. Use config.get(key) "
+                "and fall back.")
 
 
 q6 = Exercise(
@@ -248,8 +353,11 @@ q6 = Exercise(
     "planner on configs you do not see, with and without grouped-query attention.",
     _q6_check,
     "2 (K and V) x num_hidden_layers x batch x tokens x KV heads x head_dim x bytes_per_value. KV heads: "
-    "num_key_value_heads, or num_attention_heads when absent; head_dim: the config's, or hidden_size // heads.",
+    "num_key_value_heads, or num_attention_heads when absent; head_dim: the config's, or hidden_size // heads. "
+    "05b-build-a-gpt builds K, V and grouped-query attention by hand.",
     lambda: kv_cache_bytes,
     objective=KV_OBJ,
     kind="code",
+    wrong=(*_q6_same.mistakes, (_requires_kv_heads, MISSING_KEY)),
+    right=_q6_same.alternatives,
 )

@@ -7,6 +7,7 @@ from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "06b-where-the-memory-goes"
+CHECKERS_REVIEWED = True
 
 L3_LAYERS, L3_HIDDEN, L3_HEADS, L3_KV_HEADS, L3_HEAD_DIM = 32, 4096, 32, 8, 128
 
@@ -43,9 +44,39 @@ def _block_with_biases(hidden, intermediate, heads, kv_heads, head_dim):  # noqa
     return llama_block_params(hidden, intermediate, heads, kv_heads, head_dim) + q + 2 * kv + hidden + 2 * intermediate + hidden
 
 
+def _block_square_q_o(hidden, intermediate, heads, kv_heads, head_dim):  # noqa: ANN001, ANN202
+    kv = kv_heads * head_dim
+    return 2 * hidden * hidden + 2 * hidden * kv + 3 * hidden * intermediate + 2 * hidden
+
+
+def _block_by_shapes(hidden, intermediate, heads, kv_heads, head_dim):  # noqa: ANN001, ANN202
+    shapes = {"q_proj": (hidden, heads * head_dim), "k_proj": (hidden, kv_heads * head_dim),
+              "v_proj": (hidden, kv_heads * head_dim), "o_proj": (heads * head_dim, hidden),
+              "gate_proj": (hidden, intermediate), "up_proj": (hidden, intermediate), "down_proj": (intermediate, hidden)}
+    return sum(n_in * n_out for n_in, n_out in shapes.values()) + 2 * hidden  # + input and post-attention RMSNorm
+
+
+def _block_with_torch(hidden, intermediate, heads, kv_heads, head_dim):  # noqa: ANN001, ANN202
+    import torch
+    from torch import nn
+
+    with torch.device("meta"):  # shapes only, no memory
+        block = nn.ModuleList([nn.Linear(hidden, heads * head_dim, bias=False),
+                               nn.Linear(hidden, kv_heads * head_dim, bias=False),
+                               nn.Linear(hidden, kv_heads * head_dim, bias=False),
+                               nn.Linear(heads * head_dim, hidden, bias=False),
+                               nn.Linear(hidden, intermediate, bias=False), nn.Linear(hidden, intermediate, bias=False),
+                               nn.Linear(intermediate, hidden, bias=False)])
+    return sum(p.numel() for p in block.parameters()) + 2 * hidden
+
+
 def _block_cases() -> list[Case]:
-    return [Case("a small block (hidden 64, MLP 192, 4 heads, 2 KV heads of 16)", (64, 192, 4, 2, 16)),
+    return [Case("a block whose heads x head_dim (4 x 32 = 128) is not hidden (64), MLP 192, 2 KV heads",
+                 (64, 192, 4, 2, 32)),
+            Case("a small block (hidden 64, MLP 192, 4 heads, 2 KV heads of 16)", (64, 192, 4, 2, 16)),
             Case("a block without GQA (hidden 128, MLP 256, 4 heads, 4 KV heads of 32)", (128, 256, 4, 4, 32)),
+            Case("a Gemma-7B-like block: 16 heads of 256 (4096) on a hidden size of 3072, MLP 24576, no GQA",
+                 (3072, 24576, 16, 16, 256)),
             Case("Llama-3-8B's block (hidden 4096, MLP 14336, 32 heads, 8 KV heads of 128)", (4096, 14336, 32, 8, 128))]
 
 
@@ -54,13 +85,16 @@ q1 = Exercise(
     "Write llama_block_params(hidden, intermediate, heads, kv_heads, head_dim): the parameter count of ONE Llama "
     "decoder block (no biases), from the config fields. The checker tries it on blocks you have not seen.",
     same_as(llama_block_params, _block_cases, mistakes=[
+        (_block_square_q_o, "q_proj outputs heads x head_dim features and o_proj takes them back to hidden: they are "
+                            "hidden x hidden only when heads x head_dim equals hidden, which head_dim does not promise."),
         (_block_no_gqa, "k_proj and v_proj output kv_heads x head_dim features, not heads x head_dim (GQA)."),
         (_block_two_matrix_mlp, "Llama's SwiGLU MLP has three matrices (gate, up, down), not two."),
         (_block_no_norms, "each block also has two RMSNorm weight vectors of size hidden."),
         (_block_with_biases, "Llama's linear layers have no biases (attention_bias and mlp_bias are false)."),
-    ]),
-    "Seven weight matrices: q (hidden x heads*head_dim), k and v (hidden x kv_heads*head_dim), o, gate, up, down; "
-    "plus two norm vectors. planner.load_arch(...).params_by_kind() lets you check the total.",
+    ], expects="your llama_block_params function", alternatives=[_block_by_shapes, _block_with_torch]),
+    "Seven weight matrices: q (hidden x heads*head_dim), k and v (hidden x kv_heads*head_dim), o (heads*head_dim x "
+    "hidden), gate, up (hidden x intermediate), down; plus two norm vectors. 05b-build-a-gpt wrote q, k, v, o, the "
+    "KV heads and SwiGLU's gate, up, down by hand; planner.load_arch(...).params_by_kind() checks the total.",
     lambda: llama_block_params,
     objective=OBJ_COUNT,
 )
@@ -86,7 +120,8 @@ q2 = Exercise(
         _lora_params(8, gqa=False): "v_proj outputs only 8 heads x 128 = 1024 features in Llama-3 (GQA).",
         _lora_params(8, layers=1): "that is one block; there are 32.",
         _q2_solve() * 1e6: "give the answer in millions of parameters."}),
-    "A linear layer with in -> out features gets rank x (in + out) LoRA parameters.",
+    "A linear layer with in -> out features gets rank x (in + out) LoRA parameters. q_proj and v_proj are the "
+    "query and value projections 05b-build-a-gpt wrote; v_proj has only the KV heads' outputs.",
     _q2_solve,
     objective=OBJ_PLAN,
 )
@@ -161,12 +196,22 @@ def _bytes_cases() -> list[Case]:
                          ("fp32", "adamw"), ("pure_bf16", "sgd"))]
 
 
+def _bytes_from_a_table(precision, optimizer):  # noqa: ANN001, ANN202
+    import torch
+
+    dtype = {"fp32": torch.float32, "pure_bf16": torch.bfloat16, "mixed": torch.float32}[precision]  # what persists
+    tensors = {"adamw": ("weight", "grad", "exp_avg", "exp_avg_sq"), "sgd": ("weight", "grad", "momentum_buffer")}
+    return len(tensors[optimizer]) * dtype.itemsize
+
+
 q5 = Exercise(
     "q5",
     "Write training_bytes_per_param(precision, optimizer): the bytes one trainable parameter costs in weights, "
     "gradient and optimizer state for precision 'fp32', 'pure_bf16' or 'mixed' (fp32 master weights under bf16 "
-    "autocast) and optimizer 'adamw' or 'sgd' (with momentum). Then work out from it what a 1B-parameter "
-    "full fine-tune needs before any activation, in each recipe.",
+    "autocast) and optimizer 'adamw' or 'sgd' (with momentum). Count what persists from one step to the next: the "
+    "16-bit copies of the weights that autocast makes live only through one forward and backward pass, so the "
+    "planner counts them with the activations, not here. Then work out from it what a 1B-parameter full fine-tune "
+    "needs before any activation, in each recipe.",
     same_as(training_bytes_per_param, _bytes_cases, mistakes=[
         (_bytes_mixed_16bit_states, "in the mixed recipe AdamW's states are fp32 too (torch keeps them in the "
                                     "parameter's dtype)."),
@@ -174,15 +219,9 @@ q5 = Exercise(
                                "activation memory, not weight memory."),
         (_bytes_one_adam_state, "AdamW keeps two states a parameter (m and v); SGD with momentum keeps one."),
         (_bytes_no_grad, "every trainable parameter also has a gradient, the same size as the weight."),
-    ]),
+    ], expects="your training_bytes_per_param function", alternatives=[_bytes_from_a_table]),
     "Count weight + gradient + one state for SGD (momentum) or two for AdamW, each 4 bytes in fp32 and in the "
     "mixed recipe, 2 bytes in pure bf16.",
     lambda: training_bytes_per_param,
     objective=OBJ_SPLIT,
 )
-
-TYPICAL_WRONG = {
-    "q2": [_lora_params(8, both_sides=False), _lora_params(8, gqa=False), _q2_solve() * 1e6],
-    "q3": [L31_70B_PARAMS * 0.5 / 1e9, L31_70B_PARAMS / GIB, 11.0],
-    "q4": ["rank", "optimizer", 3],
-}

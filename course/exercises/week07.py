@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from course.exercises import Case, Exercise, choice, differs, learner_call, near, same_as
@@ -10,6 +9,7 @@ from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "07a-lora-and-qlora"
+CHECKERS_REVIEWED = True
 
 
 OBJ_MASK = objective(NOTEBOOK, "Format instruction data")
@@ -31,7 +31,9 @@ def _mask_cases() -> list[Case]:
     import torch
 
     ids = torch.tensor([[1, 50, 51, 52, 9, 70, 71, 2], [1, 60, 9, 80, 81, 82, 83, 2]])
+    three = torch.randint(3, 500, (3, 12), generator=torch.Generator().manual_seed(7))
     return [Case("a batch of two rows with prompts of 5 and 3 tokens", (ids, [5, 3])),
+            Case("a batch of three rows with prompts of 4, 9 and 6 tokens", (three, [4, 9, 6])),
             Case("one row whose prompt is 2 tokens", (torch.tensor([[1, 9, 40, 41, 2]]), [2])),
             Case("a row with no prompt (length 0)", (torch.tensor([[7, 8, 9]]), [0])),
             Case("a row that is all prompt", (torch.tensor([[7, 8, 9, 10]]), [4]))]
@@ -70,17 +72,42 @@ def _shifted_by_hand(input_ids, prompt_lengths):
     return labels
 
 
-def _q1_check(answer: Any) -> str | None:
+def _float_labels(input_ids, prompt_lengths):
+    return _mask_prompt(input_ids, prompt_lengths).float()
 
-    problem = same_as(_mask_prompt, _mask_cases, mistakes=[
-        (_mask_answer, "you masked the answer instead of the prompt: the model would learn to write questions."),
-        (_no_mask, "nothing is masked: with labels equal to the inputs the model also learns the prompts."),
-        (_mask_with_zero, "0 is a real token id; PyTorch's cross-entropy skips only -100."),
-        (_first_length_everywhere, "every row has its own prompt length: use prompt_lengths[i] for row i."),
-        (_shifted_by_hand, "don't shift the labels yourself: transformers shifts them by one inside the model."),
-    ])(answer)
-    return problem
 
+def _mask_in_place(input_ids, prompt_lengths):
+    for i, n in enumerate(prompt_lengths):
+        input_ids[i, :n] = -100
+    return input_ids
+
+
+def _mask_vectorised(input_ids, prompt_lengths):
+    import torch
+
+    positions = torch.arange(input_ids.shape[1])
+    prompt = positions[None, :] < torch.as_tensor(prompt_lengths)[:, None]  # True on each row's prompt tokens
+    return input_ids.masked_fill(prompt, -100)
+
+
+def _mask_with_where(input_ids, prompt_lengths):
+    import torch
+
+    rows = [torch.where(torch.arange(len(row)) < n, torch.full_like(row, -100), row)
+            for row, n in zip(input_ids, prompt_lengths)]
+    return torch.stack(rows)
+
+
+_q1_check = same_as(_mask_prompt, _mask_cases, mistakes=[
+    (_mask_answer, "you masked the answer instead of the prompt: the model would learn to write questions."),
+    (_no_mask, "nothing is masked: with labels equal to the inputs the model also learns the prompts."),
+    (_mask_with_zero, "0 is a real token id; PyTorch's cross-entropy skips only -100."),
+    (_first_length_everywhere, "every row has its own prompt length: use prompt_lengths[i] for row i."),
+    (_shifted_by_hand, "don't shift the labels yourself: transformers shifts them by one inside the model (05b "
+                       "shifted them by hand because its loss was its own)."),
+    (_float_labels, "the labels became floats: they are token ids, and cross_entropy refuses float targets of this "
+                    "shape (keep input_ids' integer dtype)."),
+], expects="your mask_prompt function", alternatives=[_mask_vectorised, _mask_with_where])
 
 q1 = Exercise(
     "q1",
@@ -88,38 +115,34 @@ q1 = Exercise(
     "prompt_lengths a list with the prompt length of each row. Return the labels that train only the answers.",
     _q1_check,
     "Start from input_ids.clone(); in row i set the first prompt_lengths[i] positions to -100. "
-    "Do not shift anything: the model does that.",
+    "Do not shift anything: the model does that (05b-build-a-gpt shows the shifted next-token loss).",
     lambda: _mask_prompt,
     objective=OBJ_MASK,
     kind="code",
+    wrong=((_mask_in_place, "changed its argument 1 in place"),),
 )
 
-D, R = 4096, 16
+# q2: an adapter on a projection that is not square (section 6 showed the formula on a square one's terms).
+D_IN, D_OUT, R = 4096, 1024, 16  # Mistral-7B's k_proj: 8 KV heads x 128 = 1024 outputs (grouped-query attention)
 
 
 def _q2_solve() -> int:
-    return R * (D + D)  # A is r x d_in, B is d_out x r
-
-
-def _q2_check(answer: Any) -> str | None:
-    if isinstance(answer, bool) or not isinstance(answer, int | float):
-        return "expected a number of parameters."
-    if answer == _q2_solve():
-        return None
-    if answer == D * D:
-        return "that is the frozen matrix W itself; LoRA trains two thin matrices A and B."
-    if answer == R * D:
-        return "that is only one of the two LoRA matrices: count A (r x d_in) and B (d_out x r)."
-    if answer == R * R:
-        return "A and B are r x d and d x r, not r x r."
-    return near(_q2_solve(), rel=0.0)(answer)
+    return R * (D_IN + D_OUT)  # A is r x d_in, B is d_out x r
 
 
 q2 = Exercise(
     "q2",
-    f"A {D} x {D} projection gets a LoRA adapter of rank r = {R}. How many trainable parameters does it add?",
-    _q2_check,
-    "LoRA adds B @ A with A of shape (r, d_in) and B of shape (d_out, r).",
+    f"Mistral-7B's k_proj maps the {D_IN}-wide hidden state to its 8 KV heads of 128 ({D_OUT} features). A LoRA "
+    f"adapter of rank r = {R} goes on it. How many trainable parameters does it add?",
+    near(_q2_solve(), rel=0.0, unit="parameters", mistakes={
+        D_IN * D_OUT: "that is the frozen matrix W itself; LoRA trains two thin matrices A and B.",
+        R * D_IN: "that is only A (r x d_in): count B (d_out x r) too.",
+        R * D_OUT: "that is only B (d_out x r): count A (r x d_in) too.",
+        R * (D_IN + D_IN): "k_proj is not square: it outputs 8 KV heads x 128 = 1024 features, not 4096.",
+        R * R: "A and B are r x d_in and d_out x r, not r x r.",
+    }),
+    "LoRA adds B @ A with A of shape (r, d_in) and B of shape (d_out, r). 05b-build-a-gpt built k_proj with fewer "
+    "KV heads than query heads.",
     _q2_solve,
     objective=OBJ_LORA,
 )
@@ -131,22 +154,16 @@ def _q3_solve() -> float:
     return TRAINABLE * 2 * 4 / GIB  # AdamW: two fp32 states (mean and variance) per trainable parameter
 
 
-def _q3_check(answer: Any) -> str | None:
-    problem = near(_q3_solve(), rel=0.03, unit="GiB")(answer)
-    if problem and isinstance(answer, int | float) and not isinstance(answer, bool):
-        if math.isclose(answer, _q3_solve() / 2, rel_tol=0.03):
-            return problem + " AdamW keeps two states per parameter (the mean and the variance of the gradients)."
-        if math.isclose(answer, TRAINABLE * 2 * 4 / 1e9, rel_tol=0.03):
-            return problem + " That is in GB (10^9 bytes); divide by 2**30 for GiB."
-        if math.isclose(answer, TRAINABLE * 2 * 1 / GIB, rel_tol=0.03):
-            return problem + " That is the 8-bit optimizer; torch.optim.AdamW keeps fp32 states (4 bytes)."
-    return problem
-
-
 q3 = Exercise(
     "q3",
     "An adapter has 40 million fp32 trainable parameters. How many GiB does torch.optim.AdamW's state take?",
-    _q3_check,
+    near(_q3_solve(), rel=0.03, unit="GiB", mistakes={
+        _q3_solve() / 2: "AdamW keeps two states per parameter (the mean and the variance of the gradients).",
+        TRAINABLE * 2 * 4 / 1e9: "That is in GB (10^9 bytes); divide by 2**30 for GiB.",
+        TRAINABLE * 2 * 1 / GIB: "That is the 8-bit optimizer; torch.optim.AdamW keeps fp32 states (4 bytes).",
+        TRAINABLE * 4 * 4 / GIB: "That adds the weights and their gradients; the question asks for the optimizer's "
+                                 "state alone.",
+    }),
     "Two states per trainable parameter, each in the parameter's dtype (fp32: 4 bytes); 1 GiB = 2**30 bytes.",
     _q3_solve,
     objective=OBJ_MEMORY,
@@ -166,7 +183,55 @@ q4 = Exercise(
 )
 
 
-# q5 (code): a LoRA linear layer.
+# q5 (code): a LoRA linear layer, checked on several shapes, ranks and alphas.
+def _lora_variant(scaling=None, b_init=None, a_init=None, freeze=True, keep_base=True, style="matmul") -> type:  # noqa: ANN001
+    """A LoRALinear class; the defaults make the reference, each argument one typical mistake or another style."""
+    import torch
+    from torch import nn
+
+    class LoRALinear(nn.Module):
+        """A frozen nn.Linear plus a LoRA update: base(x) + (alpha / r) * x A^T B^T, with B starting at zero."""
+
+        def __init__(self, base: nn.Linear, r: int, alpha: float):
+            super().__init__()
+            self.base = base
+            self.base.requires_grad_(not freeze)  # the base weight stays frozen
+            a = torch.randn(r, base.in_features) / r if a_init is None else a_init(r, base.in_features)
+            b = torch.zeros(base.out_features, r) if b_init is None else b_init(base.out_features, r)
+            self.A = nn.Parameter(a)  # small random values
+            self.B = nn.Parameter(b)  # zero: training starts from the base model
+            self.scaling = alpha / r if scaling is None else scaling(alpha, r)
+
+        def forward(self, x):
+            if style == "einsum":
+                update = torch.einsum("...i,ri,or->...o", x, self.A, self.B)
+            elif style == "functional":
+                update = nn.functional.linear(nn.functional.linear(x, self.A), self.B)
+            else:
+                update = x @ self.A.T @ self.B.T
+            return (self.base(x) if keep_base else 0) + self.scaling * update
+
+    return LoRALinear
+
+
+def _random_b(out_features: int, r: int) -> Any:
+    import torch
+
+    return torch.randn(out_features, r)
+
+
+def _zero_a(r: int, in_features: int) -> Any:
+    import torch
+
+    return torch.zeros(r, in_features)
+
+
+def _a_for_12_inputs(r: int, in_features: int) -> Any:
+    import torch
+
+    return torch.randn(r, 12) / r  # the question's first layer has 12 inputs: a hard-coded shape
+
+
 def _lora_reference() -> type:
     import torch
     from torch import nn
@@ -180,7 +245,7 @@ def _lora_reference() -> type:
             self.base.requires_grad_(False)  # the base weight stays frozen
             self.A = nn.Parameter(torch.randn(r, base.in_features) / r)  # small random values
             self.B = nn.Parameter(torch.zeros(base.out_features, r))  # zero: training starts from the base model
-            self.scaling = alpha / r
+            self.scaling = alpha / r  # a float: alpha // r would round it down
 
         def forward(self, x):
             return self.base(x) + self.scaling * (x @ self.A.T @ self.B.T)
@@ -188,7 +253,10 @@ def _lora_reference() -> type:
     return LoRALinear
 
 
-IN, OUT, RANK, ALPHA = 12, 10, 4, 8.0
+# (in_features, out_features, r, alpha, bias, input shape): alpha / r is 2, 8/3, 1.5 and 0.25, never a whole
+# number that alpha // r would give; 2-D and 3-D inputs; a base with and without a bias.
+_Q5_CONFIGS = ((12, 10, 4, 8.0, True, (3, 5, 12)), (7, 20, 3, 8, True, (4, 7)), (16, 16, 8, 12.0, False, (2, 3, 16)),
+               (5, 9, 4, 1, True, (6, 5)))
 
 
 def _q5_check(answer: Any) -> str | None:
@@ -197,58 +265,73 @@ def _q5_check(answer: Any) -> str | None:
 
     if not isinstance(answer, type) or not issubclass(answer, nn.Module):
         return "pass the class itself (LoRALinear, without calling it): an nn.Module subclass."
-    torch.manual_seed(0)
-    base = nn.Linear(IN, OUT)
-    weight = base.weight.detach().clone()
-    layer = learner_call(answer, base, r=RANK, alpha=ALPHA)
-    a, b = getattr(layer, "A", None), getattr(layer, "B", None)
-    if not isinstance(a, nn.Parameter) or not isinstance(b, nn.Parameter):
-        return "the layer needs two nn.Parameter attributes, self.A (r x in_features) and self.B (out_features x r)."
-    if tuple(a.shape) != (RANK, IN) or tuple(b.shape) != (OUT, RANK):
-        return (f"with in_features {IN}, out_features {OUT} and r {RANK}, A must be {(RANK, IN)} and B {(OUT, RANK)}; "
-                f"got A {tuple(a.shape)} and B {tuple(b.shape)}.")
-    if b.detach().abs().max() != 0:
-        return "B is not zero at the start, so training does not start from the base model."
-    if a.detach().abs().max() == 0:
-        return "A is zero too: then B's gradient (which goes through A) is zero and the adapter never trains."
-    if not torch.equal(base.weight.detach(), weight):
-        return "the base layer's weight changed: keep the nn.Linear you are given as it is."
-    if base.weight.requires_grad or (base.bias is not None and base.bias.requires_grad):
-        return "the base layer still requires gradients: freeze it (base.requires_grad_(False)); LoRA trains only A and B."
-    trainable = {id(p) for p in layer.parameters() if p.requires_grad}
-    if trainable != {id(a), id(b)}:
-        return "only A and B should be trainable parameters of the layer (and both should be)."
-    x = torch.randn(3, 5, IN)
-    with torch.no_grad():
-        got = learner_call(layer, x)
-        if differs(got, base(x)) is not None:
-            return "at the start (B = 0) the output must equal the base layer's output, base(x)."
-        b.copy_(torch.randn(OUT, RANK))
-        got = learner_call(layer, x)
-        update = x @ a.T @ b.T
-        expected = base(x) + ALPHA / RANK * update
-        if differs(got, expected) is None:
-            return None
-        if differs(got, base(x) + update) is None:
-            return "the scaling alpha/r is missing: the update B A x must be multiplied by alpha / r."
-        if differs(got, base(x) + ALPHA * update) is None:
-            return "the update is scaled by alpha; it should be alpha / r."
-        if differs(got, base(x) + RANK / ALPHA * update) is None:
-            return "the scaling is upside down: it is alpha / r, not r / alpha."
-        if differs(got, ALPHA / RANK * update) is None:
-            return "the output lost the base layer: it is base(x) plus the scaled update."
-        return f"with B set to random values: {differs(got, expected)}"
+    for d_in, d_out, r, alpha, bias, x_shape in _Q5_CONFIGS:
+        case = f"a {d_in} -> {d_out} linear layer{'' if bias else ' without bias'}, r = {r}, alpha = {alpha}"
+        torch.manual_seed(0)
+        base = nn.Linear(d_in, d_out, bias=bias)
+        weight = base.weight.detach().clone()
+        layer = learner_call(answer, base, r=r, alpha=alpha)
+        a, b = getattr(layer, "A", None), getattr(layer, "B", None)
+        if not isinstance(a, nn.Parameter) or not isinstance(b, nn.Parameter):
+            return "the layer needs two nn.Parameter attributes, self.A (r x in_features) and self.B (out_features x r)."
+        if tuple(a.shape) != (r, d_in) or tuple(b.shape) != (d_out, r):
+            return (f"on {case}: A must be {(r, d_in)} and B {(d_out, r)}; got A {tuple(a.shape)} and B "
+                    f"{tuple(b.shape)}. Read the sizes from base.in_features, base.out_features and r.")
+        if b.detach().abs().max() != 0:
+            return "B is not zero at the start, so training does not start from the base model."
+        if a.detach().abs().max() == 0:
+            return "A is zero too: then B's gradient (which goes through A) is zero and the adapter never trains."
+        if not torch.equal(base.weight.detach(), weight):
+            return "the base layer's weight changed: keep the nn.Linear you are given as it is."
+        if base.weight.requires_grad or (base.bias is not None and base.bias.requires_grad):
+            return "the base layer still requires gradients: freeze it (base.requires_grad_(False)); LoRA trains only A and B."
+        trainable = {id(p) for p in layer.parameters() if p.requires_grad}
+        if trainable != {id(a), id(b)}:
+            return "only A and B should be trainable parameters of the layer (and both should be)."
+        x = torch.randn(*x_shape, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            got = learner_call(layer, x)
+            if differs(got, base(x)) is not None:
+                return f"on {case}: at the start (B = 0) the output must equal the base layer's output, base(x)."
+            b.copy_(torch.randn(d_out, r, generator=torch.Generator().manual_seed(2)))
+            got = learner_call(layer, x)
+            update = x @ a.T @ b.T
+            expected = base(x) + alpha / r * update
+            if differs(got, expected) is None:
+                continue
+            for wrong, why in ((update, "the scaling alpha/r is missing: the update B A x must be multiplied by alpha / r."),
+                               (alpha * update, "the update is scaled by alpha; it should be alpha / r."),
+                               (r / alpha * update, "the scaling is upside down: it is alpha / r, not r / alpha."),
+                               ((alpha // r) * update, f"alpha // r rounds the scaling down to a whole number "
+                                                       f"({alpha} // {r} = {alpha // r}): use alpha / r.")):
+                if differs(got, base(x) + wrong) is None:
+                    return f"on {case}: {why}"
+            if differs(got, alpha / r * update) is None:
+                return f"on {case}: the output lost the base layer: it is base(x) plus the scaled update."
+            return f"on {case}, with B set to random values: {differs(got, expected)}"
+    return None
 
 
 q5 = Exercise(
     "q5",
-    f"Write LoRALinear(base, r, alpha), an nn.Module wrapping a frozen nn.Linear: self.A (r x in_features, small "
-    f"random values), self.B (out_features x r, zeros), self.scaling = alpha / r, and forward(x) = base(x) + "
-    f"scaling * x A^T B^T. The check builds it on a {IN} -> {OUT} linear layer with r = {RANK}, alpha = {ALPHA:g}.",
+    "Write LoRALinear(base, r, alpha), an nn.Module wrapping a frozen nn.Linear: self.A (r x in_features, small "
+    "random values), self.B (out_features x r, zeros), self.scaling = alpha / r, and forward(x) = base(x) + "
+    "scaling * x A^T B^T. The checker builds it on linear layers of several shapes, with and without a bias, and "
+    "several ranks and alphas, and runs inputs of two and three dimensions.",
     _q5_check,
     "nn.Parameter(torch.randn(r, base.in_features) / r) and nn.Parameter(torch.zeros(base.out_features, r)); "
     "base.requires_grad_(False); in forward, self.base(x) + self.scaling * (x @ self.A.T @ self.B.T).",
     _lora_reference,
     objective=OBJ_LORA,
     kind="code",
+    wrong=((_lora_variant(scaling=lambda alpha, r: 1.0), "the scaling alpha/r is missing"),
+           (_lora_variant(scaling=lambda alpha, r: alpha), "scaled by alpha; it should be alpha / r"),
+           (_lora_variant(scaling=lambda alpha, r: alpha // r), "alpha // r rounds the scaling down"),
+           (_lora_variant(scaling=lambda alpha, r: r / alpha), "upside down"),
+           (_lora_variant(b_init=_random_b), "B is not zero at the start"),
+           (_lora_variant(a_init=_zero_a), "A is zero too"),
+           (_lora_variant(freeze=False), "the base layer still requires gradients"),
+           (_lora_variant(keep_base=False), "at the start (B = 0) the output must equal the base layer's output"),
+           (_lora_variant(a_init=_a_for_12_inputs), "A must be")),
+    right=(_lora_variant(style="einsum"), _lora_variant(style="functional")),
 )

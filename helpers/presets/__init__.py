@@ -20,6 +20,9 @@ from typing import Any
 
 PRESET_DIR = Path(__file__).resolve().parent
 GIB = 2**30  # the course's one definition of the binary units (what PyTorch and nvidia-smi report)
+# VRAM kept free beyond any need the course computes or measures: the caching allocator's slack and libraries'
+# own buffers. The one margin of the course: the batch search, the ladders and the doctor's verdicts all keep it.
+MARGIN_GIB = 0.5
 MIB = 2**20
 
 # Card memory in GiB as PyTorch reports it (total_memory), rounded; sources: NVIDIA product pages.
