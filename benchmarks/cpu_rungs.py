@@ -177,10 +177,11 @@ def time_e3(threads: int) -> dict[str, Any]:
     model = _llava_interleave_replica()
     parts["build the replica (stands in for loading the download)"] = took()
     cfg = model.config
-    patches = cfg.image_seq_length
-    text = torch.randint(0, 151000, (1, 30), generator=torch.Generator().manual_seed(0))
+    patches, size = cfg.image_seq_length, cfg.vision_config.image_size
+    text = torch.randint(0, cfg.text_config.vocab_size, (1, 30), generator=torch.Generator().manual_seed(0))
+    text[text == cfg.image_token_index] = 0  # only the image's own placeholders
     ids = torch.cat([text[:, :10], torch.full((1, patches), cfg.image_token_index), text[:, 10:]], dim=1)
-    pixels = torch.rand(1, 3, 384, 384, generator=torch.Generator().manual_seed(1))
+    pixels = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "pixel_values": pixels}
     with torch.inference_mode():
         vision = _clock()
@@ -221,7 +222,7 @@ SD_TURBO = {
                 down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
                 layers_per_block=2, norm_num_groups=32, act_fn="silu", sample_size=768),
     "scheduler": dict(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", timestep_spacing="trailing",
-                      prediction_type="epsilon", num_train_timesteps=1000),
+                      prediction_type="epsilon", num_train_timesteps=1000, steps_offset=1),
 }
 
 

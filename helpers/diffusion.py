@@ -6,6 +6,8 @@ model); ``apply_technique`` switches on one memory technique by name; ``measure_
 makes the table of peak memory and seconds per image. ``generate`` seeds every image and keeps
 its settings, ``save_png`` writes them into the PNG's text chunks and ``read_png`` reads them back.
 Teaching the UNet a style with LoRA is in ``helpers.sd_lora``. diffusers is imported inside functions.
+``need_gib`` is the measured rule behind 08a's ladder (``helpers.ladders``): the planner's weights plus activations
+measured on a CPU (``activation_peak_gib`` on random-weight replicas), with a stated allowance for the GPU.
 
 Taught in week 8 (08a-text-to-image); used again in 08b.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +196,8 @@ def measure_techniques(model: str | Path, techniques: Sequence[str], prompt: str
 
     ``resident_gib`` is what the pipeline holds when generation starts (its weights on the GPU), ``rise_gib``
     the increase above it while the images are made (activations, offloaded weights moving in), ``peak_gib``
-    their sum. Only one pipeline is alive at a time: the previous row's is freed before the next loads.
+    their sum. Only one pipeline is alive at a time: the previous row's is freed before the next loads. A row that
+    runs out of memory, while its weights move to the GPU or while it generates, is a result ("out of memory").
     """
     from tqdm.auto import tqdm
 
@@ -210,9 +213,10 @@ def measure_techniques(model: str | Path, techniques: Sequence[str], prompt: str
         if name.endswith("cpu_offload") and not cuda:
             rows.append(row | {"note": "skipped: needs a CUDA GPU (it moves weights between CPU and GPU)"})
             continue
-        pipe = load_pipeline(model, dtype=dtype, variant=variant)
-        apply_technique(pipe, name, device)
-        try:
+        pipe, oom = None, False
+        try:  # the move to the GPU is inside the guard too: SDXL's fp32 weights alone are 12.9 GiB
+            pipe = load_pipeline(model, dtype=dtype, variant=variant)
+            apply_technique(pipe, name, device)
             generate(pipe, prompt, seed=0, steps=1, size=size)  # warm-up: kernels, caches, offload hooks
             release()
             with track_peak(device) as peak:
@@ -222,8 +226,10 @@ def measure_techniques(model: str | Path, techniques: Sequence[str], prompt: str
         except Exception as err:  # noqa: BLE001 - an out-of-memory row is a result; anything else is re-raised
             if not is_oom(err):
                 raise
+            oom = True
+        if oom:  # out of the except block: the exception's traceback no longer holds the half-moved pipeline
             rows.append(row | {"note": "out of memory"})
-            del pipe, err
+            pipe = None
             release()
             continue
         row |= {"resident_gib": round(peak.start / GIB, 3), "rise_gib": round(peak.delta / GIB, 3),
@@ -236,3 +242,92 @@ def measure_techniques(model: str | Path, techniques: Sequence[str], prompt: str
         del pipe, images
         release()
     return rows
+
+
+# ------------------------------------------------------------------ what a rung needs: the measured rule of 08a/08b
+# The planner models a diffusers pipeline's weights, not its activations. These are the activation peaks of ONE image
+# at 512 px, measured on a CPU with activation_peak_gib on random-weight replicas of SD 1.5 built from
+# helpers/presets (sd15-unet, sd15-vae; fp32, SDPA attention, diffusers 0.42, torch 2.14): the UNet's pass with
+# guidance (2 latents), the VAE decoder, and one LoRA training step of 08b (r 8 on to_q/k/v/out.0, forward + backward),
+# without and with gradient checkpointing. They scale with the pixels and the batch, and halve in 16 bits.
+MEASURED_GIB = {"unet_cfg": 0.254, "vae_decode": 0.750, "train": 1.517, "train_checkpointed": 0.392}
+GPU_FACTOR = 1.5  # allowance, not measured: CUDA kernels' choices and the caching allocator's rounding vs the CPU
+GPU_FIXED_GIB = 0.3  # allowance, not measured: cuBLAS/cuDNN workspaces, latents, text embeddings
+PIPELINES = {  # hub id -> the planner presets of its models (the largest first)
+    "stable-diffusion-v1-5/stable-diffusion-v1-5": ("sd15-unet", "sd15-vae", "sd15-text-encoder"),
+    "stabilityai/stable-diffusion-xl-base-1.0": ("sdxl-unet", "sdxl-vae", "sdxl-text-encoder", "sdxl-text-encoder-2"),
+}
+
+
+def activation_peak_gib(fn: Callable[[], Any]) -> float:
+    """GiB of tensors that ``fn()`` holds at its peak beyond what was alive before, measured on the CPU.
+
+    PyTorch's profiler records every CPU allocation and free; their running sum, in time order, peaks where the
+    call holds the most. Run the call on CPU tensors (a GPU's kernels and allocator add their own share on top).
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    live = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        live += event.cpu_memory_usage if event.name == "[memory]" else event.self_cpu_memory_usage
+        peak = max(peak, live)
+    return peak / GIB
+
+
+def weights_gib(model: str, bits: int = 16) -> dict[str, float]:
+    """The planner's GiB of weights for each model of a pipeline in PIPELINES, at ``bits`` (16 or 32)."""
+    from helpers import planner
+
+    return {name: planner.estimate(name, bits=bits).components["weights"] / GIB for name in PIPELINES[model]}
+
+
+def _need(weights: float, activations: float) -> float:
+    return weights + GPU_FACTOR * activations + GPU_FIXED_GIB
+
+
+def _row_gib(model: str, technique: str, size: int, batch: int, sdxl: bool) -> float:
+    """The rule for one row: weights resident on the GPU plus the larger of the UNet's and the VAE's activations."""
+    bits = 32 if technique == "fp32" else 16
+    w = weights_gib(model, bits)
+    unet_w, vae_w = w[PIPELINES[model][0]], w[PIPELINES[model][1]]
+    pixels = (size / 512) ** 2
+    unet = MEASURED_GIB["unet_cfg"] * pixels * batch * bits / 32
+    vae_bits = 32 if sdxl else bits  # SDXL's VAE overflows in fp16: diffusers decodes it in fp32 on fp16 GPUs
+    vae_one = MEASURED_GIB["vae_decode"] * vae_bits / 32
+    tile = 1024 if sdxl else 512  # the VAE's sample_size: tiling splits only larger images
+    vae = vae_one * (min(pixels, (tile / 512) ** 2) if technique.endswith("vae_tiling") else pixels)
+    vae *= 1 if technique.endswith("vae_slicing") else batch
+    extra_vae_w = vae_w if sdxl and bits == 16 else 0.0  # the fp32 copy of SDXL's VAE
+    if technique.endswith("no_sdpa"):  # the full attention matrices: scores and softmax, 2 latents with guidance
+        tokens, heads = ((size // 16) ** 2, 10) if sdxl else ((size // 8) ** 2, 8)  # the largest self-attention
+        unet += 2 * 2 * batch * heads * tokens**2 * (bits // 8) / GIB
+        vae += 2 * (size // 8) ** 4 * (bits // 8) / GIB  # the VAE's one-head attention at latent resolution
+    if technique.endswith("sequential_cpu_offload"):
+        return _need(0.1, max(unet, vae))  # one layer at a time on the GPU
+    if technique.endswith("model_cpu_offload"):
+        return max(_need(unet_w, unet), _need(vae_w + extra_vae_w, vae), _need(max(w.values()), 0.0))
+    return _need(sum(w.values()) + extra_vae_w, max(unet, vae))
+
+
+def need_gib(settings: dict[str, Any]) -> float:
+    """GiB of free VRAM (beyond the CUDA context) 08a's full profile needs with a rung's settings: its heaviest row.
+
+    The rows: sections 2-8 in 16 bits (with model CPU offload if ``settings["offload"]``), the one-image table's
+    ``techniques`` at ``size``, the batch table (16-bit, with and without VAE slicing) if ``batch`` > 1, and the
+    ``big`` table (16-bit, with and without VAE tiling) at twice the size if ``big``. Each row: the planner's weights
+    on the GPU + GPU_FACTOR x the activations measured on a CPU (MEASURED_GIB, scaled) + GPU_FIXED_GIB. An estimate:
+    08a's section 9 measures every row on the learner's GPU.
+    """
+    model = settings.get("model", "stable-diffusion-v1-5/stable-diffusion-v1-5")  # the SD 1.5 rungs name none
+    size, batch = settings["size"], settings.get("batch", 1)
+    sdxl = "xl" in model
+    first = "half+model_cpu_offload" if settings.get("offload") else "half+attention_slicing"
+    rows = [(first, size, 1), (first.replace("attention_slicing", "vae_slicing"), size, batch)]
+    rows += [(t, size, 1) for t in settings.get("techniques", ())]
+    if batch > 1:
+        rows += [("half", size, batch), ("half+vae_slicing", size, batch)]
+    if settings.get("big"):
+        rows += [("half", 2 * size, 1), ("half+vae_tiling", 2 * size, 1)]
+    return round(max(_row_gib(model, t, s, b, sdxl) for t, s, b in rows), 2)

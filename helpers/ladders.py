@@ -23,8 +23,6 @@ from typing import Any
 from helpers.presets import GIB, MARGIN_GIB  # the course's one VRAM margin, kept free beyond a rung's need
 
 
-
-
 @dataclass(frozen=True)
 class Rung:
     """One setting of a notebook and what it needs (see the module docstring)."""
@@ -193,10 +191,10 @@ LADDERS: dict[str, tuple[Rung, ...]] = {
                                   "1.5 x 4.0 GiB (the VAE at 1,024 px in fp32, and the full attention matrices of "
                                   "4,096 tokens) + 0.3",
              why="16 GB: SDXL base 1.0 at 1,024 px in 16 bits, one image at a time (fp32 SDXL needs 24 GB)"),
-        Rung("sd15-512-batch8", {"size": 512, "batch": 8,
-                                 "big": True, "techniques": ("fp32", "half", "half+no_sdpa", "half+attention_slicing",
-                                                             "half+vae_slicing", "half+vae_tiling",
-                                                             "half+model_cpu_offload", "half+sequential_cpu_offload")},
+        Rung("sd15-512-batch8", {"size": 512, "batch": 8, "big": True,
+                                 "techniques": ("fp32", "half", "half+no_sdpa", "half+attention_slicing",
+                                                "half+vae_slicing", "half+vae_tiling", "half+model_cpu_offload",
+                                                "half+sequential_cpu_offload")},
              need_gib=6.79, rule="estimate (helpers.diffusion.need_gib): the batch table's 16-bit row without VAE "
                                  "slicing, 1.99 GiB of 16-bit SD 1.5 weights (planner) + 1.5 x 3.0 GiB (8 images "
                                  "decoded at once, 0.375 each: 0.75 measured in fp32) + 0.3; the fp32 row needs 5.40",
@@ -217,8 +215,7 @@ LADDERS: dict[str, tuple[Rung, ...]] = {
                                  "(planner) + 1.5 x 0.75 GiB (the VAE decoding one 512 px image in fp32, measured "
                                  "on a CPU replica) + 0.3",
              why="6-8 GB: SD 1.5 at 512 px, every technique, a batch of 4"),
-        Rung("sd15-512-16bit", {"size": 512, "batch": 2,
-                                "big": True,
+        Rung("sd15-512-16bit", {"size": 512, "batch": 2, "big": True,
                                 "techniques": ("half", "half+no_sdpa", "half+attention_slicing", "half+vae_slicing",
                                                "half+vae_tiling", "half+model_cpu_offload",
                                                "half+sequential_cpu_offload")},
@@ -228,7 +225,7 @@ LADDERS: dict[str, tuple[Rung, ...]] = {
         Rung("cpu-sd-turbo", {"model": "stabilityai/sd-turbo", "size": 512, "steps": 1, "guidance": 0.0, "batch": 2,
                               "techniques": (), "scales": (0.0, 2.0), "step_list": (1, 2, 4),
                               "schedulers": ("Euler", "Euler a", "DPM++ 2M"), "strengths": (0.3, 0.6, 0.9)},
-             device="cpu", minutes=20, measured_by="python -m benchmarks.cpu_rungs 08a",
+             device="cpu", minutes=18, measured_by="python -m benchmarks.cpu_rungs 08a",
              why="sd-turbo (SD 2.1 distilled to one step; Stability AI Community License) in fp32 on the CPU: "
                  "512 px images in one step without guidance; section 9's GPU tables are skipped"),
     ),

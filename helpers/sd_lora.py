@@ -4,7 +4,8 @@
 folder or a Hub dataset); ``encode_examples`` turns images and captions into latents and text
 embeddings once; ``train_unet_lora`` trains with the usual noise-prediction loss; ``eval_loss`` measures it on
 fixed noise, so before and after compare fairly; ``save_unet_lora`` writes the adapter in the
-format ``pipe.load_lora_weights`` reads. Pipelines come from ``helpers.diffusion``.
+format ``pipe.load_lora_weights`` reads. Pipelines come from ``helpers.diffusion``. ``need_gib`` is the measured
+rule behind 08b's ladder (``helpers.ladders``).
 
 Taught in week 8 (08b-teach-it-a-style).
 """
@@ -85,16 +86,24 @@ def load_images(source: str | Path, n: int, size: int, trigger: str = "sks", see
 
 
 @torch.no_grad()
-def encode_examples(pipe: Any, images: Sequence[Any], captions: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Encode images to latent distributions (mean, std) and captions to text embeddings, once."""
+def encode_examples(pipe: Any, images: Sequence[Any], captions: Sequence[str], chunk: int = 1) -> dict[str, torch.Tensor]:
+    """Encode images to latent distributions (mean, std) and captions to text embeddings, once.
+
+    The VAE encodes ``chunk`` images at a time: its activations for a dozen 512 px images at once would take more
+    VRAM than the training step itself.
+    """
     from torchvision.transforms.functional import pil_to_tensor
 
     dev, vae = pipe.unet.device, pipe.vae
-    pixels = torch.stack([pil_to_tensor(img) for img in images]).to(dev, vae.dtype) / 127.5 - 1
-    dist = vae.encode(pixels).latent_dist
+    means, stds = [], []
+    for i in range(0, len(images), chunk):
+        pixels = torch.stack([pil_to_tensor(img) for img in images[i:i + chunk]]).to(dev, vae.dtype) / 127.5 - 1
+        dist = vae.encode(pixels).latent_dist
+        means.append(dist.mean)
+        stds.append(dist.std)
     ids = pipe.tokenizer(list(captions), padding="max_length", truncation=True,
                          max_length=pipe.tokenizer.model_max_length, return_tensors="pt").input_ids.to(dev)
-    return {"mean": dist.mean, "std": dist.std, "text": pipe.text_encoder(ids)[0]}
+    return {"mean": torch.cat(means), "std": torch.cat(stds), "text": pipe.text_encoder(ids)[0]}
 
 
 def _diffusion_loss(pipe: Any, noise_scheduler: Any, batch: dict[str, torch.Tensor], generator: torch.Generator,
@@ -183,3 +192,24 @@ def save_unet_lora(pipe: Any, folder: str | Path) -> Path:
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet))
     type(pipe).save_lora_weights(str(folder), unet_lora_layers=layers, safe_serialization=True)
     return Path(folder)
+
+
+AUTOCAST_SHARE = 0.75  # estimate: under 16-bit autocast, GroupNorm and its neighbours still keep fp32 activations
+
+
+def need_gib(settings: dict[str, Any]) -> float:
+    """GiB of free VRAM (beyond the CUDA context) 08b's training needs at a rung's ``size``, ``batch`` and
+    ``checkpointing``: the rule of ``helpers.diffusion.need_gib`` for a training step.
+
+    SD 1.5's 16-bit weights (the planner) and the LoRA weights, gradients and AdamW state (rank 8, fp32: about
+    0.02 GiB) + GPU_FACTOR x the activations of one training step measured on a CPU (fp32, 512 px, one image;
+    ``diffusion.MEASURED_GIB``) x AUTOCAST_SHARE, scaled by the pixels and the batch + GPU_FIXED_GIB. The generation
+    and encoding steps of 08b need less (one image at a time). An estimate: 08b measures the training peak.
+    """
+    from helpers import diffusion
+
+    weights = sum(diffusion.weights_gib("stable-diffusion-v1-5/stable-diffusion-v1-5", 16).values()) + 0.02
+    step = diffusion.MEASURED_GIB["train_checkpointed" if settings["checkpointing"] else "train"]
+    activations = step * AUTOCAST_SHARE * settings["batch"] * (settings["size"] / 512) ** 2
+    inference = diffusion.MEASURED_GIB["vae_decode"] / 2 * (settings["size"] / 512) ** 2
+    return round(weights + diffusion.GPU_FACTOR * max(activations, inference) + diffusion.GPU_FIXED_GIB, 2)

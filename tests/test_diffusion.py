@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 import torch
 
@@ -121,6 +124,45 @@ def test_technique_table_measures_each_row_and_marks_the_skipped_ones(tiny_dir):
         assert (row["size"], row["batch"]) == (64, 2)
     # the planner's weights: fp32 is twice 16-bit for the same pipeline
     assert by_name["fp32"]["planner_weights_gib"] == pytest.approx(2 * by_name["half+attention_slicing"]["planner_weights_gib"], rel=0.01)
+
+
+def test_a_row_whose_weights_do_not_fit_while_moving_to_the_gpu_is_an_out_of_memory_row(tiny_dir, monkeypatch):
+    """SDXL's fp32 row (12.9 GiB of weights) runs out of memory in pipe.to("cuda"): a result, not a crash."""
+    real_load, alive = diffusion.load_pipeline, []
+
+    def load(model, dtype=torch.float32, device=None, variant=None):
+        pipe = real_load(model, dtype=dtype, device=device, variant=variant)
+        if dtype == torch.float32:
+            def to(*args, **kwargs):
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 12.92 GiB")
+
+            pipe.to = to  # what a 12 GB card does with SDXL in fp32
+            alive.append(weakref.ref(pipe.unet))
+        return pipe
+
+    monkeypatch.setattr(diffusion, "load_pipeline", load)
+    rows = diffusion.measure_techniques(tiny_dir, ["fp32", "half"], "a cat", device="cpu", size=64, steps=1)
+    assert rows[0]["note"] == "out of memory" and "peak_gib" not in rows[0]
+    assert rows[1]["peak_gib"] > 0 and rows[1]["note"] == "1 image(s) of 64x64"  # the table went on
+    gc.collect()
+    assert alive and alive[0]() is None  # the half-moved pipeline was let go before the next row loaded
+
+
+def test_a_failure_that_is_not_out_of_memory_still_stops_the_table(tiny_dir, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(diffusion, "apply_technique", broken)
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        diffusion.measure_techniques(tiny_dir, ["half"], "a cat", device="cpu", size=64, steps=1)
+
+
+def test_encoding_one_image_at_a_time_gives_the_latents_of_one_batch(pipe):
+    images, captions = sd_lora.style_images(3, 64, seed=4)
+    together = sd_lora.encode_examples(pipe, images, captions, chunk=3)
+    apart = sd_lora.encode_examples(pipe, images, captions)
+    for key in ("mean", "std", "text"):
+        torch.testing.assert_close(apart[key], together[key], rtol=1e-4, atol=1e-5)
 
 
 def test_planner_counts_only_the_largest_model_under_model_offload(pipe):

@@ -92,3 +92,18 @@ def test_course_plan_ladder_names_fitting_rungs_for_each_card(cli):
     no_gpu = json.loads(cli("plan", "--ladder", "07a", "--vram", "0", "--json").stdout)
     cpu = [r["name"] for r in no_gpu["rungs"] if r["device"] == "cpu"]
     assert no_gpu["chosen"] == (cpu[0] if cpu else None)
+
+
+def test_each_laddered_notebook_pins_with_rung_pin_and_picks_right_after_its_opening_call():
+    from course import notebook_code
+    from course import syllabus as syl
+
+    for nb in syl.load().notebooks:
+        key = nb.id.split("-")[0]
+        if key not in ladders.LADDERS:
+            continue
+        assert notebook_code.parameters(nb.path).get("RUNG_PIN", "missing") is None, f"{nb.id}: RUNG_PIN = None"
+        opening = next(c.source for c in notebook_code.cells(nb.path) if "profiles.start(" in c.source)
+        after = opening.split("profiles.start(", 1)[1]
+        assert f'RUNG = ladders.pick("{key}", P, pin=RUNG_PIN)' in after, \
+            f"{nb.id}: call RUNG = ladders.pick(\"{key}\", P, pin=RUNG_PIN) in the opening cell, after the opening call"
