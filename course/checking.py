@@ -207,6 +207,8 @@ def _changed(before: Any, after: Any) -> bool:
     if hasattr(before, "state_dict") and callable(before.state_dict):
         a, b = before.state_dict(), after.state_dict()
         return a.keys() != b.keys() or any(_changed(a[k], b[k]) for k in a)
+    if hasattr(before, "columns") and hasattr(before, "equals"):  # a pandas DataFrame (or Series with columns)
+        return not before.equals(after)
     if hasattr(before, "detach"):
         import torch
 
@@ -303,7 +305,7 @@ def near(expected: float, rel: float = 0.02, unit: str = "",
 def choice(correct: str, wrong: dict[str, str]) -> Callable[[Any], str | None]:
     """A checker for a one-word answer: ``correct``, with specific feedback for each known wrong one."""
     feedback = {k.strip().lower(): v for k, v in wrong.items()}
-    options = ", ".join(repr(o) for o in [correct, *wrong])
+    options = ", ".join(repr(o) for o in sorted([correct, *wrong], key=str.lower))  # sorted: no hint in the order
 
     def checker(answer: Any) -> str | None:
         if not isinstance(answer, str):
@@ -314,6 +316,7 @@ def choice(correct: str, wrong: dict[str, str]) -> Callable[[Any], str | None]:
         return feedback.get(given, f"{answer!r} is not one of the options: {options}.")
 
     checker.kind = "choice"  # type: ignore[attr-defined]
+    checker.mistakes = tuple(wrong.items())  # type: ignore[attr-defined]
     return checker
 
 

@@ -43,7 +43,7 @@ Language models, diffusion and the extras
     rl            reinforcement learning with stable-baselines3
     gnn           graph neural networks with PyTorch Geometric
     generative    a DCGAN and a DDPM, from scratch
-    dataframes    pandas and RAPIDS cuDF, one query timed on each
+    dataframes    pandas and RAPIDS cuDF (one query timed fairly on each), scikit-learn and cuML
     serve         a minimal OpenAI-compatible chat server
     distributed   data-parallel training with DDP (torchrun) and accelerate
 """

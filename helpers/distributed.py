@@ -1,11 +1,10 @@
 """One training script, several processes: data-parallel training with DDP (torchrun) and accelerate.
 
-The worker functions live here, not in a notebook, because a launcher starts fresh processes
-that must import them (a function defined in a notebook cannot be pickled to a spawned process).
+The worker functions live here, not in a notebook: a launcher's fresh processes must import them.
 
 - :func:`prepare_data` saves the dataset once as tensors, so every rank loads the same file.
-- :func:`train` is the training script: under ``torchrun`` it joins the process group and wraps
-  the model in ``DistributedDataParallel``; alone it trains the same way in one process.
+- :func:`train` is the training script: under ``torchrun`` it joins the process group and wraps the model in
+  ``DistributedDataParallel``; alone it trains the same way in one process.
 - :func:`train_accelerate` is the same loop written for Hugging Face accelerate.
 - ``python -m helpers.distributed --data FILE --out DIR`` runs :func:`train`, which is what
   :func:`launch_torchrun` starts: ``torchrun --standalone --nproc-per-node N -m helpers.distributed ...``.
@@ -15,6 +14,8 @@ checks that every rank ended with identical weights, the promise DDP makes. To c
 process like for like, ``TrainConfig.device`` puts the baseline on the ranks' kind of device,
 ``tf32=False`` (the default) keeps GPU arithmetic exact fp32 like the CPU's, and ``snapshots`` keeps
 the weights after early steps, before rounding differences have grown (:func:`load_snapshots`).
+On native Windows (:func:`windows_note`) torchrun needs ``USE_LIBUV=0`` (:func:`launch_env`) and
+accelerate's notebook launcher, which forks, cannot run: WSL2 runs everything as on Linux.
 Taught in extra e7 (e7-beyond-one-gpu).
 """
 
@@ -289,16 +290,31 @@ def torchrun_command(nproc: int, cfg: TrainConfig) -> list[str]:
             + (["--snapshots", ",".join(map(str, cfg.snapshots))] if cfg.snapshots else []))
 
 
+def windows_note(platform: str | None = None) -> str | None:
+    """On native Windows, one paragraph on what differs for the launchers and what to do; None elsewhere."""
+    if (platform or sys.platform) != "win32":
+        return None
+    return ("Native Windows: torchrun runs with USE_LIBUV=0 (PyTorch's Windows wheels lack libuv, torchrun's default "
+            "store), and accelerate's notebook_launcher is skipped: it forks this kernel, and Windows cannot fork. Run "
+            "it from a terminal with USE_LIBUV=0 (the command is below), or use WSL2, where all of this runs as on Linux.")
+
+
+def launch_env(platform: str | None = None) -> dict[str, str]:
+    """The environment of torchrun's ranks: one thread each unless set, loopback on Linux, no libuv on Windows."""
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    if (platform or sys.platform) == "linux":
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # loopback: the ranks never open a port to the network
+    if (platform or sys.platform) == "win32":
+        env["USE_LIBUV"] = "0"  # PyTorch's Windows wheels are built without libuv, torchrun's default store
+    return env
+
+
 def launch_torchrun(nproc: int, cfg: TrainConfig, timeout: float = 600) -> float:
     """Run the training script on ``nproc`` ranks with torchrun; return the wall seconds, start-up included."""
     cmd = torchrun_command(nproc, cfg)
     print("$ torchrun " + " ".join(cmd[cmd.index("--standalone"):]))
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
-           "GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo" if sys.platform == "linux" else "")}
-    if not env["GLOO_SOCKET_IFNAME"]:
-        env.pop("GLOO_SOCKET_IFNAME")
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, env=launch_env(), capture_output=True, text=True, timeout=timeout)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"torchrun failed (exit {proc.returncode}). Its last output:\n{proc.stderr[-3000:]}")
@@ -309,19 +325,20 @@ def launch_accelerate(nproc: int, cfg: TrainConfig) -> float:
     """Run :func:`train_accelerate` on ``nproc`` processes from a notebook; return the wall seconds."""
     from accelerate import notebook_launcher
 
+    if windows_note():
+        raise RuntimeError(windows_note())
+
     threads = cfg.threads or max(1, (os.cpu_count() or 1) // nproc)
-    wanted = {"OMP_NUM_THREADS": str(threads)}  # each forked rank gets its share of the cores
-    if sys.platform == "linux":
-        wanted["GLOO_SOCKET_IFNAME"] = "lo"  # loopback: the ranks never open a port to the network
+    # each forked rank gets its share of the cores; on Linux, loopback: the ranks never open a port to the network
+    wanted = {"OMP_NUM_THREADS": str(threads), **({"GLOO_SOCKET_IFNAME": "lo"} if sys.platform == "linux" else {})}
     saved = {k: os.environ.get(k) for k in wanted}
     os.environ.update({k: v for k, v in wanted.items() if saved[k] is None})
     start = time.perf_counter()
     try:
         notebook_launcher(train_accelerate, args=(cfg,), num_processes=nproc, use_port=str(free_port()))
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
+        for key in [k for k, v in saved.items() if v is None]:
+            os.environ.pop(key, None)
     return time.perf_counter() - start
 
 
@@ -333,14 +350,12 @@ def read_reports(out: str | Path, prefix: str = "") -> list[dict[str, Any]]:
 
 def load_weights(out: str | Path, rank: int, prefix: str = "") -> dict[str, torch.Tensor]:
     """The final weights one rank saved."""
-    path = Path(out) / f"{prefix}rank{rank}.pt"
-    return torch.load(path, weights_only=True)
+    return torch.load(f"{out}/{prefix}rank{rank}.pt", weights_only=True)
 
 
 def load_snapshots(out: str | Path, rank: int = 0) -> dict[int, dict[str, torch.Tensor]]:
     """The weights one rank kept after the steps listed in ``TrainConfig.snapshots``: {step: state dict}."""
-    path = Path(out) / f"rank{rank}-snapshots.pt"
-    return torch.load(path, weights_only=True)
+    return torch.load(f"{out}/rank{rank}-snapshots.pt", weights_only=True)
 
 
 def max_abs_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -364,10 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="tensor file from prepare_data()")
     parser.add_argument("--out", required=True, help="folder for each rank's weights and report")
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--global-batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
+    for flag, kind, default in (("--steps", int, 40), ("--global-batch", int, 64), ("--lr", float, 0.1),
+                                ("--seed", int, 0)):
+        parser.add_argument(flag, type=kind, default=default)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads per rank")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--tf32", action="store_true", help="allow TF32 convolutions and matmuls on the GPU")

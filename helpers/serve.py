@@ -5,7 +5,8 @@ OpenAI client can talk to it:
 
 - ``POST /v1/chat/completions`` with ``{"model", "messages", "max_tokens", "temperature", "top_p",
   "seed", "stream"}``: the answer as a ``chat.completion`` object, or with ``"stream": true`` as
-  server-sent events (``chat.completion.chunk`` lines, then ``data: [DONE]``);
+  server-sent events (``chat.completion.chunk`` lines, then ``data: [DONE]``); vLLM's two extra
+  parameters ``"ignore_eos": true`` and ``"min_tokens"`` force an answer's length, for measurements;
 - ``GET /v1/models``: the one model served; ``GET /health``: ``{"status": "ok"}``.
 
 It is built on the standard library's ``http.server`` and answers one request at a time (a lock
@@ -61,6 +62,9 @@ class Engine:
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens", 128))
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or not 1 <= max_tokens <= self.max_tokens_limit:
             raise BadRequest(f"'max_tokens' must be an integer from 1 to {self.max_tokens_limit}.")
+        min_tokens = max_tokens if body.get("ignore_eos") is True else body.get("min_tokens", 0)
+        if not isinstance(min_tokens, int) or isinstance(min_tokens, bool) or not 0 <= min_tokens <= max_tokens:
+            raise BadRequest("'min_tokens' must be an integer from 0 to max_tokens.")
         temperature = body.get("temperature", 1.0)
         top_p = body.get("top_p", 1.0)
         for key, value in (("temperature", temperature), ("top_p", top_p)):
@@ -69,6 +73,8 @@ class Engine:
         enc = encode_chat(self.tokenizer, messages)
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         gen: dict[str, Any] = {"max_new_tokens": max_tokens, "pad_token_id": self.tokenizer.pad_token_id}
+        if min_tokens:  # the end token is forbidden until then: vLLM's ignore_eos / min_tokens
+            gen["min_new_tokens"] = min_tokens
         if temperature == 0:
             gen["do_sample"] = False  # greedy: the same prompt always gives the same answer
         else:

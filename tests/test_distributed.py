@@ -127,8 +127,9 @@ def test_distributed_exercises_explain_typical_mistakes(capsys):
 
     assert not ex.q1.check(256)
     assert "global batch" in capsys.readouterr().out
-    assert not ex.q2.check("yes")
-    assert "does not pool" in capsys.readouterr().out
+    assert not ex.q2.check(16.5)
+    assert "what DDP needs on every GPU" in capsys.readouterr().out
+    assert ex.q2.check(6.0)
     assert not ex.q3.check(12)
     assert "twice" in capsys.readouterr().out
     assert not ex.q3.check(24)
@@ -140,3 +141,29 @@ def test_distributed_exercises_explain_typical_mistakes(capsys):
     assert "global batch doubled" in capsys.readouterr().out
     assert not ex.q4.check(0.05)
     assert "larger step" in capsys.readouterr().out
+
+
+def test_on_native_windows_torchrun_gets_use_libuv_0_and_the_note_says_why():
+    note = distributed.windows_note("win32")
+    assert "USE_LIBUV=0" in note and "cannot fork" in note and "WSL2" in note
+    assert distributed.launch_env("win32")["USE_LIBUV"] == "0"
+    assert distributed.windows_note("linux") is None and distributed.windows_note("darwin") is None
+
+
+def test_on_linux_the_ranks_talk_over_loopback_and_libuv_is_left_alone(monkeypatch):
+    monkeypatch.delenv("GLOO_SOCKET_IFNAME", raising=False)
+    monkeypatch.delenv("USE_LIBUV", raising=False)
+    env = distributed.launch_env("linux")
+    assert env["GLOO_SOCKET_IFNAME"] == "lo" and "USE_LIBUV" not in env and env["OMP_NUM_THREADS"]
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "eth0")  # a learner's own choice is kept
+    assert distributed.launch_env("linux")["GLOO_SOCKET_IFNAME"] == "eth0"
+
+
+def test_the_notebook_launcher_refuses_on_a_faked_windows_with_the_wsl2_advice(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    cfg = distributed.TrainConfig(data=str(tmp_path / "d.pt"), out=str(tmp_path))
+    with pytest.raises(RuntimeError, match="WSL2"):
+        distributed.launch_accelerate(2, cfg)
+    assert distributed.launch_env()["USE_LIBUV"] == "0"  # the platform now, as launch_torchrun passes it

@@ -73,15 +73,21 @@ def test_ask_answers_with_new_tokens_repeatably(tiny_vlm, flower):
 
 
 def test_multimodal_exercises_explain_typical_mistakes(capsys):
+    import numpy as np
+
     from course.exercises import extras_multimodal as ex
 
-    assert not ex.q1.check(577)
+    assert not ex.q1.check(257)
     assert "CLS" in capsys.readouterr().out
-    assert not ex.q1.check(24)
+    assert not ex.q1.check(16)
     assert "square grid" in capsys.readouterr().out
+    assert not ex.q1.check(576)  # the 336-pixel count the notebook names: this question is about 224 pixels
+    assert "224 x 224" in capsys.readouterr().out
+    assert ex.q1.check(np.int64(256)) and ex.q2.check(np.float32(20979712))
     assert not ex.q2.check(1024 * 4096 + 4096 * 4096)
     assert "biases" in capsys.readouterr().out
     assert not ex.q3.check(4096 / 576)
     assert "round down" in capsys.readouterr().out
-    assert not ex.q4.check("llm")
-    assert "frozen" in capsys.readouterr().out
+    assert not ex.q4.check(ex._q4_solve() * 12 / 16)
+    assert "Count the weights too" in capsys.readouterr().out
+    assert ex.q4.check(50.4)  # (768 x 4096 + 4096) parameters x 16 bytes

@@ -125,6 +125,39 @@ def test_server_listens_on_loopback_only_and_frees_its_port_when_stopped(tiny_ch
         s.bind(("127.0.0.1", port))
 
 
+def test_ignore_eos_forces_every_answer_to_its_max_tokens(server):
+    import requests
+
+    made = []
+    for n in (3, 7):
+        body = {**CHAT, "max_tokens": n, "ignore_eos": True}
+        reply = requests.post(f"{server.url}/v1/chat/completions", json=body, timeout=60).json()
+        made.append(reply["usage"]["completion_tokens"])
+        assert reply["choices"][0]["finish_reason"] == "length"
+    assert made == [3, 7]
+    body = {**CHAT, "max_tokens": 6, "min_tokens": 4}
+    assert requests.post(f"{server.url}/v1/chat/completions", json=body, timeout=60).json()["usage"][
+        "completion_tokens"] >= 4
+
+
+@pytest.mark.parametrize("min_tokens", [7, -1, 2.5, True])
+def test_a_min_tokens_outside_zero_to_max_tokens_is_refused(server, min_tokens):
+    import requests
+
+    reply = requests.post(f"{server.url}/v1/chat/completions", json={**CHAT, "min_tokens": min_tokens}, timeout=30)
+    assert reply.status_code == 400 and "'min_tokens' must be" in reply.json()["error"]["message"]
+
+
+def test_the_latency_fit_refuses_answers_that_all_have_the_same_length():
+    from course import notebook_code
+
+    fit_latency = notebook_code.definitions("e6", "fit_latency").fit_latency
+    with pytest.raises(ValueError, match="every request generated 8 tokens: a line through one x-value"):
+        fit_latency([8, 8, 8, 8], [0.31, 0.30, 0.33, 0.29])  # a real model's short answer, whatever max_tokens
+    fixed, per_token = fit_latency([4, 8, 16, 32], [0.1 + 0.02 * n for n in (4, 8, 16, 32)])
+    assert fixed == pytest.approx(0.1) and per_token == pytest.approx(0.02)
+
+
 def test_generated_tokens_count_the_same_one_by_one_and_batched_when_pad_is_the_end_token():
     from helpers import serve
 
@@ -147,7 +180,7 @@ def test_serving_exercises_explain_typical_mistakes(capsys):
     assert "inverse" in capsys.readouterr().out
     assert not ex.q2.check(2.0)
     assert "one request at a time" in capsys.readouterr().out
-    assert not ex.q3.check("0.0.0.0")
+    assert not ex.q3.check("no")
     assert "every network interface" in capsys.readouterr().out
     assert not ex.q4.check(ex._q4_solve() / 8)
     assert "all 8 caches" in capsys.readouterr().out

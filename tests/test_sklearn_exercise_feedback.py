@@ -124,10 +124,10 @@ def test_week02_titanic_mistakes_count_percentage_whole_file_and_leaky_column(ca
     assert "891 training passengers only" in _said(capsys)
     assert not week02b.t1.check(float(train_df[train_df["age"] <= 10]["survived"].mean()))
     assert "age < 10" in _said(capsys)
-    assert not week02b.t2.check("body")
-    assert "missing for almost everyone" in _said(capsys)
-    assert not week02b.t2.check("sex")
-    assert "known when passengers boarded" in _said(capsys)
+    assert not week02b.t2.check("income")
+    assert "known when the loan is granted" in _said(capsys)
+    assert not week02b.t2.check("repaid")
+    assert "the target itself" in _said(capsys)
 
 
 def test_week02_titanic_pipeline_check_explains_missing_values_and_text(capsys):

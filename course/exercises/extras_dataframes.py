@@ -12,6 +12,7 @@ NOTEBOOK = "e5-gpu-dataframes"
 SAME_QUERY = objective(NOTEBOOK, "Run the same")
 SIZE = objective(NOTEBOOK, "Measure query time")
 ACCELERATE = objective(NOTEBOOK, "Accelerate unchanged pandas")
+CHECKERS_REVIEWED = True  # numbers of any numeric type, registered wrong answers and right ones in other styles
 
 
 def _q1_solve() -> float:
@@ -55,43 +56,53 @@ q2 = Exercise(
 )
 
 
-def _q3_solve() -> str:
-    return "large"
-
-
-_q3_check = choice("large", {
-    "small": (
-        "on a small table the fixed cost of each GPU operation (launching kernels, synchronising) "
-        "is most of the time; look at the left end of the query-time plot."),
-})
+def _q3_solve() -> float:
+    cpu_fixed, cpu_per_row = 0.5e-3, 10e-9  # seconds: pandas
+    gpu_fixed, gpu_per_row = 3e-3, 2e-9  # seconds: cuDF, the table already on the GPU
+    return (gpu_fixed - cpu_fixed) / (cpu_per_row - gpu_per_row)  # where the two lines cross
 
 
 q3 = Exercise(
     "q3",
-    "For which tables does moving a group-by to the GPU pay off: 'small' or 'large'?",
-    _q3_check,
-    "Compare the slopes of the two lines in the query-time plot, and where they start.",
+    "On some machine a query takes 0.5 ms + 10 ns per row on pandas, and 3 ms + 2 ns per row on cuDF (the table "
+    "already on the GPU). From about how many rows is cuDF the faster one?",
+    near(_q3_solve(), rel=0.03, unit="rows", mistakes={
+        (3e-3 - 0.5e-3) / 10e-9: "The GPU's rows are not free: 2 ns each. Divide the extra fixed cost by the "
+                                 "difference of the per-row costs (10 - 2 ns).",
+        (3e-3 + 0.5e-3) / (10e-9 - 2e-9): "Subtract the fixed costs: the GPU's extra fixed cost is 3 - 0.5 ms.",
+        (3e-3 - 0.5e-3) / (10e-6 - 2e-6): "A nanosecond is 10^-9 s (a microsecond is 10^-6 s).",
+        3e-3 / 2e-9: "Compare the two engines' totals: they are equal where 0.5 ms + 10 ns x n = 3 ms + 2 ns x n.",
+    }),
+    "Write both times as fixed + per_row x n and find the n where they are equal: n = (3 - 0.5) ms / (10 - 2) ns.",
     _q3_solve,
     objective=SIZE,
 )
 
 
 def _q4_solve() -> str:
-    return "cpu"
+    return "copies"
 
 
-_q4_check = choice("cpu", {
-    "gpu": (
-        "a row-wise apply of an arbitrary Python function is not something cuDF can run; "
-        "cudf.pandas falls back to real pandas for it."),
+_q4_check = choice("copies", {
+    "nothing": (
+        "a fallback runs real pandas on the CPU, so the data must first come back from GPU memory to the CPU, "
+        "and go back for the next GPU step: at about 25 GB/s each way, some 40 ms for 480 MB, more than the "
+        "group-by itself takes on the GPU."),
+    "recompiling": (
+        "the GPU kernels stay compiled and cached for the whole process; what a fallback adds is moving the "
+        "data between GPU memory and the CPU's."),
 })
 
 
 q4 = Exercise(
     "q4",
-    "With cudf.pandas loaded, where does df.apply(my_python_function, axis=1) run: 'cpu' or 'gpu'?",
+    "With cudf.pandas loaded, a script runs a group-by on a 480 MB table (on the GPU), then "
+    "df.apply(my_python_function, axis=1) (which cuDF cannot run), then another group-by. Besides running the apply "
+    "on the CPU, what does that middle step cost: 'nothing', 'copies' (the data moved between GPU and CPU memory) "
+    "or 'recompiling' (the GPU kernels compiled again)?",
     _q4_check,
-    "Section 5 quotes RAPIDS' own example of an operation that falls back.",
+    "Where is the data before the apply, and where must it be for real pandas to run it? And for the next "
+    "group-by?",
     _q4_solve,
     objective=ACCELERATE,
 )
@@ -102,6 +113,25 @@ def key_summary(df: Any) -> Any:
     kept = df[df["qty"] >= 2]  # filter first, then group
     out = kept.groupby("key").agg(orders=("qty", "count"), units=("qty", "sum"), max_price=("price", "max"))
     return out.sort_index()  # pandas sorts group keys by default, cuDF does not: say it
+
+
+def _with_a_dict(df: Any) -> Any:
+    kept = df.loc[df["qty"].ge(2)]
+    out = kept.groupby("key").agg({"qty": ["count", "sum"], "price": "max"})
+    out.columns = ["orders", "units", "max_price"]  # flatten the two-level column names
+    return out.sort_index()
+
+
+def _with_a_loop(df: Any) -> Any:
+    import pandas as pd
+
+    rows: dict[Any, list] = {}
+    for key, qty, price in zip(df["key"], df["qty"], df["price"], strict=True):
+        if qty >= 2:
+            orders, units, top = rows.get(key, [0, 0, float("-inf")])
+            rows[key] = [orders + 1, units + qty, max(top, price)]
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=["orders", "units", "max_price"])
+    return out.rename_axis("key").sort_index()
 
 
 def _no_filter(df: Any) -> Any:
@@ -142,8 +172,12 @@ def _summary_cases() -> list[Case]:
     from helpers.dataframes import make_table
 
     small = pd.DataFrame({"key": [2, 0, 2, 1, 0, 1], "qty": [3, 1, 5, 1, 2, 1], "price": [9.5, 4.0, 20.0, 7.0, 3.5, 8.0]})
+    names = pd.DataFrame({"price": [1.5, 2.5, 3.0, 9.0, 0.5], "key": ["tea", "cake", "tea", "bun", "cake"],
+                          "qty": [2, 7, 4, 2, 1], "shop": ["a", "b", "a", "c", "b"]})  # other columns, other order
     return [Case("6 rows, where key 1 has no row with qty >= 2", (small,)),
-            Case("a generated table of 200 rows and 5 keys", (make_table(200, keys=5, seed=4),))]
+            Case("a generated table of 200 rows and 5 keys", (make_table(200, keys=5, seed=4),)),
+            Case("5 rows with text keys, the columns in another order and one more column", (names,)),
+            Case("a generated table of 1,000 rows and 40 keys", (make_table(1000, keys=40, seed=9),))]
 
 
 q5 = Exercise(
@@ -157,7 +191,7 @@ q5 = Exercise(
         (_count_for_units, "units is the total qty ('sum'), not the number of rows ('count')."),
         (_key_as_column, "key should be the index (what groupby gives), not a column: drop the reset_index or "
                          "as_index=False."),
-    ], compare=_frames_differ, expects="your key_summary function"),
+    ], alternatives=[_with_a_dict, _with_a_loop], compare=_frames_differ, expects="your key_summary function"),
     "kept = df[df['qty'] >= 2]; kept.groupby('key').agg(orders=('qty', 'count'), units=('qty', 'sum'), "
     "max_price=('price', 'max')).sort_index()",
     lambda: key_summary,

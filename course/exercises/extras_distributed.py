@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from course.exercises import Case, Exercise, choice, near, same_as
+from course.exercises import Case, Exercise, as_number, near, same_as
 from course.syllabus import objective
 
 NOTEBOOK = "e7-beyond-one-gpu"
@@ -12,7 +12,7 @@ NOTEBOOK = "e7-beyond-one-gpu"
 EXPLAIN = objective(NOTEBOOK, "Explain data parallelism:")
 LAUNCH = objective(NOTEBOOK, "Launch one training")
 DECIDE = objective(NOTEBOOK, "Decide between more")
-
+CHECKERS_REVIEWED = True  # numbers of any numeric type, registered wrong answers, cases that vary every argument
 
 
 def _q1_solve() -> int:
@@ -21,15 +21,16 @@ def _q1_solve() -> int:
 
 
 def _q1_check(answer: Any) -> str | None:
-    if isinstance(answer, bool) or not isinstance(answer, int | float):
+    value = as_number(answer)
+    if value is None:
         return f"expected a number of images, got {type(answer).__name__}."
-    if answer == _q1_solve():
+    if value == _q1_solve():
         return None
-    if answer == 256:
+    if value == 256:
         return "256 is the global batch, summed over the ranks; each rank sees only its slice."
-    if answer == 256 * 4:
+    if value == 256 * 4:
         return "the ranks split the global batch between them; they do not each take a whole one."
-    return f"{answer:g} images is not it: divide the global batch among the ranks."
+    return f"{value:g} images is not it: divide the global batch among the ranks."
 
 
 q1 = Exercise(
@@ -40,26 +41,30 @@ q1 = Exercise(
     "Look at per_rank_batch in the table of section 3, and at how train() computes it.",
     _q1_solve,
     objective=EXPLAIN,
+    wrong=((256, "global batch"), (1024, "split the global batch"), (63.5, "divide the global batch"),
+           ("64", "expected a number")),
 )
 
 
-def _q2_solve() -> str:
-    return "no"  # DDP keeps a whole copy of weights, gradients and optimizer state on every GPU
-
-
-_q2_check = choice("no", {
-    "yes": (
-        "two cards give 24 GB in total, but DDP does not pool it: every rank holds the whole model,"
-        " its gradients and its optimizer state. Only sharding (FSDP, ZeRO-3) splits them."),
-})
+def _q2_solve() -> float:
+    states, rest, gpus = 14.0, 2.5, 4  # GiB: weights + gradients + AdamW states; activations and overhead
+    return states / gpus + rest  # sharding splits the states; every GPU keeps its own activations and overhead
 
 
 q2 = Exercise(
     "q2",
-    "The planner says a full bf16 fine-tune of Llama-3.2-1B needs about 12.6 GiB on one GPU. Does it fit "
-    "with DDP on two 12 GB cards? ('yes' or 'no')",
-    _q2_check,
-    "What does each rank hold under DDP? Look at the first column of the table in section 7.",
+    "On one GPU, a full fine-tune needs 14 GiB for the weights, gradients and AdamW states, plus 2.5 GiB for "
+    "activations and overhead. Sharded with FSDP (ZeRO-3) across 4 GPUs, about how many GiB does each GPU need?",
+    near(_q2_solve(), rel=0.03, unit="GiB", mistakes={
+        16.5: "That is what DDP needs on every GPU (a whole copy of everything); sharding splits the weights, "
+              "gradients and optimizer states across the GPUs.",
+        16.5 / 4: "Only the states are sharded: each GPU still runs its own forward and backward, so it keeps its "
+                  "own activations and overhead (2.5 GiB) in full.",
+        14.0 / 4: "Add the activations and overhead, which every GPU keeps in full.",
+        14.0 / 2 + 2.5: "That is 2 GPUs; the question shards across 4.",
+    }),
+    "Sharding divides the weights, gradients and optimizer states by the number of GPUs; activations and overhead "
+    "stay whole on every GPU (the formula behind the FSDP columns of section 7's table).",
     _q2_solve,
     objective=DECIDE,
 )
@@ -126,6 +131,23 @@ def rank_indices(n: int, num_ranks: int, rank: int) -> list[int]:
     return indices[rank:total:num_ranks]  # round-robin: rank r takes r, r + N, r + 2N, ...
 
 
+def _with_numpy(n: int, num_ranks: int, rank: int) -> Any:
+    import numpy as np
+
+    per_rank = -(-n // num_ranks)  # ceil(n / num_ranks)
+    padded = np.resize(np.arange(n), per_rank * num_ranks)  # np.resize repeats the array to the new length
+    return padded[rank::num_ranks]  # an int array, not a list: the checker compares the values
+
+
+def _with_cycle(n: int, num_ranks: int, rank: int) -> list[int]:
+    import itertools
+    import math
+
+    total = math.ceil(n / num_ranks) * num_ranks
+    padded = list(itertools.islice(itertools.cycle(range(n)), total))
+    return [index for position, index in enumerate(padded) if position % num_ranks == rank]
+
+
 def _no_padding(n: int, num_ranks: int, rank: int) -> list[int]:
     return list(range(rank, n, num_ranks))
 
@@ -162,7 +184,7 @@ q5 = Exercise(
                             "by repeating indices from the start instead, so no sample is skipped."),
         (_contiguous_blocks, "you gave each rank a contiguous block; DistributedSampler deals the indices "
                              "round-robin: rank r takes r, r + N, r + 2N, ..."),
-    ], expects="your rank_indices function"),
+    ], alternatives=[_with_numpy, _with_cycle], expects="your rank_indices function"),
     "indices = list(range(n)); grow it with indices[:total - len(indices)] until total = ceil(n / N) * N; "
     "return indices[rank:total:num_ranks].",
     lambda: rank_indices,

@@ -14,7 +14,7 @@ API = objective(NOTEBOOK, "Explain why vLLM,")
 SERVE = objective(NOTEBOOK, "Start a minimal")
 MEASURE = objective(NOTEBOOK, "Measure request latency,")
 BATCH = objective(NOTEBOOK, "Measure why servers")
-
+CHECKERS_REVIEWED = True  # every checker varies its cases, registers wrong answers and right ones in other styles
 
 
 def _q1_solve() -> float:
@@ -62,21 +62,25 @@ q2 = Exercise(
 
 
 def _q3_solve() -> str:
-    return "127.0.0.1"
+    return "yes"  # 0.0.0.0 listens on every interface, the lab network's included, and nothing asks for a key
 
 
-_q3_check = choice("127.0.0.1", {
-    "0.0.0.0": (
-        "0.0.0.0 listens on every network interface: anyone on your network (or the internet, "
-        "behind a forwarded port) could use your GPU. This server has no password."),
+_q3_check = choice("yes", {
+    "no": (
+        "0.0.0.0 means 'listen on every network interface', the one on the lab network included: anyone "
+        "who can reach 192.168.1.20 can use that GPU, and with no API key nothing stops them. Only 127.0.0.1 "
+        "(the loopback address) keeps a server to the machine it runs on."),
 })
 
 
 q3 = Exercise(
     "q3",
-    "Which bind address keeps a server reachable only from this machine: '127.0.0.1' or '0.0.0.0'?",
+    "A classmate starts vLLM on the lab's desktop with `vllm serve MODEL --host 0.0.0.0 --port 8000` and no API "
+    "key. The desktop's address on the lab network is 192.168.1.20. From your laptop on the same network, does "
+    "`curl http://192.168.1.20:8000/v1/models` get an answer: 'yes' or 'no'?",
     _q3_check,
-    "One of them is the loopback address; the other means 'all interfaces'.",
+    "127.0.0.1 is the loopback address: only the machine itself. What does 0.0.0.0 mean for a server that "
+    "listens?",
     _q3_solve,
     objective=SERVE,
 )
@@ -108,66 +112,116 @@ q4 = Exercise(
 )
 
 
-def chat_request(model: str, question: str, max_tokens: int, system: str | None = None,
+def chat_request(model: str, history: list, question: str, max_tokens: int, system: str | None = None,
                  temperature: float = 0.0) -> dict[str, Any]:
-    """The JSON body of an OpenAI chat-completions request for one question (and an optional system prompt)."""
+    """The JSON body of an OpenAI chat-completions request for the next question of a conversation.
+
+    ``history`` holds the turns so far as (user_text, assistant_text) pairs, oldest first: a server remembers
+    nothing between requests, so every request carries the whole conversation.
+    """
     messages = [{"role": "system", "content": system}] if system is not None else []
-    messages.append({"role": "user", "content": question})  # the conversation, oldest message first
+    for user, assistant in history:  # each earlier turn: what the user said, then what the model answered
+        messages.append({"role": "user", "content": user})
+        messages.append({"role": "assistant", "content": assistant})
+    messages.append({"role": "user", "content": question})  # the new question comes last
     return {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature}
 
 
-def _transformers_names(model, question, max_tokens, system=None, temperature=0.0):
-    body = chat_request(model, question, max_tokens, system, temperature)
+def _comprehension(model, history, question, max_tokens, system=None, temperature=0.0):
+    turns = [{"role": role, "content": text} for pair in history
+             for role, text in zip(("user", "assistant"), pair, strict=True)]
+    head = [] if system is None else [{"role": "system", "content": system}]
+    return dict(model=model, messages=[*head, *turns, {"role": "user", "content": question}], max_tokens=max_tokens,
+                temperature=temperature)
+
+
+def _chained(model, history, question, max_tokens, system=None, temperature=0.0):
+    import itertools
+
+    pairs = itertools.chain.from_iterable(
+        ({"role": "user", "content": u}, {"role": "assistant", "content": a}) for u, a in history)
+    system_part = [{"role": "system", "content": system}] if system is not None else []
+    return {"temperature": temperature, "max_tokens": max_tokens, "model": model,
+            "messages": system_part + list(pairs) + [{"role": "user", "content": question}]}
+
+
+def _transformers_names(model, history, question, max_tokens, system=None, temperature=0.0):
+    body = chat_request(model, history, question, max_tokens, system, temperature)
     body["max_new_tokens"] = body.pop("max_tokens")
     return body
 
 
-def _system_last(model, question, max_tokens, system=None, temperature=0.0):
-    body = chat_request(model, question, max_tokens, None, temperature)
+def _question_only(model, history, question, max_tokens, system=None, temperature=0.0):
+    return chat_request(model, [], question, max_tokens, system, temperature)
+
+
+def _all_user(model, history, question, max_tokens, system=None, temperature=0.0):
+    body = chat_request(model, history, question, max_tokens, system, temperature)
+    for message in body["messages"]:
+        if message["role"] == "assistant":
+            message["role"] = "user"
+    return body
+
+
+def _newest_first(model, history, question, max_tokens, system=None, temperature=0.0):
+    return chat_request(model, list(reversed(history)), question, max_tokens, system, temperature)
+
+
+def _system_last(model, history, question, max_tokens, system=None, temperature=0.0):
+    body = chat_request(model, history, question, max_tokens, None, temperature)
     if system is not None:
         body["messages"].append({"role": "system", "content": system})
     return body
 
 
-def _prompt_string(model, question, max_tokens, system=None, temperature=0.0):
-    body = chat_request(model, question, max_tokens, None, temperature)
-    body["messages"] = question if system is None else f"{system}\n{question}"
-    return body
-
-
-def _always_system(model, question, max_tokens, system=None, temperature=0.0):
-    body = chat_request(model, question, max_tokens, None, temperature)
+def _always_system(model, history, question, max_tokens, system=None, temperature=0.0):
+    body = chat_request(model, history, question, max_tokens, None, temperature)
     body["messages"].insert(0, {"role": "system", "content": system})
     return body
 
 
+def _grows_the_history(model, history, question, max_tokens, system=None, temperature=0.0):
+    history.append((question, ""))  # changes the caller's list
+    return chat_request(model, history[:-1], question, max_tokens, system, temperature)
+
+
 def _request_cases() -> list[Case]:
+    earlier = [("What is a GPU?", "A processor for parallel work."), ("And VRAM?", "The GPU's own memory.")]
     return [
-        Case("a question alone", ("local-model", "What is 2 + 2?", 16)),
-        Case("a question with a system prompt and temperature 0.7",
-             ("smollm2", "Name a colour.", 8, "Answer in one word.", 0.7)),
-        Case("no system prompt, temperature left at its default", ("m", "Hi", 1)),
+        Case("a first question: no history, no system prompt", ("local-model", [], "What is 2 + 2?", 16)),
+        Case("two earlier turns, a system prompt and temperature 0.7",
+             ("smollm2", earlier, "How much does mine have?", 8, "Answer in one sentence.", 0.7)),
+        Case("one earlier turn, no system prompt, temperature left at its default",
+             ("m", [("Hi", "Hello!")], "Who are you?", 1)),
+        Case("one earlier turn given as a list, the settings passed by name",
+             ("llama", [["Name a colour.", "Blue."]], "Another?", 32),
+             {"system": "Be brief.", "temperature": 1.0}),
     ]
 
 
 q5 = Exercise(
     "q5",
-    "Write chat_request(model, question, max_tokens, system=None, temperature=0.0): the JSON body (a dict) "
-    "that section 3 sends to /v1/chat/completions. It has the keys 'model', 'messages', 'max_tokens' and "
-    "'temperature'; 'messages' is a list of {'role': ..., 'content': ...} dicts: the system prompt first "
-    "(only when one is given), then the user's question.",
+    "Write chat_request(model, history, question, max_tokens, system=None, temperature=0.0): the JSON body (a dict) "
+    "for the next question of a conversation, sent to /v1/chat/completions. history is the conversation so far, a "
+    "list of (user_text, assistant_text) pairs, oldest first. The body has the keys 'model', 'messages', "
+    "'max_tokens' and 'temperature'; 'messages' is a list of {'role': ..., 'content': ...} dicts: the system "
+    "prompt first (only when one is given), then every earlier turn in order, then the new question.",
     same_as(chat_request, _request_cases, mistakes=[
         (_transformers_names, "you used transformers' name max_new_tokens; the OpenAI API calls it max_tokens "
                               "(every compatible server expects that name)."),
+        (_question_only, "the earlier turns are missing: a server remembers nothing between requests, so send the "
+                         "whole conversation every time."),
+        (_all_user, "the model's earlier answers go back with role 'assistant', not 'user': otherwise the model "
+                    "reads them as things the user said."),
+        (_newest_first, "the turns are in the wrong order: messages run oldest first, as the conversation happened."),
         (_system_last, "the system prompt goes first: messages are the conversation in order, and the system "
                        "message sets the rules before the user speaks."),
-        (_prompt_string, "'messages' must be a list of {'role', 'content'} dicts, not one string: the server "
-                         "applies the model's chat template to that list."),
         (_always_system, "without a system prompt, send no system message at all (not one whose content "
                          "is None)."),
-    ], expects="your chat_request function"),
-    "Start messages with [{'role': 'system', 'content': system}] if system is not None else [], append "
-    "{'role': 'user', 'content': question}, and return the dict with the four keys.",
+    ], alternatives=[_comprehension, _chained], expects="your chat_request function"),
+    "messages = [system message if system is not None]; for user, assistant in history: append a 'user' and an "
+    "'assistant' message; append {'role': 'user', 'content': question}; return the dict with the four keys.",
     lambda: chat_request,
     objective=API,
+    wrong=((_grows_the_history, "in place"),),
 )

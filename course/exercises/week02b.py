@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from course.exercises import Exercise, choice, learner_call, near
+from course.exercises import Exercise, as_number, choice, learner_call, near
 from course.syllabus import objective
 from helpers import data
 
@@ -14,6 +14,7 @@ PROJECT = objective(NOTEBOOK, "Take a raw")
 PIPELINE = objective(NOTEBOOK, "Handle missing values")
 TRAPS = objective(NOTEBOOK, "Spot a leaking")
 CHOOSE = objective(NOTEBOOK, "Choose a model")
+CHECKERS_REVIEWED = True  # numbers of any numeric type, registered wrong answers and right ones in other styles
 
 
 def titanic_split(frame: Any = None) -> tuple[Any, Any]:
@@ -35,7 +36,8 @@ def _t1_solve() -> float:
 
 def _t1_check(answer: Any) -> str | None:
     problem = near(_t1_solve(), rel=0.005)(answer)
-    if not problem or isinstance(answer, bool) or not isinstance(answer, int | float):
+    answer = as_number(answer)
+    if not problem or answer is None:
         return problem
     train_df, _ = titanic_split()
     kids = _children(train_df)
@@ -64,26 +66,26 @@ t1 = Exercise(
     "train_df[train_df['age'] < 10]['survived'].mean(): a missing age compares False, so it drops out.",
     _t1_solve,
     objective=PROJECT,
+    wrong=((100 * _t1_solve(), "percentage"), (0.2, "too low"), ("0.6", "expected a number")),
 )
 
 
 def _t2_solve() -> str:
-    return "boat"
+    return "late_payments"
 
 
 t2 = Exercise(
     "t2",
-    "One column of the full OpenML Titanic table gives the answer away: which one, 'sex', 'age', 'fare', "
-    "'boat' or 'body'?",
-    choice("boat", {
-        "sex": "sex is a strong signal, but a fair one: it was known when passengers boarded.",
-        "age": "age was known at boarding; it is a fair (and noisy) signal.",
-        "fare": "fare was paid before the voyage, so it is fair to use.",
-        "body": "body (the recovered body's number) leaks too, but it is missing for almost everyone; one "
-                "column gives away far more passengers.",
+    "A bank asks you to predict, when a loan is granted, whether it will be repaid. Its table has one row per past "
+    "loan with the columns 'income', 'loan_amount', 'years_employed', 'late_payments' (how many payments of that "
+    "loan came late) and 'repaid'. Which column leaks the answer?",
+    choice("late_payments", {
+        "income": "income is known when the loan is granted: a fair signal.",
+        "loan_amount": "the amount is decided when the loan is granted: a fair signal.",
+        "years_employed": "known when the applicant applies: a fair signal.",
+        "repaid": "repaid is the target itself, what the model predicts; the question asks which input column leaks.",
     }),
-    "Which column records something that only happened after the ship hit the iceberg, and mostly to "
-    "survivors?",
+    "Section 4's question, for each column: would I know this at the moment I must predict, when the loan is granted?",
     _t2_solve,
     objective=TRAPS,
 )
@@ -107,6 +109,61 @@ def build_model() -> Any:
 
 
 MARGIN = 0.005  # the model must beat the rule by at least this much
+
+
+def _a_tree() -> Any:
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+    from sklearn.tree import DecisionTreeClassifier
+
+    prep = make_column_transformer((SimpleImputer(strategy="median"), ["age", "sibsp", "parch"]),
+                                   (OrdinalEncoder(), ["pclass", "sex"]))  # a tree needs no scaling, no one-hot
+    return make_pipeline(prep, DecisionTreeClassifier(max_depth=5, min_samples_leaf=5, random_state=0))
+
+
+def _no_imputer() -> Any:
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    prep = make_column_transformer((StandardScaler(), ["age", "sibsp", "parch"]),
+                                   (OneHotEncoder(handle_unknown="ignore"), ["pclass", "sex"]))
+    return make_pipeline(prep, LogisticRegression(max_iter=1000))
+
+
+def _raw_text() -> Any:
+    from sklearn.compose import make_column_transformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+
+    prep = make_column_transformer((SimpleImputer(strategy="median"), ["age", "sibsp", "parch", "pclass"]),
+                                   ("passthrough", ["sex"]))
+    return make_pipeline(prep, HistGradientBoostingClassifier(random_state=0))
+
+
+def _sex_only() -> Any:
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.tree import DecisionTreeClassifier
+
+    return make_pipeline(make_column_transformer((OneHotEncoder(), ["sex"])), DecisionTreeClassifier(random_state=0))
+
+
+def _linear() -> Any:
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    prep = make_column_transformer((make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                                    ["age", "sibsp", "parch"]), (OneHotEncoder(handle_unknown="ignore"), ["pclass", "sex"]))
+    return make_pipeline(prep, LogisticRegression(max_iter=1000))
 
 
 def _women_rule_accuracy(X: Any, y: Any, folds: Any) -> float:
@@ -161,6 +218,9 @@ t3 = Exercise(
     lambda: build_model,
     kind="code",
     objective=PIPELINE,
+    wrong=((_no_imputer, "missing ages"), (_raw_text, "one-hot encode"), (_sex_only, "learned only the rule"),
+           (_linear, "a linear model cannot say"), (build_model(), "without calling it")),
+    right=(_a_tree,),
 )
 
 
