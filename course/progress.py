@@ -24,9 +24,15 @@ class ProgressError(Exception):
 
 
 def folder() -> Path:
-    """Where the progress files live: ``<course data folder>/progress``."""
+    """Where the progress files live: ``COURSE_PROGRESS_DIR``, else ``<course data folder>/progress``."""
+    import os
+
     from helpers.cache import data_dir
 
+    if os.environ.get("COURSE_PROGRESS_DIR"):
+        path = Path(os.environ["COURSE_PROGRESS_DIR"]).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
     return data_dir("progress")
 
 

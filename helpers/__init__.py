@@ -42,7 +42,7 @@ Language models, diffusion and the extras
     multimodal    vision-language models (LLaVA-style)
     rl            reinforcement learning with stable-baselines3
     gnn           graph neural networks with PyTorch Geometric
-    generative    a DCGAN and a DDPM, from scratch
+    generative    the networks and sampler of a DCGAN and a DDPM (their training loops are e4's cells)
     dataframes    pandas and RAPIDS cuDF (one query timed fairly on each), scikit-learn and cuML
     serve         a minimal OpenAI-compatible chat server
     distributed   data-parallel training with DDP (torchrun) and accelerate

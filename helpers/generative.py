@@ -1,10 +1,12 @@
-"""Generative models from scratch, small enough to read: a DCGAN and a DDPM for 28x28 greyscale images.
+"""Generative models from scratch, small enough to read: the networks and the sampler of a DCGAN and a DDPM.
 
 Images are float tensors in [-1, 1] (``to_signed``), the range both models produce. The GAN
-follows Radford et al. (2016, "DCGAN"): transposed convolutions, batch norm, Adam(2e-4, 0.5).
-The DDPM follows Ho et al. (2020): a linear noise schedule from 1e-4 to 0.02 over T steps, a
-network that predicts the added noise, and ancestral sampling from pure noise. The libraries
-that do this for real (diffusers' ``UNet2DModel`` and ``DDPMScheduler``) are week 8's subject.
+follows Radford et al. (2016, "DCGAN"): transposed convolutions, batch norm. The DDPM follows Ho et al.
+(2020): a linear noise schedule from 1e-4 to 0.02 over T steps, a network that predicts the added
+noise, and ancestral sampling from pure noise. The training loops (the GAN's two steps, the DDPM's
+"pick a step, add noise, predict it, MSE") and the forward jump are written in the notebook itself;
+``add_noise`` here is the same jump, for ``benchmarks.rehearse_steps``. The libraries that do this for
+real (diffusers' ``UNet2DModel`` and ``DDPMScheduler``) are week 8's subject.
 
 Taught in extra e4 (e4-generative-models).
 """
@@ -12,7 +14,7 @@ Taught in extra e4 (e4-generative-models).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -30,10 +32,14 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
     return x.detach().float().cpu().add(1).div(2).clamp(0, 1)
 
 
-def batches(x: torch.Tensor, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    """One shuffled epoch of ``x`` in batches (the last, smaller one is dropped)."""
+def batches(x: torch.Tensor, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """One shuffled epoch of ``x``, one batch at a time (the last, smaller one is dropped).
+
+    A generator, not a list: a list of every batch would hold a second copy of the whole data set on the device.
+    """
     order = torch.randperm(len(x), generator=generator, device="cpu").to(x.device)
-    return [x[order[i:i + batch_size]] for i in range(0, len(x) - batch_size + 1, batch_size)]
+    for i in range(0, len(x) - batch_size + 1, batch_size):
+        yield x[order[i:i + batch_size]]
 
 
 # ---------------------------------------------------------------------------------------- DCGAN
@@ -58,45 +64,6 @@ class Discriminator(nn.Sequential):
             nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, True),
             nn.Conv2d(width * 2, 1, 7, 1, 0), nn.Flatten(),
         )
-
-
-def train_gan(gen: Generator, disc: Discriminator, images: torch.Tensor, epochs: int, batch_size: int = 128,
-              lr: float = 2e-4, seed: int = 0, on_epoch: Callable[[int], None] | None = None) -> dict[str, list[float]]:
-    """Train a GAN with the non-saturating loss; returns per-step losses and D's outputs on real/fake."""
-    from tqdm.auto import tqdm
-
-    dev = images.device
-    opt_g = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=lr, betas=(0.5, 0.999))
-    g = torch.Generator().manual_seed(seed)
-    hist: dict[str, list[float]] = {"d_loss": [], "g_loss": [], "d_real": [], "d_fake": []}
-    for epoch in range(epochs):
-        gen.train()
-        disc.train()
-        for real in tqdm(batches(images, batch_size, g), desc=f"GAN epoch {epoch + 1}/{epochs}", mininterval=0.5):
-            n = len(real)
-            z = torch.randn(n, gen.nz, 1, 1, generator=g).to(dev)
-            fake = gen(z)
-            # Discriminator: push real towards 1, generated towards 0.
-            d_real, d_fake = disc(real), disc(fake.detach())
-            d_loss = (F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real))
-                      + F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake)))
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            # Generator: make the discriminator say 1 on generated images.
-            d_out = disc(fake)
-            g_loss = F.binary_cross_entropy_with_logits(d_out, torch.ones_like(d_out))
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            hist["d_loss"].append(d_loss.item())
-            hist["g_loss"].append(g_loss.item())
-            hist["d_real"].append(torch.sigmoid(d_real).mean().item())
-            hist["d_fake"].append(torch.sigmoid(d_fake).mean().item())
-        if on_epoch is not None:
-            on_epoch(epoch)
-    return hist
 
 
 # ----------------------------------------------------------------------------------------- DDPM
@@ -162,32 +129,6 @@ class TinyUNet(nn.Module):
         u2 = self.up2(torch.cat([F.interpolate(m, scale_factor=2), h2], 1), temb)
         u1 = self.up1(torch.cat([F.interpolate(u2, scale_factor=2), h1], 1), temb)
         return self.out(u1)
-
-
-def train_ddpm(model: nn.Module, images: torch.Tensor, schedule: dict[str, torch.Tensor], epochs: int,
-               batch_size: int = 128, lr: float = 2e-4, seed: int = 0) -> dict[str, list[float]]:
-    """Train the denoiser: noise a batch to random steps, predict the noise, minimise the MSE."""
-    from tqdm.auto import tqdm
-
-    dev = images.device
-    steps = len(schedule["betas"])
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    g = torch.Generator().manual_seed(seed)
-    hist: dict[str, list[float]] = {"loss": [], "epoch_loss": []}
-    for epoch in range(epochs):
-        model.train()
-        losses = []
-        for x0 in tqdm(batches(images, batch_size, g), desc=f"DDPM epoch {epoch + 1}/{epochs}", mininterval=0.5):
-            t = torch.randint(0, steps, (len(x0),), generator=g).to(dev)
-            noise = torch.randn(x0.shape, generator=g).to(dev)
-            loss = F.mse_loss(model(add_noise(x0, t, noise, schedule["alpha_bar"]), t), noise)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        hist["loss"] += losses
-        hist["epoch_loss"].append(sum(losses) / len(losses))
-    return hist
 
 
 @torch.no_grad()

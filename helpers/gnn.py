@@ -1,9 +1,11 @@
-"""Graph neural networks with PyTorch Geometric: the graphs, a full-batch training loop, embeddings.
+"""Graph neural networks with PyTorch Geometric: the graphs, and a look at what the models learned.
 
 ``node_graph(P)`` returns Cora (full, downloaded once by ``torch_geometric.datasets.Planetoid``)
-or, in smoke, a citation-like graph generated offline by PyG's ``RandomPartitionGraphDataset``:
-communities with mostly within-community edges and weak, noisy bag-of-words features, the situation
-where looking at neighbours pays. The models themselves come from PyG (``GCN``, ``MLP``).
+or, in smoke, a citation-like graph generated offline the way PyG's ``RandomPartitionGraphDataset``
+does: communities with mostly within-community edges and weak, noisy bag-of-words features, the
+situation where looking at neighbours pays (``smoke_graph(homophily=...)`` turns that knob). The
+models come from PyG (``GCN``, ``MLP``); the training loop, with its masked loss, is the notebook's
+own; ``hidden`` and ``plot_embeddings`` draw the embeddings the models learned.
 
 Taught in extra e2 (e2-graph-neural-networks).
 """
@@ -87,34 +89,6 @@ def _forward(model: Any, data: Any) -> torch.Tensor:
     from torch_geometric.nn import MLP
 
     return model(data.x) if isinstance(model, MLP) else model(data.x, data.edge_index)
-
-
-@torch.no_grad()
-def accuracy(model: Any, data: Any, mask: torch.Tensor) -> float:
-    """Share of the nodes in ``mask`` whose predicted class is right."""
-    model.eval()
-    pred = _forward(model, data).argmax(-1)
-    return float((pred[mask] == data.y[mask]).float().mean())
-
-
-def fit(model: Any, data: Any, epochs: int = 200, lr: float = 0.01, weight_decay: float = 5e-4,
-        desc: str = "training") -> dict[str, list[float]]:
-    """Full-batch training on the training nodes (Adam, cross-entropy); returns the per-epoch history."""
-    from tqdm.auto import tqdm
-
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    history: dict[str, list[float]] = {"loss": [], "train_acc": [], "val_acc": []}
-    for _ in tqdm(range(epochs), desc=desc, mininterval=0.5):
-        model.train()
-        opt.zero_grad()
-        out = _forward(model, data)
-        loss = torch.nn.functional.cross_entropy(out[data.train_mask], data.y[data.train_mask])
-        loss.backward()
-        opt.step()
-        history["loss"].append(loss.item())
-        history["train_acc"].append(accuracy(model, data, data.train_mask))
-        history["val_acc"].append(accuracy(model, data, data.val_mask))
-    return history
 
 
 @torch.no_grad()

@@ -17,6 +17,8 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep smoke stand-ins out of the learner's ~/.cache (unless a run already set a folder)."""
     if not os.environ.get("COURSE_DATA_DIR"):
         os.environ["COURSE_DATA_DIR"] = str(tmp_path_factory.mktemp("course-data"))
+    # the tests' check() calls record progress of their own: never in the folder the notebooks' runs show
+    os.environ["COURSE_PROGRESS_DIR"] = str(tmp_path_factory.mktemp("progress"))
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600,

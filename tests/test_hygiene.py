@@ -114,3 +114,10 @@ def test_the_last_cell_shows_this_notebooks_exercise_progress(path):
     line = next(line for src in imports for line in src.splitlines() if " as ex" in line)
     exec(line, namespace)  # noqa: S102 - an import line of the course's own notebook
     assert namespace["ex"].NOTEBOOK == path.stem, f"{path.stem} imports the exercises of {namespace['ex'].NOTEBOOK}"
+
+
+@pytest.mark.parametrize("nb", [nb for nb in syl.load().notebooks if nb.windows != "native"],
+                         ids=[nb.id for nb in syl.load().notebooks if nb.windows != "native"])
+def test_a_notebook_that_needs_wsl2_on_windows_says_so_in_its_first_cells(nb):
+    opening = "\n".join(c.source for c in _cells(nb.path)[:3] if c.cell_type == "markdown")
+    assert "WSL2" in opening and "Windows" in opening, f"{nb.id}: say up front that native Windows needs WSL2, and why"

@@ -14,6 +14,7 @@ from course import kernels
 def data_dir(tmp_path, monkeypatch):
     folder = tmp_path / "course-data"
     monkeypatch.setenv("COURSE_DATA_DIR", str(folder))
+    monkeypatch.delenv("COURSE_PROGRESS_DIR", raising=False)  # progress in the data folder, as on a learner's machine
     return folder
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from course.exercises import Case, Exercise, near, same_as
 from course.syllabus import objective
 
 NOTEBOOK = "e4-generative-models"
+CHECKERS_REVIEWED = True
 
 GAN = objective(NOTEBOOK, "Train a DCGAN:")
 DDPM = objective(NOTEBOOK, "Train a DDPM:")
@@ -22,6 +25,8 @@ def _q1_solve() -> float:
 
 _q1_check = near(_q1_solve(), rel=0.01, mistakes={
     0.25: "The clean image is scaled by the square root of alpha-bar, not alpha-bar itself.",
+    math.sqrt(0.75): "That is sqrt(1 - alpha_bar), the noise's factor; the clean pixel is scaled by sqrt(alpha_bar).",
+    1.0: "The clean pixel does not pass unchanged: it is scaled by sqrt(alpha_bar) (and the noise, 0 here, added).",
 })
 
 
@@ -37,53 +42,73 @@ q1 = Exercise(
 
 
 def _q2_solve() -> tuple[int, int, int, int]:
-    batch, nz = 16, 64
-    return (batch, nz, 1, 1)  # a 1x1 "image" with nz channels, which ConvTranspose2d grows to 7x7
+    batch, width, kernel, stride, padding, side = 16, 32, 7, 1, 0, 1  # nz = 100 is the input's channels only
+    out_side = (side - 1) * stride - 2 * padding + kernel  # a transposed convolution grows its input: 1 -> 7
+    return (batch, width * 4, out_side, out_side)  # (batch, out_channels, height, width); nz is the input's
 
 
 def _q2_check(answer: Any) -> str | None:
+    import numbers
+
     try:
         items = tuple(answer)
     except TypeError:
         return "give the shape as a tuple of integers, like (2, 3, 4, 5)."
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and type(v).__name__ != "bool_"
+               for v in items):
         return "a shape holds whole numbers (ints), like (2, 3, 4, 5): no fractions, strings or booleans."
-    shape = items
+    shape = tuple(int(v) for v in items)
     if shape == _q2_solve():
         return None
-    if shape == (16, 64):
-        return "close: ConvTranspose2d needs 4-D input, so the noise is a 1x1 image with 64 channels."
-    if shape == (16, 1, 28, 28):
-        return "that is the generator's output; the question asks for its input."
-    return f"{shape} is not it: batch first, then the 64 noise channels, then height and width."
+    if len(shape) != 4:
+        return f"{shape} has {len(shape)} numbers; a ConvTranspose2d output is 4-D: (batch, channels, height, width)."
+    feedback = {
+        (16, 100, 7, 7): "the channels out of the layer are its out_channels, width * 4; nz = 100 is the input's.",
+        (16, 128, 1, 1): "a transposed convolution grows its input: (1 - 1) * 1 - 2 * 0 + 7 = 7 pixels a side.",
+        (16, 32, 7, 7): "the first layer has width * 4 output channels, not width.",
+        (16, 100, 1, 1): "that is the layer's input, the noise; the question asks what comes out.",
+        (16, 1, 28, 28): "that is the generator's output, after all three layers; the question asks after the first.",
+    }
+    return feedback.get(shape, f"{shape} is not it: batch first, then the layer's output channels, then height and "
+                               "width, from (n - 1) * stride - 2 * padding + kernel.")
 
 
 q2 = Exercise(
     "q2",
-    "Our generator (nz = 64) should draw a batch of 16 images. What shape must the noise tensor have?",
+    "A Generator(nz=100, width=32) of section 2 gets a batch of 16 noise vectors, shaped (16, 100, 1, 1). Its "
+    "first layer is nn.ConvTranspose2d(nz, width * 4, 7, 1, 0) (kernel 7, stride 1, padding 0). What shape comes "
+    "out of that layer?",
     _q2_check,
-    "ConvTranspose2d takes 4-D input: (batch, channels, height, width). What are the noise's channels?",
+    "Batch first, then the layer's out_channels, then each side: (n - 1) * stride - 2 * padding + kernel_size.",
     _q2_solve,
     objective=GAN,
+    wrong=(((16, 100, 7, 7), "out_channels"), ((16, 128, 1, 1), "grows its input"), ((16, 100, 1, 1), "input"),
+           ((16, 1, 28, 28), "generator's output"),
+           ((16.0, 128, 7, 7), "whole numbers"), ((True, 128, 7, 7), "whole numbers"), (("16", 128, 7, 7), "whole numbers"),
+           ((16, 128, 7), "4-D")),
+    right=([16, 128, 7, 7], tuple(np.array([16, 128, 7, 7]))),  # a list; NumPy integers (np.int64)
 )
 
 
 def _q3_solve() -> float:
-    return 0.5
+    p_data, p_gen = 1.0, 4.0  # the generator makes this image 4 times as often as the data does
+    return p_data / (p_data + p_gen)
 
 
 _q3_check = near(_q3_solve(), rel=0.01, mistakes={
-    0: "A discriminator that is sure of itself is winning; at the equilibrium it cannot tell.",
-    1: "A discriminator that is sure of itself is winning; at the equilibrium it cannot tell.",
+    0.8: "You put p_G on top: D* is the probability of 'real', p_data / (p_data + p_G).",
+    0.25: "That is p_data / p_G; the denominator of D* is the sum, p_data + p_G.",
+    0.5: "0.5 is the answer where the generator matches the data; here it makes this image 4 times as often.",
+    4.0: "A probability is between 0 and 1: D* = p_data / (p_data + p_G).",
 })
 
 
 q3 = Exercise(
     "q3",
-    "If a GAN's generator matched the data perfectly, what probability of 'real' would the best "
-    "discriminator give every image?",
+    "The generator produces a certain image four times as often as the real data does (p_G = 4 p_data for that "
+    "image). What probability of 'real' does the best possible discriminator give it?",
     _q3_check,
-    "Real and generated images would be indistinguishable: what is the best guess for a coin flip?",
+    "D*(x) = p_data(x) / (p_data(x) + p_G(x)), from section 2. Take p_data = 1 and p_G = 4.",
     _q3_solve,
     objective=GAN,
 )
@@ -141,10 +166,38 @@ def _sum_not_product(steps, beta_start=1e-4, beta_end=0.02):
     return betas, 1 - torch.cumsum(betas, 0)
 
 
+def _end_left_out(steps, beta_start=1e-4, beta_end=0.02):
+    import torch
+
+    betas = beta_start + (beta_end - beta_start) * torch.arange(steps) / steps  # stops one step short of beta_end
+    return betas, torch.cumprod(1 - betas, 0)
+
+
+def _schedule_by_loop(steps, beta_start=1e-4, beta_end=0.02):
+    """Another style: a Python loop in float64, step by step, converted to tensors at the end."""
+    import torch
+
+    betas, alpha_bar, kept = [], [], 1.0
+    for t in range(steps):
+        beta = beta_start + (beta_end - beta_start) * t / (steps - 1) if steps > 1 else beta_start
+        kept *= 1 - beta
+        betas.append(beta)
+        alpha_bar.append(kept)
+    return torch.tensor(betas, dtype=torch.float64), torch.tensor(alpha_bar, dtype=torch.float64)
+
+
+def _schedule_numpy(steps, beta_start=1e-4, beta_end=0.02):
+    """Another style: NumPy arrays (np.linspace, np.cumprod)."""
+    betas = np.linspace(beta_start, beta_end, steps)
+    return betas, np.cumprod(1 - betas)
+
+
 def _schedule_cases() -> list[Case]:
     return [Case("T = 10 steps, betas from 1e-4 to 0.02", (10,)),
             Case("T = 1000 steps (Ho et al.)", (1000,)),
-            Case("T = 5 steps, betas from 0.1 to 0.5", (5, 0.1, 0.5))]
+            Case("T = 5 steps, betas from 0.1 to 0.5", (5, 0.1, 0.5)),
+            Case("T = 50 steps, beta_end = 0.05 given by name", (50,), {"beta_end": 0.05}),
+            Case("T = 3 steps, beta_start = 0.2 by name (the betas fall to 0.02)", (3,), {"beta_start": 0.2})]
 
 
 q5 = Exercise(
@@ -158,7 +211,9 @@ q5 = Exercise(
         (_product_of_betas, "you multiplied the betas; alpha_bar multiplies the alphas, 1 - beta."),
         (_sum_not_product, "you subtracted the sum of the betas; that is only the first-order approximation "
                            "of the product of (1 - beta): use torch.cumprod."),
-    ], expects="your ddpm_schedule function"),
+        (_end_left_out, "your betas stop one step short of beta_end: both ends are included, as "
+                        "torch.linspace(beta_start, beta_end, steps) does."),
+    ], alternatives=[_schedule_by_loop, _schedule_numpy], expects="your ddpm_schedule function"),
     "torch.linspace(beta_start, beta_end, steps) for the betas; torch.cumprod(1 - betas, 0) for alpha_bar.",
     lambda: ddpm_schedule,
     objective=DDPM,

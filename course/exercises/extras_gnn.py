@@ -6,6 +6,7 @@ from course.exercises import Case, Exercise, choice, near, same_as
 from course.syllabus import objective
 
 NOTEBOOK = "e2-graph-neural-networks"
+CHECKERS_REVIEWED = True
 
 STORE = objective(NOTEBOOK, "Store a graph")
 TRAIN = objective(NOTEBOOK, "Train a GCN")
@@ -97,12 +98,14 @@ _q4_check = choice("shrink", {
 
 q4 = Exercise(
     "q4",
-    "If only 20 % of the edges linked nodes of the same class (homophily 0.2), would the GCN's lead "
-    "over the MLP 'grow' or 'shrink'?",
+    "Predict before section 4 measures it: on a graph where only 20 % of the edges link nodes of the same class "
+    "(homophily 0.2, against 0.8 above), would the GCN's lead over the MLP 'grow' or 'shrink'?",
     _q4_check,
     "A GCN layer averages a node with its neighbours. What does that average contain when most neighbours differ?",
     _q4_solve,
     objective=WHY,
+    wrong=(("same", "not one of the options"),),
+    right=("Shrink", " shrink"),
 )
 
 
@@ -116,8 +119,30 @@ def gcn_layer(adjacency, x, weight):
     return norm @ x @ weight
 
 
-def _no_self_loops(adjacency, x, weight):
+def _gcn_diag_matrices(adjacency, x, weight):
+    """Another style: the formula as matrices, D^-1/2 built with torch.diag."""
+    import torch
 
+    a_hat = adjacency + torch.eye(len(adjacency), dtype=adjacency.dtype)
+    d = torch.diag(a_hat.sum(1) ** -0.5)
+    return d @ a_hat @ d @ (x @ weight)
+
+
+def _gcn_edge_loop(adjacency, x, weight):
+    """Another style: a message per edge (self-loops included), as PyG does with edge_index, summed in a loop."""
+    import torch
+
+    n = len(adjacency)
+    a_hat = adjacency + torch.eye(n, dtype=adjacency.dtype)
+    deg = a_hat.sum(1)
+    h = x @ weight
+    out = torch.zeros_like(h)
+    for i, j in a_hat.nonzero().tolist():  # the message from node j to node i
+        out[i] += h[j] / torch.sqrt(deg[i] * deg[j])
+    return out
+
+
+def _no_self_loops(adjacency, x, weight):
     d = adjacency.sum(1).clamp(min=1).pow(-0.5)
     return (d[:, None] * adjacency * d[None, :]) @ x @ weight
 
@@ -152,6 +177,9 @@ def _gcn_cases() -> list[Case]:
         Case("a star (a hub with 3 leaves) plus one isolated node",
              (star, torch.randn(5, 2, generator=gen), torch.randn(2, 3, generator=gen))),
         Case("a random graph of 6 nodes", (rand, torch.randn(6, 4, generator=gen), torch.randn(4, 4, generator=gen))),
+        Case("a triangle in float64, one output per node",
+             (torch.ones(3, 3, dtype=torch.float64) - torch.eye(3, dtype=torch.float64),
+              torch.randn(3, 5, generator=gen, dtype=torch.float64), torch.randn(5, 1, generator=gen, dtype=torch.float64))),
     ]
 
 
@@ -167,7 +195,7 @@ q5 = Exercise(
                     "symmetrically, by 1/sqrt(deg(i) deg(j))."),
         (_not_normalised, "you summed the neighbours without normalising: hubs would get huge vectors. "
                           "Scale entry (i, j) by 1/sqrt(deg(i) deg(j))."),
-    ], expects="your gcn_layer function"),
+    ], alternatives=[_gcn_diag_matrices, _gcn_edge_loop], expects="your gcn_layer function"),
     "a_hat = adjacency + torch.eye(n); d = a_hat.sum(1) ** -0.5; then (d[:, None] * a_hat * d[None, :]) @ x @ weight.",
     lambda: gcn_layer,
     objective=WHY,

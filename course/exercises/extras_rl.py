@@ -1,4 +1,4 @@
-"""Exercises for the extra "Reinforcement learning: CartPole and LunarLander"."""
+"""Exercises for the extra "Reinforcement learning: CartPole, LunarLander and Atari"."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from course.exercises import Case, Exercise, choice, near, same_as
 from course.syllabus import objective
 
 NOTEBOOK = "e1-reinforcement-learning"
+CHECKERS_REVIEWED = True
 
+LOOP = objective(NOTEBOOK, "Write the agent-environment loop")
 TRAIN = objective(NOTEBOOK, "Train DQN and")
-JUDGE = objective(NOTEBOOK, "Read reward curves")
 DEVICE = objective(NOTEBOOK, "Measure why small")
+ATARI = objective(NOTEBOOK, "Train a CNN policy on Atari")
 
 
 def _q1_solve() -> float:
@@ -20,7 +22,8 @@ def _q1_solve() -> float:
 _q1_check = near(_q1_solve(), rel=0.005, mistakes={
     500: "That is the undiscounted score of the episode; the return weighs step k by gamma**k.",
     100: "That is 1 / (1 - gamma), the return of an endless episode; this one stops after 500 steps.",
-    200: "200 steps was the cap of the old CartPole-v0; v1 runs to 500, and the return is discounted.",
+    sum(0.99**k for k in range(200)): "That is the return of 200 steps, the cap of the old CartPole-v0; v1 runs to "
+                                      "500.",
 })
 
 
@@ -30,9 +33,10 @@ q1 = Exercise(
     "for the whole 500 steps. With gamma = 0.99, what is the discounted return G_0 at the first step? "
     "(The evaluation table reports the undiscounted score, 500; the agents learn from G.)",
     _q1_check,
-    "G_0 = 1 + 0.99 + 0.99**2 + ... + 0.99**499: a geometric series, (1 - 0.99**500) / (1 - 0.99).",
+    "G_0 = 1 + 0.99 + 0.99**2 + ... + 0.99**499: your discounted_return of section 3 on 500 rewards of 1, or the "
+    "geometric series (1 - 0.99**500) / (1 - 0.99).",
     _q1_solve,
-    objective=TRAIN,
+    objective=LOOP,
 )
 
 
@@ -40,20 +44,19 @@ def _q2_solve() -> str:
     return "DQN"
 
 
-_q2_check = choice("DQN", {
-    "PPO": (
-        "PPO is on-policy: it learns from the rollout it just collected and then throws it away. "
-        "The other one keeps a buffer_size of past transitions."),
-})
-
-
 q2 = Exercise(
     "q2",
     "Which algorithm keeps past transitions in a replay buffer and learns from them again and again: 'PPO' or 'DQN'?",
-    _q2_check,
-    "Look at the settings printed in section 3: which one has a buffer_size?",
+    choice("DQN", {
+        "PPO": (
+            "PPO is on-policy: it learns from the rollout it just collected and then throws it away. "
+            "The other one keeps a buffer_size of past transitions."),
+    }),
+    "Look at the settings spelled out in train_ppo and train_dqn: which one has a buffer_size?",
     _q2_solve,
     objective=TRAIN,
+    wrong=(("A2C", "not one of the options"),),
+    right=("dqn", " DQN "),
 )
 
 
@@ -65,6 +68,7 @@ def _q3_solve() -> float:
 _q3_check = near(_q3_solve(), rel=0.02, unit="µs", mistakes={
     30: "You counted the kernel launches but not the two copies.",
     20: "You counted the copies but not the six kernel launches.",
+    40: "You counted one copy only: the observations go to the GPU and the actions come back.",
 })
 
 
@@ -84,21 +88,23 @@ def _q4_solve() -> str:
     return "gpu"
 
 
-_q4_check = choice("gpu", {
-    "cpu": (
-        "a CNN over batches of 84x84x4 images is millions of multiply-adds per step: enough work to"
-        " keep a GPU busy, so the fixed costs you measured no longer dominate."),
-})
-
-
 q4 = Exercise(
     "q4",
-    "You train PPO with a CNN policy on Atari frames (stacks of four 84x84 images, 8 environments). "
-    "Which device should it train on: 'cpu' or 'gpu'?",
-    _q4_check,
-    "SB3's warning names the exception itself: 'when not using a CNN policy'.",
+    "Predict before you measure. Section 8 trains PPO with SB3's CnnPolicy on Atari: each observation is 4 "
+    "stacked 84 x 84 grey frames, 8 game copies run together, and each update runs the network forward and "
+    "backward on batches of 256 observations. Which device trains it faster: 'cpu' or 'gpu'?",
+    choice("gpu", {
+        "cpu": (
+            "a CNN over batches of 4 x 84 x 84 frames is millions of multiply-adds per observation, a thousand "
+            "times the CartPole MLP: enough work to keep a GPU busy, so the fixed costs of section 7 no longer "
+            "dominate."),
+    }),
+    "Compare the work per observation: the CartPole MLP does a few thousand multiply-adds; a convolution over "
+    "4 x 84 x 84 pixels, millions. SB3's warning names the exception itself: 'when not using a CNN policy'.",
     _q4_solve,
-    objective=DEVICE,
+    objective=ATARI,
+    wrong=(("tpu", "not one of the options"),),
+    right=("GPU", "'gpu'"),
 )
 
 
@@ -108,9 +114,36 @@ def discounted_returns(rewards: list[float], dones: list[bool], gamma: float) ->
     for t in reversed(range(len(rewards))):  # from the last step back to the first
         if dones[t]:
             future = 0.0  # nothing after the end of an episode belongs to this one
-        future = rewards[t] + gamma * future
+        future = float(rewards[t]) + gamma * future
         returns[t] = future
     return returns
+
+
+def _returns_by_sums(rewards, dones, gamma):
+    """Another style: for each step, the discounted sum of the rewards to the end of its episode (a double loop)."""
+    out = []
+    for t in range(len(rewards)):
+        total, k = 0.0, t
+        while k < len(rewards):
+            total += gamma ** (k - t) * rewards[k]
+            if dones[k]:
+                break
+            k += 1
+        out.append(total)
+    return out
+
+
+def _returns_numpy_float32(rewards, dones, gamma):
+    """Another style: NumPy arrays, a mask instead of an if, and a float32 array as the result."""
+    import numpy as np
+
+    r = np.asarray(rewards, dtype=np.float32)
+    keep = 1.0 - np.asarray(dones, dtype=np.float32)  # 0 where an episode ended
+    out, future = np.zeros_like(r), np.float32(0.0)
+    for t in range(len(r) - 1, -1, -1):
+        future = r[t] + np.float32(gamma) * keep[t] * future
+        out[t] = future
+    return out
 
 
 def _ignores_dones(rewards, dones, gamma):
@@ -129,13 +162,30 @@ def _not_discounted(rewards, dones, gamma):
     return discounted_returns(rewards, dones, 1.0)
 
 
+def _reset_too_late(rewards, dones, gamma):
+    returns, future = [0.0] * len(rewards), 0.0
+    for t in reversed(range(len(rewards))):
+        future = rewards[t] + gamma * future
+        returns[t] = future
+        if dones[t]:
+            future = 0.0
+    return returns
+
+
 def _return_cases() -> list[Case]:
+    import numpy as np
+
     return [
         Case("one CartPole episode of 4 steps (+1 each), gamma 0.9", ([1.0, 1.0, 1.0, 1.0], [False, False, False, True], 0.9)),
         Case("two episodes back to back (the first ends after its third step), gamma 0.5",
              ([1.0, 2.0, 3.0, 4.0, 5.0], [False, False, True, False, False], 0.5)),
         Case("rewards 0, 0, 10 with gamma 0.99 (a late reward)", ([0.0, 0.0, 10.0], [False, False, True], 0.99)),
         Case("gamma 0: each return is its own reward", ([3.0, -1.0, 2.0], [False, True, False], 0.0)),
+        Case("integer rewards with gamma 1 (the score still to come), an episode of one step in the middle",
+             ([2, -1, 4, 1, 3], [False, True, True, False, True], 1)),
+        Case("NumPy arrays (float32 rewards, bool dones) from a rollout buffer, three episodes, gamma 0.8",
+             (np.array([0.5, -1.0, 2.0, 0.0, 1.5, 1.0], dtype=np.float32),
+              np.array([False, True, False, True, False, False]), 0.8)),
         Case("no steps at all", ([], [], 0.9)),
     ]
 
@@ -144,7 +194,8 @@ q5 = Exercise(
     "q5",
     "Write discounted_returns(rewards, dones, gamma): for every step t of a rollout, the discounted return "
     "G_t = r_t + gamma * G_{t+1}, where the sum stops at the end of an episode: after a step with "
-    "dones[t] True, nothing later counts. rewards and dones are lists of the same length; return a list of floats.",
+    "dones[t] True, nothing later counts. rewards and dones are lists (or 1-D NumPy arrays) of the same length; "
+    "return one float per step (a list or an array).",
     same_as(discounted_returns, _return_cases, mistakes=[
         (_ignores_dones, "your returns run across the end of an episode: when dones[t] is True, the rewards "
                          "after step t belong to the next episode and must not count."),
@@ -152,9 +203,41 @@ q5 = Exercise(
                        "episode: loop from the last step back to the first."),
         (_not_discounted, "you added the future rewards without discounting: multiply each step further away "
                           "by one more gamma."),
-    ], expects="your discounted_returns function"),
+        (_reset_too_late, "you reset the running return after using it at the step that ended an episode: reset "
+                          "it before, so that this step gets its own reward only."),
+    ], alternatives=[_returns_by_sums, _returns_numpy_float32], expects="your discounted_returns function"),
     "Loop t from len(rewards) - 1 down to 0 with a running future = 0.0: reset it to 0 if dones[t], then "
     "future = rewards[t] + gamma * future, and store it.",
     lambda: discounted_returns,
-    objective=TRAIN,
+    objective=LOOP,
+)
+
+
+def _q6_solve() -> float:
+    transitions, frames, side = 100_000, 4, 84  # the zoo's DQN buffer_size for Atari; 4 stacked 84 x 84 frames
+    observation_bytes = frames * side * side  # uint8: one byte a pixel
+    return transitions * 2 * observation_bytes / 2**30  # the observation and the next observation
+
+
+_q6_check = near(_q6_solve(), rel=0.02, unit="GiB", mistakes={
+    _q6_solve() / 2: "That stores each observation once; SB3's replay buffer keeps the next observation of every "
+                     "transition too (unless optimize_memory_usage=True).",
+    _q6_solve() * 4: "That counts 4 bytes a pixel (float32); the buffer keeps frames in the observation space's "
+                     "dtype, uint8: one byte a pixel.",
+    _q6_solve() * 2**30 / 1e9: "That is in GB (10**9 bytes); the question asks for GiB (2**30 bytes).",
+    _q6_solve() * 10: "That is a buffer of 1,000,000 transitions, the DQN paper's; the zoo keeps 100,000.",
+    _q6_solve() / 4: "An observation is 4 stacked frames, not one.",
+})
+
+
+q6 = Exercise(
+    "q6",
+    "The zoo's DQN for Atari keeps buffer_size = 100,000 transitions. Each observation is 4 stacked 84 x 84 grey "
+    "frames of uint8 (one byte a pixel), and SB3's replay buffer stores both the observation and the next "
+    "observation of every transition. How many GiB of RAM does the buffer take? (1 GiB = 2**30 bytes; ignore "
+    "the actions and rewards.)",
+    _q6_check,
+    "100,000 transitions x 2 observations x (4 x 84 x 84) bytes, divided by 2**30.",
+    _q6_solve,
+    objective=ATARI,
 )
