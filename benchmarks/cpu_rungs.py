@@ -80,13 +80,15 @@ def _load(folder: str, quant: str | None) -> tuple[Any, float]:
     return model, took()
 
 
-def _seconds_per_token(model: Any, tokens: int = 12) -> float:
-    """Seconds a generated token takes after the prompt pass (greedy, forced to ``tokens`` tokens)."""
+def _seconds_per_token(model: Any, tokens: int = 12, batch: int = 1) -> float:
+    """Seconds a decode step of ``batch`` sequences takes after the prompt pass (greedy, forced to ``tokens`` tokens)."""
     import torch
 
-    ids = torch.randint(0, model.config.vocab_size, (1, CHAT_PROMPT_TOKENS), generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(0, model.config.vocab_size, (batch, CHAT_PROMPT_TOKENS),
+                        generator=torch.Generator().manual_seed(batch - 1))
     with torch.inference_mode():
-        model.generate(input_ids=ids, max_new_tokens=2, min_new_tokens=2, do_sample=False, pad_token_id=0)  # warm-up
+        if batch == 1:
+            model.generate(input_ids=ids, max_new_tokens=2, min_new_tokens=2, do_sample=False, pad_token_id=0)  # warm-up
         one = _clock()
         model.generate(input_ids=ids, max_new_tokens=1, min_new_tokens=1, do_sample=False, pad_token_id=0)
         prefill = one()
@@ -105,20 +107,6 @@ def _prefill_seconds(model: Any, tokens: int, batch: int = 1) -> float:
         out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
     del out
     return took()
-
-
-def _batched_seconds_per_step(model: Any, batch: int, tokens: int = 8) -> float:
-    """Seconds one decode step of ``batch`` sequences takes (greedy, forced to ``tokens`` tokens, after the prompt pass)."""
-    import torch
-
-    ids = torch.randint(0, model.config.vocab_size, (batch, CHAT_PROMPT_TOKENS), generator=torch.Generator().manual_seed(1))
-    with torch.inference_mode():
-        one = _clock()
-        model.generate(input_ids=ids, max_new_tokens=1, min_new_tokens=1, do_sample=False, pad_token_id=0)
-        prefill = one()
-        many = _clock()
-        model.generate(input_ids=ids, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False, pad_token_id=0)
-        return max(many() - prefill, 0.0) / (tokens - 1)
 
 
 def time_e6(threads: int) -> dict[str, Any]:
@@ -141,7 +129,7 @@ def time_e6(threads: int) -> dict[str, Any]:
                                                                                  + sum(sweep) * per_token)
         parts[f"section 5: one streamed answer of {new} tokens"] = short + new * per_token
         parts[f"section 6: {users} requests in line and {users} prompts one by one"] = 2 * users * (short + new * per_token)
-        step = _batched_seconds_per_step(model, users)
+        step = _seconds_per_token(model, 8, batch=users)
         parts[f"section 6: one batch of {users} prompts, {new} steps"] = _prefill_seconds(model, CHAT_PROMPT_TOKENS, users) \
             + new * step
         del model

@@ -6,12 +6,13 @@ syllabus entry says its full profile needs a GPU (``needs`` holds "gpu" or "cuda
 downloaded), caps the card at 12 GiB with ``torch.cuda.set_per_process_memory_fraction`` and runs the step.
 Per notebook it reports the planner's estimate (its tensors, without the CUDA context and allocator reserve
 that PyTorch's allocator peak does not see; none for CNNs and diffusers pipelines, whose activations it does
-not model), the measured peak (allocated and
-reserved), the syllabus's peak-VRAM figure, and a verdict: within max(10 %, 0.5 GB) of the planner (or, with
-no planner figure, of the syllabus), or not; an out-of-memory is expected only where the planner says it
-does not fit. ``--list`` prints the notebook ids it covers (with the rung of a ladder notebook). Without CUDA it
-says so and exits 0. A notebook with a ladder is rehearsed at its 12 GiB rung: the rung its ladder takes on a 12 GB
-card beside a desktop (``TWELVE_GIB_FREE``), whose plan its syllabus ``plan`` table repeats.
+not model), the measured peak (allocated and reserved), the syllabus's peak-VRAM figure, and a verdict: within
+max(10 %, 0.5 GB) of the planner (or, with no planner figure, of the rung's measured rule ``need_gib``, else of the
+syllabus), or not; an out-of-memory is expected only where the planner says it does not fit. ``--list`` prints the
+notebook ids it covers, each with its 12 GiB rung and/or its step (NO STEP where nothing rehearses one). Without
+CUDA it says so and exits 0. A notebook with a ladder is rehearsed at its 12 GiB rung: the rung its ladder takes on a
+12 GB card beside a desktop (``TWELVE_GIB_FREE``): its ``plan`` (which its syllabus ``plan`` table repeats), or, for a
+rung with a measured rule (08a, 08b, e3), its step in STEPS, judged against the rule's ``need_gib``.
 
 It runs from a bare GPU box: the repository folder on ``PYTHONPATH`` (no install), torch, transformers,
 peft, accelerate (older versions than the course pins are fine), bitsandbytes and diffusers; it imports
@@ -71,6 +72,16 @@ def gpu_notebooks(source: Path = SYLLABUS) -> list[dict]:
             or any(not r.cpu for r in _ladder(e["id"]) or ())]
 
 
+def step_for(entry: dict):  # noqa: ANN201 - a step maker (device, tiny) -> (run, planner_bytes, what), or None
+    """What rehearses a notebook: its 12 GiB rung's plan, its syllabus ``plan`` table, or its step in STEPS."""
+    rung = twelve_gib_rung(entry["id"])
+    if rung is not None and rung.plan is not None:
+        return lambda d, t: llm_step(rung.plan, d, t)
+    if isinstance(entry.get("plan"), dict):
+        return lambda d, t: llm_step(entry["plan"], d, t)
+    return STEPS.get(entry["id"])
+
+
 def select(entries: list[dict], selectors: list[str]) -> list[dict]:
     """Entries matching selectors: "all", a week ("6"), an id or its prefix ("06b"), "extras"."""
     if not selectors or "all" in selectors:
@@ -96,15 +107,14 @@ def rehearse_one(entry: dict, device: str = "cuda", tiny: bool = False, cap_gib:
     nb_id, full = entry["id"], entry.get("full", {})
     row = {"notebook": nb_id, "syllabus_gb": full.get("vram_gb"), "syllabus_source": full.get("vram_source", "")}
     rung = twelve_gib_rung(nb_id)
-    if rung is not None and rung.plan is not None:
+    if rung is not None:
         row["rung"] = rung.name
-        make = lambda d, t: llm_step(rung.plan, d, t)  # noqa: E731
-    elif isinstance(entry.get("plan"), dict):
-        make = lambda d, t: llm_step(entry["plan"], d, t)  # noqa: E731
-    elif nb_id in STEPS:
-        make = STEPS[nb_id]
-    else:
-        return row | {"status": "no step", "verdict": "no plan table in the syllabus and no step in STEPS"}
+        if rung.plan is None and rung.need_gib is not None:
+            row["rung_need_gib"] = rung.need_gib  # its measured rule, what the notebook states for this rung
+    make = step_for(entry)
+    if make is None:
+        return row | {"status": "no step", "verdict": "no 12 GiB rung plan, no plan table in the syllabus and no step "
+                                                      "in STEPS"}
     cuda = device == "cuda"
     t0 = time.perf_counter()
     try:
@@ -143,10 +153,14 @@ def rehearse_one(entry: dict, device: str = "cuda", tiny: bool = False, cap_gib:
 
 
 def judge(row: dict, cap_gib: float = CAP_GIB) -> dict:
-    """The verdict: agrees within max(10 %, 0.5 GB) with the planner (else the syllabus figure), or not."""
+    """The verdict: within max(10 %, 0.5 GB) of the planner (else the rung's measured rule, else the syllabus), or not."""
     planned = row.get("planner_bytes")
-    reference = planned if planned is not None else (row["syllabus_gb"] * GB if row.get("syllabus_gb") else None)
-    against = "planner" if planned is not None else "syllabus"
+    if planned is not None:
+        reference, against = planned, "planner"
+    elif row.get("rung_need_gib"):
+        reference, against = row["rung_need_gib"] * GIB, "rung's need_gib"
+    else:
+        reference, against = (row["syllabus_gb"] * GB if row.get("syllabus_gb") else None), "syllabus"
     if row["status"] == "oom":
         should_fit = reference is None or reference <= cap_gib * GIB
         return {"agrees": not should_fit, "verdict": "OUT OF MEMORY where it should fit" if should_fit
@@ -188,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     entries = select(gpu_notebooks(), args.notebooks)
     if args.list:
         for e in entries:
-            rung = twelve_gib_rung(e["id"])
-            print(e["id"] + (f"  (12 GiB rung: {rung.name})" if rung else ""))
+            rung, make = twelve_gib_rung(e["id"]), step_for(e)
+            how = [f"12 GiB rung: {rung.name}"] if rung else []
+            how += [f"step: {make.__name__}"] if make is not None and make is STEPS.get(e["id"]) else []
+            how += [] if make is not None else ["NO STEP: add one to benchmarks/rehearse_steps.py"]
+            print(e["id"] + (f"  ({'; '.join(how)})" if how else ""))
         return 0
     import torch
 

@@ -3,14 +3,21 @@
 Each ``step_<notebook>(device, tiny)`` returns ``(run, planner_bytes, what)``: ``run()`` builds the models on the
 device and runs the step; ``planner_bytes`` is the planner's figure for PyTorch's allocator (None where the planner
 does not model the step); ``what`` says what runs. ``tiny=True`` shrinks every shape for a CPU test of the same
-code. LLM notebooks use :func:`llm_step` with the ``plan = {...}`` table of their syllabus entry. 04a's and 04b's
-networks come from the notebooks themselves (``course.notebook_code``); the other steps mirror each notebook's
-full-profile defaults: keep them in step when a notebook changes.
+code. LLM notebooks use :func:`llm_step` with their 12 GiB rung's ``plan`` (``helpers.ladders``) or the ``plan =
+{...}`` table of their syllabus entry; 08a and 08b run their 12 GiB rung's settings (a rung with a measured rule,
+``need_gib``, which the rehearsal compares with). 04a's, 04b's and 05b's networks come from the notebooks themselves
+(``course.notebook_code``); the other steps mirror each notebook's full-profile defaults: keep them in step when a
+notebook changes. The steps of 04c, 04d, 05b and 05c are in ``benchmarks.rehearse_steps_more``.
+
+The 04c, 04d, 05b, 05c steps and the 08a/08b steps at their new rungs were written without a GPU: only their tiny
+versions have run (tests/test_rehearse.py, on a CPU).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+
+from benchmarks.rehearse_steps_more import STEPS_MORE
 
 PLAN_KEYS = ("model", "method", "bits", "batch", "seq", "checkpointing", "lora_rank", "precision", "optimizer")
 TINY_LLAMA = dict(model_type="llama", hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=4,
@@ -144,64 +151,96 @@ def _sd_weights(tiny: bool) -> str:
     return f"; planner: {gib:.2f} GiB of fp16 weights, activations not modelled"
 
 
+def _rung_settings(nb: str) -> tuple[str, dict, float | None]:
+    """The 12 GiB rung of a ladder notebook: its name, settings and measured rule (``benchmarks.rehearse``)."""
+    from benchmarks.rehearse import twelve_gib_rung
+
+    rung = twelve_gib_rung(nb)
+    return rung.name, dict(rung.settings), rung.need_gib
+
+
 def step_08a(device: str, tiny: bool) -> tuple[Callable, int | None, str]:
-    """SD 1.5 text to image, fp16, 512 px, batch 1: text encoder, two UNet steps with guidance, VAE decode."""
+    """08a's heaviest row at its 12 GiB rung (sd15-512-batch8): the batch table's 16-bit row without VAE slicing.
+
+    SD 1.5's text encoder, UNet and VAE in the course's 16-bit type: 8 prompts and 8 empty ones encoded, two UNet
+    steps on the doubled batch of 16 latents (guidance), then all 8 latents decoded at once.
+    """
     import torch
 
     from helpers import gpu
 
-    size = 64 if tiny else 512
+    name, settings, need = _rung_settings("08a")
+    size, batch = (64, 2) if tiny else (settings["size"], settings["batch"])
 
     def run() -> None:
-        dtype = gpu.precision(device).compute  # as 08a loads it: bf16 (fp16 on older GPUs), fp32 on a CPU
+        dtype = gpu.precision(device).half  # the "half" row (diffusion.measure_techniques): bf16, fp16 on older GPUs
         text, unet, vae = _sd_parts(device, tiny, dtype)
         scale = 2 ** (len(vae.config.block_out_channels) - 1)
         with torch.no_grad():
-            ids = torch.randint(0, text.config.vocab_size, (2, 77), device=device)  # prompt + empty prompt (CFG)
+            ids = torch.randint(0, text.config.vocab_size, (2 * batch, 77), device=device)  # prompts + empty (CFG)
             emb = text(input_ids=ids)[0]
-            lat = torch.randn(1, 4, size // scale, size // scale, device=device, dtype=dtype)
+            lat = torch.randn(batch, 4, size // scale, size // scale, device=device, dtype=dtype)
             for t in (999, 500):
                 eps = unet(torch.cat([lat, lat]), t, encoder_hidden_states=emb).sample
-                lat = lat - 0.1 * (eps[:1] + 7.5 * (eps[1:] - eps[:1]))
-            vae.decode(lat / vae.config.scaling_factor)
+                lat = lat - 0.1 * (eps[:batch] + 7.5 * (eps[batch:] - eps[:batch]))
+            images = vae.decode(lat / vae.config.scaling_factor).sample  # the whole batch at once: no VAE slicing
+            (images / 2 + 0.5).clamp(0, 1).float().cpu()  # the pipeline's post-processing
 
-    return run, None, f"SD 1.5 fp16 at {size} px, batch 1 with guidance, VAE decode{_sd_weights(tiny)}"
+    stated = f"; rung {name} needs {need} GiB (helpers.diffusion.need_gib)" if not tiny else ""
+    return run, None, f"SD 1.5 16-bit at {size} px, batch {batch} with guidance, decoded at once{_sd_weights(tiny)}{stated}"
 
 
 def step_08b(device: str, tiny: bool) -> tuple[Callable, int | None, str]:
-    """SD 1.5 UNet LoRA (rank 8) training at 512 px, batch 2: frozen 16-bit UNet, fp32 adapters, autocast."""
+    """08b's LoRA training at its 12 GiB rung (512px-batch4): rank-8 adapters on a frozen 16-bit SD 1.5 UNet.
+
+    As the notebook: every model resident in the course's 16-bit type, LoRA weights cast to fp32, AdamW, the
+    images encoded one at a time beforehand, then training steps of 4 latents at 512 px under autocast with a
+    GradScaler, clipping to 1, gradient checkpointing as the rung says (off at 512px-batch4).
+    """
     import torch
 
     from helpers import gpu
 
-    size, batch = (64, 2) if tiny else (512, 2)
+    name, settings, need = _rung_settings("08b")
+    size, batch = (64, 2) if tiny else (settings["size"], settings["batch"])
+    checkpointing = bool(settings.get("checkpointing"))
 
     def run() -> None:
+        from diffusers.training_utils import cast_training_params
         from peft import LoraConfig
 
-        dtype = gpu.precision(device).half  # 08b's frozen UNet in the course's 16-bit type
-        text, unet, vae = _sd_parts(device, tiny, dtype)
-        unet.requires_grad_(False)
+        prec = gpu.precision(device)
+        text, unet, vae = _sd_parts(device, tiny, prec.compute)  # diffusion.load_pipeline(dtype=PREC.compute)
+        for model in (unet, vae, text):
+            model.requires_grad_(False)
         unet.add_adapter(LoraConfig(r=8, lora_alpha=8, init_lora_weights="gaussian",
                                     target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
+        cast_training_params(unet, dtype=torch.float32)  # only the LoRA weights go to fp32
         params = [p for p in unet.parameters() if p.requires_grad]
-        for p in params:
-            p.data = p.data.float()  # LoRA weights in fp32, as 08b keeps them
-        opt = torch.optim.AdamW(params, lr=1e-4)
+        opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=1e-2)
+        scaler = torch.amp.GradScaler(device, enabled=prec.scaler)
+        if checkpointing:
+            unet.enable_gradient_checkpointing()
+        with torch.no_grad():  # sd_lora.encode_examples: one image at a time, the captions at once
+            lat = torch.cat([vae.encode(torch.randn(1, 3, size, size, device=device, dtype=vae.dtype)).latent_dist.mean
+                             for _ in range(batch)]) * vae.config.scaling_factor
+            emb = text(input_ids=torch.randint(0, text.config.vocab_size, (batch, 77), device=device))[0]
+        unet.train()
         for _ in range(2):
-            with torch.no_grad():
-                pixels = torch.randn(batch, 3, size, size, device=device, dtype=dtype)
-                lat = vae.encode(pixels).latent_dist.sample() * vae.config.scaling_factor
-                emb = text(input_ids=torch.randint(0, text.config.vocab_size, (batch, 77), device=device))[0]
             noise = torch.randn_like(lat)
-            with torch.autocast(device, dtype=dtype):
-                pred = unet(lat + noise, torch.randint(0, 1000, (batch,), device=device), encoder_hidden_states=emb).sample
-                loss = torch.nn.functional.mse_loss(pred.float(), noise.float())
-            loss.backward()
-            opt.step()
+            with torch.autocast(device, dtype=prec.compute, enabled=prec.autocast):
+                pred = unet(lat + noise, torch.randint(0, 1000, (batch,), device=device), emb).sample
+            loss = torch.nn.functional.mse_loss(pred.float(), noise.float())
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            scaler.step(opt)
+            scaler.update()
             opt.zero_grad(set_to_none=True)
 
-    return run, None, f"SD 1.5 UNet LoRA r8 training at {size} px, batch {batch}{_sd_weights(tiny)}"
+    stated = f"; rung {name} needs {need} GiB (helpers.sd_lora.need_gib)" if not tiny else ""
+    return run, None, (f"SD 1.5 UNet LoRA r8 training at {size} px, batch {batch}, checkpointing "
+                       f"{'on' if checkpointing else 'off'}{_sd_weights(tiny)}{stated}")
 
 
 def _llava_config(tiny: bool):  # noqa: ANN202
@@ -309,4 +348,4 @@ STEPS: dict[str, Callable[[str, bool], tuple[Callable, int | None, str]]] = {
     "04a-cnns-on-cifar10": step_04a, "04b-cifar10-speedrun": step_04b, "05a-transformers-for-nlp": step_05a,
     "08a-text-to-image": step_08a, "08b-teach-it-a-style": step_08b, "e3-multimodal": step_e3,
     "e4-generative-models": step_e4, "e6-serving-a-local-llm": step_e6,
-}
+} | STEPS_MORE  # 04c, 04d, 05b, 05c: benchmarks/rehearse_steps_more.py

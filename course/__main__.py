@@ -22,6 +22,12 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _selectors(p: argparse.ArgumentParser) -> None:
+    """The SELECTOR arguments that run, exercises and progress share."""
+    p.add_argument("selectors", nargs="*", metavar="SELECTOR",
+                   help="week number (3 or 03), notebook id, 'extras' or 'all' (default)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's argument parser."""
     parser = _Parser(prog="course", description="Deep Learning on 12 GB: the course's command line.")
@@ -47,8 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("run", help="execute notebooks with papermill and check their metrics")
-    p.add_argument("selectors", nargs="*", metavar="SELECTOR",
-                   help="week number (3 or 03), notebook id, 'extras' or 'all' (default)")
+    _selectors(p)
     p.add_argument("--profile", default="smoke", help="smoke (CPU, tiny, offline) or full (default: smoke)")
     p.add_argument("--out", default=".course-runs/latest", help="folder for executed notebooks and summary.json")
     p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell")
@@ -93,15 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pdf", action="store_true", help="write the HTML only")
 
     p = sub.add_parser("exercises", help="every exercise: notebook, id, kind and the objective it practises")
-    p.add_argument("selectors", nargs="*", metavar="SELECTOR",
-                   help="week number (3 or 03), notebook id, 'extras' or 'all' (default)")
+    _selectors(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--verify", action="store_true", help="run every reference solution through its check")
     p.add_argument("--answers", action="store_true", help="the key, for instructors: each exercise's reference answer")
 
     p = sub.add_parser("progress", help="which exercises you have solved, per notebook, and what to open next")
-    p.add_argument("selectors", nargs="*", metavar="SELECTOR",
-                   help="week number (3 or 03), notebook id, 'extras' or 'all' (default)")
+    _selectors(p)
     p.add_argument("--json", action="store_true", help="print JSON (what an instructor collects)")
     p.add_argument("--reset", action="store_true", help="forget the progress of the selected notebooks")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from course import syllabus as syl
-from course.errors import CourseError
+from course.errors import CourseError, read_text
 
 REPORT_KIND = "dl12gb-doctor-report"  # what a `course doctor --json` report says it is
 REPORT_VERSION = 2  # 2: name, time, course version and downloads added (version 1 reports are read too)
@@ -24,12 +24,9 @@ REPORT_VERSION = 2  # 2: name, time, course version and downloads added (version
 
 def read_report(path: Path) -> dict[str, Any]:
     """One report, checked; raise CourseError naming the file and what is wrong with it."""
+    text = read_text(path, "report")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CourseError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise CourseError(f"{path}: cannot read it ({type(err).__name__})") from None
+        data = json.loads(text)
     except json.JSONDecodeError as err:
         raise CourseError(f"{path}: not JSON ({err.msg} at line {err.lineno}): was it saved from "
                           "`python -m course doctor --json`?") from None

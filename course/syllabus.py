@@ -17,7 +17,7 @@ from typing import Any
 
 import tomllib
 
-from course.errors import CourseError
+from course.errors import CourseError, read_text
 from helpers.ready import DOWNLOAD_KINDS, NEEDS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -192,12 +192,9 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 def load(path: Path | str | None = None) -> Syllabus:
     """Read and validate the syllabus; raise CourseError naming the file and field on any problem."""
     source = Path(path) if path is not None else SYLLABUS_PATH
+    text = read_text(source, "syllabus")
     try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CourseError(f"{source}: syllabus not found; pass the path of a syllabus.toml.") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise CourseError(f"{source}: cannot read the syllabus ({err.__class__.__name__}).") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise CourseError(f"{source}: not valid TOML: {err}") from None
     r = _Reader(source)

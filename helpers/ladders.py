@@ -56,32 +56,33 @@ class Rung:
         return float(self.need_gib)
 
 
-def _llm(name: str, model: str, plan: dict, why: str, **settings: Any) -> Rung:
-    return Rung(name, {"model": model, **settings}, plan=plan, why=why)
 
+def _kv_sweep(name: str, context: int, why: str, preset: str = "llama-3.1-8b-instruct",
+              model: str | None = None) -> Rung:
+    """06a's rungs: a 4-bit model whose KV-cache sweep runs to ``context`` tokens (MODEL unless ``model`` is given)."""
+    settings = {"context": context} | ({"model": model} if model else {})
+    return Rung(name, settings, plan=dict(model=preset, method="inference", bits=4, batch=1, seq=context), why=why)
+
+
+def _qlora(name: str, batch: int, max_len: int, why: str, preset: str = "mistral-7b-v0.3",
+           model: str | None = None) -> Rung:
+    """07a's rungs: QLoRA (4-bit base, rank 16, 8-bit AdamW, checkpointing), 16 examples a step whatever the batch."""
+    settings = {"batch": batch, "max_len": max_len, "grad_accum": 16 // batch} | ({"model": model} if model else {})
+    return Rung(name, settings, plan=dict(model=preset, method="qlora", bits=4, batch=batch, seq=max_len,
+                                          checkpointing=True, lora_rank=16, optimizer="adamw8bit"), why=why)
 
 # The ladders. Planner figures are exact for what the planner models (tests/test_planner.py); measured rules say
 # where they were measured. Keep each notebook's 12 GiB rung equal to its syllabus `plan` / defaults.
 LADDERS: dict[str, tuple[Rung, ...]] = {
     "06a": (  # the KV-cache sweep of section 7 is the heaviest step; MODEL (the parameter) unless a rung names one
-        Rung("8b-4bit-64k", {"context": 65536},
-             plan=dict(model="llama-3.1-8b-instruct", method="inference", bits=4, batch=1, seq=65536),
-             why="24 GB: the 8B model at 4-bit, the KV-cache sweep to 65,536 tokens"),
-        Rung("8b-4bit-32k", {"context": 32768},
-             plan=dict(model="llama-3.1-8b-instruct", method="inference", bits=4, batch=1, seq=32768),
-             why="16 GB: the sweep to 32,768 tokens"),
-        Rung("8b-4bit-16k", {"context": 16384},
-             plan=dict(model="llama-3.1-8b-instruct", method="inference", bits=4, batch=1, seq=16384),
-             why="12 GB beside a desktop (the reference card): the sweep to 16,384 tokens"),
-        Rung("8b-4bit-8k", {"context": 8192},
-             plan=dict(model="llama-3.1-8b-instruct", method="inference", bits=4, batch=1, seq=8192),
-             why="10 GB: the same 8B model, a shorter sweep (8-bit does not fit, and says so)"),
-        Rung("3b-4bit-16k", {"model": "unsloth/Llama-3.2-3B-Instruct", "context": 16384},
-             plan=dict(model="llama-3.2-3b", method="inference", bits=4, batch=1, seq=16384),
-             why="8 GB: Llama-3.2-3B-Instruct (an ungated copy), the same lessons on a smaller model"),
-        Rung("3b-4bit-8k", {"model": "unsloth/Llama-3.2-3B-Instruct", "context": 8192},
-             plan=dict(model="llama-3.2-3b", method="inference", bits=4, batch=1, seq=8192),
-             why="6 GB: Llama-3.2-3B-Instruct, a shorter sweep"),
+        _kv_sweep("8b-4bit-64k", 65536, "24 GB: the 8B model at 4-bit, the KV-cache sweep to 65,536 tokens"),
+        _kv_sweep("8b-4bit-32k", 32768, "16 GB: the sweep to 32,768 tokens"),
+        _kv_sweep("8b-4bit-16k", 16384, "12 GB beside a desktop (the reference card): the sweep to 16,384 tokens"),
+        _kv_sweep("8b-4bit-8k", 8192, "10 GB: the same 8B model, a shorter sweep (8-bit does not fit, and says so)"),
+        _kv_sweep("3b-4bit-16k", 16384, "8 GB: Llama-3.2-3B-Instruct (an ungated copy), the same lessons on a "
+                  "smaller model", preset="llama-3.2-3b", model="unsloth/Llama-3.2-3B-Instruct"),
+        _kv_sweep("3b-4bit-8k", 8192, "6 GB: Llama-3.2-3B-Instruct, a shorter sweep", preset="llama-3.2-3b",
+                  model="unsloth/Llama-3.2-3B-Instruct"),
         Rung("cpu-smollm2-360m", {"model": "HuggingFaceTB/SmolLM2-360M-Instruct", "context": 4096},
              device="cpu", minutes=3, measured_by="python -m benchmarks.cpu_rungs 06a",
              why="SmolLM2-360M-Instruct (Apache 2.0) on the CPU: 8-bit and 4-bit NF4, chat, and the KV cache "
@@ -106,31 +107,16 @@ LADDERS: dict[str, tuple[Rung, ...]] = {
              why="6 GB: 135M-360M models"),
     ),
     "07a": (  # QLoRA on BASE_MODEL (the parameter) unless a rung names a model; batch x grad_accum stays 16
-        Rung("mistral-7b-8x1024", {"batch": 8, "max_len": 1024, "grad_accum": 2},
-             plan=dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=8, seq=1024, checkpointing=True,
-                       lora_rank=16, optimizer="adamw8bit"),
-             why="24 GB: 8 sequences a pass, 2 passes a step (the same 16 examples a step, in fewer passes)"),
-        Rung("mistral-7b-4x1024", {"batch": 4, "max_len": 1024, "grad_accum": 4},
-             plan=dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=4, seq=1024, checkpointing=True,
-                       lora_rank=16, optimizer="adamw8bit"),
-             why="16 GB, or a 12 GB card with nothing else on it: 4 sequences a pass, 4 passes a step"),
-        Rung("mistral-7b-2x1024", {"batch": 2, "max_len": 1024, "grad_accum": 8},
-             plan=dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=2, seq=1024, checkpointing=True,
-                       lora_rank=16, optimizer="adamw8bit"),
-             why="12 GB beside a desktop (the reference card): 2 sequences a pass, 8 passes a step"),
-        Rung("mistral-7b-1x1024", {"batch": 1, "max_len": 1024, "grad_accum": 16},
-             plan=dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=1, seq=1024, checkpointing=True,
-                       lora_rank=16, optimizer="adamw8bit"),
-             why="10 GB: one sequence a pass, 16 passes a step"),
-        Rung("mistral-7b-1x512", {"batch": 1, "max_len": 512, "grad_accum": 16},
-             plan=dict(model="mistral-7b-v0.3", method="qlora", bits=4, batch=1, seq=512, checkpointing=True,
-                       lora_rank=16, optimizer="adamw8bit"),
-             why="8 GB: 512-token sequences (longer examples are cut)"),
-        Rung("smollm2-1.7b-2x1024", {"model": "HuggingFaceTB/SmolLM2-1.7B", "batch": 2, "max_len": 1024,
-                                     "grad_accum": 8},
-             plan=dict(model="smollm2-1.7b", method="qlora", bits=4, batch=2, seq=1024, checkpointing=True,
-                       lora_rank=16, optimizer="adamw8bit"),
-             why="6 GB: QLoRA on SmolLM2-1.7B (Apache 2.0), the same recipe on a smaller base"),
+        _qlora("mistral-7b-8x1024", 8, 1024, "24 GB: 8 sequences a pass, 2 passes a step (the same 16 examples a "
+               "step, in fewer passes)"),
+        _qlora("mistral-7b-4x1024", 4, 1024, "16 GB, or a 12 GB card with nothing else on it: 4 sequences a pass, "
+               "4 passes a step"),
+        _qlora("mistral-7b-2x1024", 2, 1024, "12 GB beside a desktop (the reference card): 2 sequences a pass, "
+               "8 passes a step"),
+        _qlora("mistral-7b-1x1024", 1, 1024, "10 GB: one sequence a pass, 16 passes a step"),
+        _qlora("mistral-7b-1x512", 1, 512, "8 GB: 512-token sequences (longer examples are cut)"),
+        _qlora("smollm2-1.7b-2x1024", 2, 1024, "6 GB: QLoRA on SmolLM2-1.7B (Apache 2.0), the same recipe on a "
+               "smaller base", preset="smollm2-1.7b", model="HuggingFaceTB/SmolLM2-1.7B"),
         Rung("cpu-smollm2-135m", {"model": "HuggingFaceTB/SmolLM2-135M", "quant": None, "batch": 4, "max_len": 256,
                                   "grad_accum": 1, "steps": 30, "lr": 1e-3, "n_train": 120, "n_eval": 40,
                                   "new_tokens": 32, "trl_steps": 3, "checkpointing": False},

@@ -58,7 +58,7 @@ CASES = [
     (["doctor", "--csv", "room.csv"], "--csv and --html go with --summarise"),
     (["doctor", "--summarise", "{root}/not-json.json"], "not-json.json: not JSON"),
     (["doctor", "--summarise", "{root}/config.json"], "config.json: not a `python -m course doctor --json` report"),
-    (["doctor", "--summarise", "/no/such/report.json"], "/no/such/report.json: no such file"),
+    (["doctor", "--summarise", "/no/such/report.json"], "/no/such/report.json: report not found (no such file)"),
     # fetch
     (["fetch", "99"], "Unknown notebook or week"),
     (["fetch", "bogus:thing"], "Unknown download 'bogus:thing'"),

@@ -151,14 +151,12 @@ def test_the_full_profile_verdict_uses_free_vram_minus_a_margin(monkeypatch):
     monkeypatch.setattr(machine, "gather", lambda test_bnb=True: facts)
     with pytest.raises(ready.CannotRunFull, match="Close the browser tabs"):
         ready.require_full("full", needs=["gpu", "cuda-only"], vram_gb=10.2, what="QLoRA fine-tuning")
-    nb = syl.load().by_id("07a-lora-and-qlora")
-    verdict = doctor.judge(nb, _desktop(device="cuda", vram_total_gib=11.99, vram_free_gib=3.0))
-    assert not verdict.full_ok and "only 3.0 free now" in verdict.reason and "close the browser" in verdict.advice
-    planned = syl.load().by_id("06b-where-the-memory-goes")  # its planner figure counts the CUDA context
-    need = doctor.planner_need(planned)[0]
-    card = {"device": "cuda", "vram_total_gib": 11.99}
-    assert doctor.judge(planned, _desktop(**card, vram_free_gib=need + 0.1)).full_ok, "no second margin on a planner figure"
-    assert not doctor.judge(planned, _desktop(**card, vram_free_gib=need - 0.1)).full_ok
+    nb = syl.load().by_id("04c-transfer-learning")  # no ladder: the syllabus figure against what is free now
+    verdict = doctor.judge(nb, _desktop(device="cuda", vram_total_gib=11.99, vram_free_gib=2.0))
+    assert not verdict.full_ok and "only 2.0 free now" in verdict.reason and "close the browser" in verdict.advice
+    laddered = syl.load().by_id("08b-teach-it-a-style")  # a ladder without a CPU rung: the rung, or no rung
+    verdict = doctor.judge(laddered, _desktop(device="cuda", vram_total_gib=11.99, vram_free_gib=3.0))
+    assert not verdict.full_ok and "no rung fits" in verdict.reason and "close the programs" in verdict.advice
 
 
 def test_wsl2_is_recognised_from_its_kernel_string():

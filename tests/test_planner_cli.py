@@ -6,9 +6,6 @@ import json
 
 import pytest
 
-from course.commands.doctor import planner_need
-from course.syllabus import load
-
 COMPONENTS = {"weights", "kv_cache", "activations", "gradients", "optimizer", "overhead"}
 
 
@@ -69,12 +66,6 @@ def test_config_missing_a_field_is_named_in_the_error(cli, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llama", "hidden_size": 64}))
     res = cli("plan", str(tmp_path / "config.json"))
     assert res.returncode == 2 and "'num_attention_heads'" in res.stderr
-
-
-def test_doctor_uses_the_planner_for_a_notebook_that_names_a_model():
-    nb = load().by_id("06b-where-the-memory-goes")
-    need = planner_need(nb)
-    assert need is not None and need[0] > 0 and "planner" in need[1]
 
 
 def test_full_finetune_is_planned_in_mixed_precision_unless_pure_is_asked_for(cli):

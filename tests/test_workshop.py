@@ -186,7 +186,7 @@ def test_a_rooms_reports_become_one_table_and_bad_or_foreign_files_get_one_line_
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
     assert "notes.json: not a `python -m course doctor --json` report" in err[0]
-    assert "broken.json: not JSON" in err[1] and "gone.json: no such file" in err[2]
+    assert "broken.json: not JSON" in err[1] and "gone.json: report not found (no such file)" in err[2]
 
 
 def test_doctor_json_names_the_machine_the_time_the_version_and_each_downloads_state(cli):

@@ -144,23 +144,8 @@ def ladder_rung(nb: syl.Notebook, facts: machine.Facts) -> tuple[str | None, str
     return (chosen.name if chosen else None), why
 
 
-def planner_need(nb: syl.Notebook) -> tuple[float, str] | None:
-    """(GiB, how it was computed) from the VRAM planner, for a notebook whose syllabus entry has a ``plan``."""
-    spec = nb.plan
-    if not spec:
-        return None
-    from helpers import planner
-
-    try:
-        est = planner.estimate(**spec)
-    except (ValueError, TypeError) as err:
-        return nb.full.vram_gb, f"syllabus figure; the planner refused its plan: {err}"
-    how = f"planner: {spec['model']} {est.method} {est.bits}-bit, batch {est.batch} x {est.seq} tokens"
-    return round(est.total / 2**30, 2), how
-
-
 def judge(nb: syl.Notebook, facts: machine.Facts, checks: dict[str, ready.Check] | None = None) -> Verdict:
-    """Decide whether the notebook's full profile fits this machine (the planner's figure when it names a model).
+    """Decide whether the notebook's full profile fits this machine: its ladder's rung, else its syllabus figure.
 
     ``facts.vram_free_gib`` is the VRAM free now (from NVML before this process touched the GPU); a notebook that
     fits the card but not what is free now gets "close the other programs" advice. ``checks``: ready.check of
@@ -182,29 +167,21 @@ def judge(nb: syl.Notebook, facts: machine.Facts, checks: dict[str, ready.Check]
         verdict = _downloads_verdict(nb, checks, f"{why}")
         verdict.rung = name
         return verdict
-    planned = planner_need(nb)
-    need = planned[0] if planned else nb.full.vram_gb
-    margin = 0.0 if planned else diagnose.VRAM_MARGIN_GIB  # the planner's total counts the CUDA context
-    fits_card = need <= (total if planned else total + 0.25)
-    if has_cuda and free is not None and need and fits_card and free - margin < need:
+    need = nb.full.vram_gb  # notebooks without a ladder: the syllabus figure (vram_source says where it comes from)
+    margin = diagnose.VRAM_MARGIN_GIB
+    if has_cuda and free is not None and need and need <= total + 0.25 and free - margin < need:
         return Verdict(nb.id, False, f"needs about {need:g} GiB; this GPU has {total:.1f} GiB but only {free:.1f} "
                        "free now", "close the browser tabs, the game or the other notebooks that use the GPU")
-    if has_cuda and planned and planned[0] > total:
-        return Verdict(nb.id, False, f"needs about {planned[0]:g} GiB ({planned[1]}), this GPU has {total:.1f} GiB",
-                       "use the smaller model or 4-bit option in its parameters cell, or Colab")
     if ("gpu" in nb.needs or "cuda-only" in nb.needs) and not has_cuda:
         advice = ("run it with COURSE_PROFILE=smoke to learn the code path, or open it on Colab "
                   "(Runtime > Change runtime type > T4 GPU)")
         if facts.device == "mps" and "cuda-only" not in nb.needs:
             return Verdict(nb.id, True, "Apple GPU: should run, slower than a CUDA card; 4-bit needs CUDA")
-        need = f"{planned[0]:g} GiB ({planned[1]})" if planned else f"{nb.full.vram_gb:g} GB"
-        return Verdict(nb.id, False, f"needs a CUDA GPU with about {need}", advice)
-    if has_cuda and not planned and nb.full.vram_gb > total:
-        return Verdict(nb.id, False, f"needs about {nb.full.vram_gb:g} GB of VRAM, this GPU has {total:.1f} GiB",
-                       "use the smaller model or 4-bit option in its parameters cell, or Colab")
+        return Verdict(nb.id, False, f"needs a CUDA GPU with about {need:g} GB", advice)
+    if has_cuda and need > total + 0.25:
+        return Verdict(nb.id, False, f"needs about {need:g} GB of VRAM, this GPU has {total:.1f} GiB",
+                       "use the smaller option in its parameters cell, or Colab")
     reason = "ready" if has_cuda or not nb.needs else "runs on this machine"
-    if planned and has_cuda:
-        reason += f" (needs about {planned[0]:g} of {total:.1f} GiB; {planned[1]})"
     return _downloads_verdict(nb, checks, reason)
 
 

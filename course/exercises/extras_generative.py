@@ -11,7 +11,6 @@ from course.exercises import Case, Exercise, near, same_as
 from course.syllabus import objective
 
 NOTEBOOK = "e4-generative-models"
-CHECKERS_REVIEWED = True
 
 GAN = objective(NOTEBOOK, "Train a DCGAN:")
 DDPM = objective(NOTEBOOK, "Train a DDPM:")

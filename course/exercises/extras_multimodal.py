@@ -12,7 +12,6 @@ NOTEBOOK = "e3-multimodal"
 PROJECT = objective(NOTEBOOK, "Explain how MiniGPT-4")
 PARTS = objective(NOTEBOOK, "Take a vision-language")
 SPLICE = objective(NOTEBOOK, "Reproduce the model's")
-CHECKERS_REVIEWED = True  # every checker takes any numeric type, names its registered mistakes, varies its cases
 
 
 def _exact(expected: int, unit: str, mistakes: dict[float, str]) -> Any:

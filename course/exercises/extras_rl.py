@@ -6,7 +6,6 @@ from course.exercises import Case, Exercise, choice, near, same_as
 from course.syllabus import objective
 
 NOTEBOOK = "e1-reinforcement-learning"
-CHECKERS_REVIEWED = True
 
 LOOP = objective(NOTEBOOK, "Write the agent-environment loop")
 TRAIN = objective(NOTEBOOK, "Train DQN and")

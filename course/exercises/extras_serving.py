@@ -14,7 +14,6 @@ API = objective(NOTEBOOK, "Explain why vLLM,")
 SERVE = objective(NOTEBOOK, "Start a minimal")
 MEASURE = objective(NOTEBOOK, "Measure request latency,")
 BATCH = objective(NOTEBOOK, "Measure why servers")
-CHECKERS_REVIEWED = True  # every checker varies its cases, registers wrong answers and right ones in other styles
 
 
 def _q1_solve() -> float:

@@ -11,7 +11,6 @@ NOTEBOOK = "00a-check-your-gpu"
 REPORT = objective(NOTEBOOK, "Read your GPU's")
 FITS = objective(NOTEBOOK, "Work out what")
 MATMUL = objective(NOTEBOOK, "Measure CPU vs")
-CHECKERS_REVIEWED = True
 
 
 def _q1_solve() -> float:

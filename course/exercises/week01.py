@@ -14,7 +14,6 @@ METRICS = objective(NOTEBOOK, "Read MAE, RMSE")
 PIPELINE = objective(NOTEBOOK, "Scale features inside")
 FITTING = objective(NOTEBOOK, "Recognise under- and")
 THRESHOLD = objective(NOTEBOOK, "Choose a decision")
-CHECKERS_REVIEWED = True
 
 # q1: five house prices (in 100 000 $) and a model's predictions for them.
 Y_TRUE = [3.0, 5.0, 2.0, 8.0, 7.0]

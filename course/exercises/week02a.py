@@ -23,7 +23,6 @@ ZOO = objective(NOTEBOOK, "Compare trees, random")
 TUNE = objective(NOTEBOOK, "Tune hyperparameters with")
 EXPLAIN = objective(NOTEBOOK, "Explain a model")
 UNSUP = objective(NOTEBOOK, "Find structure without")
-CHECKERS_REVIEWED = True
 
 
 def _q1_solve() -> float:

@@ -13,7 +13,6 @@ from course.exercises import Exercise, as_number, choice, describe, learner_call
 from course.syllabus import objective
 
 NOTEBOOK = "03a-pytorch-basics-and-mnist"
-CHECKERS_REVIEWED = True
 TENSORS = objective(NOTEBOOK, "Use tensors: shapes,")
 AUTOGRAD = objective(NOTEBOOK, "Let autograd compute")
 MODULE = objective(NOTEBOOK, "Write an nn.Module")

@@ -13,7 +13,6 @@ from course.exercises import Case, Exercise, describe, learner_call, near, same_
 from course.syllabus import objective
 
 NOTEBOOK = "03b-training-well"
-CHECKERS_REVIEWED = True  # every checker varies its cases, compares type and values, registers wrong and right answers
 CURES = objective(NOTEBOOK, "Close the gap")
 LR_TEST = objective(NOTEBOOK, "Choose a learning rate")
 INIT = objective(NOTEBOOK, "Initialise a deep network")

@@ -16,7 +16,6 @@ NOTEBOOK = "04b-cifar10-speedrun"
 BATCH_AUG = objective(NOTEBOOK, "Hold the dataset")
 TRICKS = objective(NOTEBOOK, "Apply label smoothing,")
 JUDGE = objective(NOTEBOOK, "Judge 94% over")
-CHECKERS_REVIEWED = True  # every checker varies its cases, compares dtype and shape, registers wrong and right answers
 
 
 def _q1_solve() -> float:

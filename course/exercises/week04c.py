@@ -15,7 +15,6 @@ NOTEBOOK = "04c-transfer-learning"
 HEAD = objective(NOTEBOOK, "Replace the head")
 GROUPS = objective(NOTEBOOK, "Unfreeze with a lower")
 COST = objective(NOTEBOOK, "Measure the time")
-CHECKERS_REVIEWED = True
 
 RESNET18_PARAMS = 11_689_512  # torchvision's resnet18 with its ImageNet head (ResNet18_Weights.DEFAULT.meta)
 IMAGENET_HEAD = 512 * 1000 + 1000

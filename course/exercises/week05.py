@@ -9,7 +9,6 @@ from course.exercises import Case, Exercise, near, same_as
 from course.syllabus import objective
 
 NOTEBOOK = "05a-transformers-for-nlp"
-CHECKERS_REVIEWED = True
 ATTENTION_OBJ = objective(NOTEBOOK, "Look at attention")
 WRITE_ATTENTION_OBJ = objective(NOTEBOOK, "Write scaled dot-product")
 FINETUNE_OBJ = objective(NOTEBOOK, "Fine-tune DistilBERT")

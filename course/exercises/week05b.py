@@ -19,7 +19,6 @@ TRAIN_OBJ = objective(NOTEBOOK, "Train it on")
 SAMPLE_OBJ = objective(NOTEBOOK, "Sample from it")
 GPT2_OBJ = objective(NOTEBOOK, "Load GPT-2")
 LLAMA_OBJ = objective(NOTEBOOK, "Write what Llama")
-CHECKERS_REVIEWED = True
 
 VOCAB, CONTEXT, WIDTH, LAYERS = 50257, 1024, 1024, 24  # q1: GPT-2 medium (config.json of openai-community/gpt2-medium)
 

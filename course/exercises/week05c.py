@@ -11,7 +11,6 @@ from course.exercises import Case, Exercise, choice, near, same_as
 from course.syllabus import objective
 
 NOTEBOOK = "05c-translate-and-summarise"
-CHECKERS_REVIEWED = True
 CROSS_OBJ = objective(NOTEBOOK, "Explain how cross-attention")
 TEACHER_OBJ = objective(NOTEBOOK, "Train with teacher forcing")
 METRICS_OBJ = objective(NOTEBOOK, "Measure BLEU with sacrebleu")

@@ -10,7 +10,6 @@ from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "06a-running-an-llm-on-12gb"
-CHECKERS_REVIEWED = True
 CHAT_OBJ = objective(NOTEBOOK, "Chat with a")
 PLAN_OBJ = objective(NOTEBOOK, "Ask the planner")
 QUANT_OBJ = objective(NOTEBOOK, "Write a BitsAndBytesConfig")

@@ -7,7 +7,6 @@ from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "06b-where-the-memory-goes"
-CHECKERS_REVIEWED = True
 
 L3_LAYERS, L3_HIDDEN, L3_HEADS, L3_KV_HEADS, L3_HEAD_DIM = 32, 4096, 32, 8, 128
 

@@ -9,7 +9,6 @@ from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "07a-lora-and-qlora"
-CHECKERS_REVIEWED = True
 
 
 OBJ_MASK = objective(NOTEBOOK, "Format instruction data")

@@ -9,7 +9,6 @@ from course.syllabus import objective
 from helpers.presets import GIB
 
 NOTEBOOK = "08a-text-to-image"
-CHECKERS_REVIEWED = True
 
 PARTS = objective(NOTEBOOK, "Name the parts")
 STEER = objective(NOTEBOOK, "Steer images with")

@@ -12,7 +12,6 @@ from course.exercises.week08a import add_noise, sd_betas
 from course.syllabus import objective
 
 NOTEBOOK = "08b-teach-it-a-style"
-CHECKERS_REVIEWED = True
 
 ADAPTER = objective(NOTEBOOK, "Add a LoRA")
 TRAIN = objective(NOTEBOOK, "Write the diffusion")
