@@ -22,6 +22,7 @@ def test_list_json_has_every_notebook_with_both_profiles(cli):
     assert first["id"] == "00a-check-your-gpu" and first["smoke"]["minutes"] > 0 and "vram_gb" in first["full"]
 
 
+@pytest.mark.slow
 def test_doctor_on_a_cpu_machine_is_a_useful_report_with_exit_0(cli):
     res = cli("doctor")
     assert res.returncode == 0, res.stderr
@@ -33,6 +34,7 @@ def test_doctor_on_a_cpu_machine_is_a_useful_report_with_exit_0(cli):
         assert "No GPU" in out and "COURSE_PROFILE=smoke" in out and "Colab" in out
 
 
+@pytest.mark.slow
 def test_doctor_json_reports_the_machine_environment_and_verdicts(cli):
     data = json.loads(cli("doctor", "--json").stdout)
     assert {"machine", "environment", "notebooks", "verdict"} <= set(data)

@@ -196,6 +196,7 @@ def test_own_images_are_cropped_square_and_an_empty_folder_says_what_to_do(tmp_p
         sd_lora.load_images(empty, 4, 32)
 
 
+@pytest.mark.slow
 def test_unet_lora_trains_only_the_adapter_lowers_the_eval_loss_and_reloads_identically(tiny_dir, tmp_path):
     pipe = diffusion.load_pipeline(tiny_dir, device="cpu")
     frozen = {k: v.clone() for k, v in pipe.unet.state_dict().items() if "lora" not in k}

@@ -29,6 +29,7 @@ def test_training_restores_the_callers_thread_count(digits_file, tmp_path):
     assert torch.get_num_threads() == before
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_under_torchrun_agree_and_match_one_process(digits_file, tmp_path):
     cfg = distributed.TrainConfig(data=str(digits_file), out=str(tmp_path / "ddp"), steps=12, global_batch=32,
                                   device="cpu", snapshots=(1, 12))

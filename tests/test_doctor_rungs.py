@@ -29,6 +29,7 @@ def test_the_doctor_gives_each_laddered_notebook_the_rung_the_notebook_would_tak
     assert verdict.full_ok == (expected is not None) or "downloads are off" in verdict.reason
 
 
+@pytest.mark.slow
 def test_doctor_json_lists_the_rung_of_every_laddered_notebook(cli):
     data = json.loads(cli("doctor", "--json").stdout)
     rows = {row["notebook"]: row for row in data["notebooks"]}

@@ -23,12 +23,6 @@ ALL = list(_all_exercises())
 
 
 @pytest.mark.parametrize("ex", ALL)
-def test_reference_solution_passes_its_own_check(ex, capsys):
-    assert ex.check(ex.solve())
-    assert "correct" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("ex", ALL)
 def test_no_answer_yet_is_reported_without_raising(ex, capsys):
     assert not ex.check(None)
     assert "not answered yet" in capsys.readouterr().out
@@ -120,13 +114,16 @@ def test_an_exercise_cell_shows_its_verdict_once_and_no_stray_boolean(capsys):
     assert data == {} and not result
 
 
+@pytest.mark.slow
 def test_the_catalogue_lists_every_exercise_and_verifies_the_reference_solutions(cli):
+    """Every reference passes its own check in tests/test_exercise_answers.py; here the CLI lists and verifies."""
     import json
 
-    res = cli("exercises", "--json", "--verify")
+    res = cli("exercises", "--json")
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
-    assert data["verified"] and data["failures"] == []
+    verified = json.loads(cli("exercises", "0", "--json", "--verify").stdout)
+    assert verified["verified"] and verified["failures"] == [] and verified["exercises"]
     assert {e["kind"] for e in data["exercises"]} <= {"value", "choice", "code"}
     assert len(data["exercises"]) == len(ALL)
     res = cli("exercises", "7")

@@ -18,7 +18,7 @@ def data_dir(tmp_path, monkeypatch):
     return folder
 
 
-@pytest.mark.slow
+@pytest.mark.notebooks  # executes a notebook: it runs with the others, in a warm kernel
 def test_solving_an_exercise_in_an_executed_notebook_shows_in_course_progress(data_dir, tmp_path, cli, monkeypatch):
     from nbclient import NotebookClient
 

@@ -118,6 +118,7 @@ def test_the_peft_calls_and_one_training_step_come_before_the_helper_loop():
         assert call in before_loop, f"{call} is not in a learner's cell before ft.train"
 
 
+@pytest.mark.slow
 def test_a_second_model_is_refused_while_the_first_is_alive_and_allowed_once_freed():
     from helpers import models
     from helpers.vram import free_cached

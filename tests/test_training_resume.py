@@ -106,6 +106,7 @@ def test_a_checkpoint_write_killed_half_way_leaves_the_latest_checkpoint_intact(
     assert all(name.endswith(".tmp") for name in leftovers), leftovers  # a temp file at most, never the real one
 
 
+@pytest.mark.slow
 def test_out_of_memory_above_a_batch_size_finds_the_largest_that_fits_and_training_continues():
     torch.manual_seed(0)
     images = torch.randint(0, 256, (384, 1, 8, 8), dtype=torch.uint8)

@@ -60,6 +60,7 @@ def test_oom_halves_batch_until_it_fits_and_reports_what_it_tried():
     assert "tried: 512 OOM" in str(found)
 
 
+@pytest.mark.slow
 def test_oom_search_refines_to_the_largest_size_that_fits():
     assert vram.find_batch_size(_fake_oom_above(100), start=512).batch_size == 100
     assert vram.find_batch_size(_fake_oom_above(100), start=512, multiple_of=8).batch_size == 96
@@ -166,6 +167,7 @@ def test_the_budget_is_what_is_free_not_the_cards_total(monkeypatch):
     assert vram.free_budget("cpu") is None
 
 
+@pytest.mark.slow
 def test_on_a_cpu_the_search_has_no_budget_and_sets_no_cap():
     found = vram.find_batch_size(_fake_oom_above(100), start=512, device="cpu")
     assert found.budget is None and "budget" not in str(found)
