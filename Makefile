@@ -19,7 +19,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]" -c constraints.txt
+	$(PY) -m pip install -q --no-compile -e ".[test]" -c constraints.txt  # bytecode is compiled on first import, only for what runs
 	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "Python (Deep Learning on 12 GB)" >/dev/null
 	@touch $(STAMP)
 	@echo "Environment ready in $(VENV)."
@@ -39,7 +39,7 @@ test: setup lint
 	rm -rf $(NBVAL_METRICS)
 	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not notebooks" tests
 	$(TEST_ENV) COURSE_NBVAL_METRICS=$(NBVAL_METRICS) COURSE_TEST_JOBS=$(JOBS) $(WARM) \
-		bash -c '$(NBVAL) && $(PY) -m pytest -q -s -m notebooks tests'
+		bash -c '$(NBVAL) && $(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m notebooks tests'
 
 ## The fast lane: unit tests without the notebooks, the browser and the tests marked slow (over a few seconds).
 test-unit: setup

@@ -33,3 +33,30 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600,
 def cli():
     """The CLI runner as a fixture."""
     return run_cli
+
+
+@pytest.fixture(scope="session")
+def doctor_report() -> dict:
+    """`python -m course doctor --json --name ada`, run once for all the tests that read it (per test process)."""
+    import json
+
+    res = run_cli("doctor", "--json", "--name", "ada", timeout=300)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """Notebooks 00a and 01a executed by `course run --profile smoke` into a *relative* --out folder, as
+    `make handouts` does (inline plots): the runner's tests and the handouts' tests both read it."""
+    where = tmp_path_factory.mktemp("smoke-run")
+    env = {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
+    saved = os.environ.pop("MPLBACKEND", None)  # with Agg the kernel draws no inline plots
+    try:
+        res = run_cli("run", "00a", "01a", "--profile", "smoke", "--out", "relative-run", env=env, timeout=600,
+                      cwd=where)
+    finally:
+        if saved is not None:
+            os.environ["MPLBACKEND"] = saved
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    return where / "relative-run", res

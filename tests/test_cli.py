@@ -34,9 +34,8 @@ def test_doctor_on_a_cpu_machine_is_a_useful_report_with_exit_0(cli):
         assert "No GPU" in out and "COURSE_PROFILE=smoke" in out and "Colab" in out
 
 
-@pytest.mark.slow
-def test_doctor_json_reports_the_machine_environment_and_verdicts(cli):
-    data = json.loads(cli("doctor", "--json").stdout)
+def test_doctor_json_reports_the_machine_environment_and_verdicts(doctor_report):
+    data = doctor_report
     assert {"machine", "environment", "notebooks", "verdict"} <= set(data)
     assert {"device", "gpu_name", "vram_free_gib", "cpu_features", "bf16", "notes"} <= set(data["machine"])
     assert all({"notebook", "full_ok", "reason"} <= set(v) for v in data["notebooks"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from course import syllabus as syl
@@ -29,9 +27,8 @@ def test_the_doctor_gives_each_laddered_notebook_the_rung_the_notebook_would_tak
     assert verdict.full_ok == (expected is not None) or "downloads are off" in verdict.reason
 
 
-@pytest.mark.slow
-def test_doctor_json_lists_the_rung_of_every_laddered_notebook(cli):
-    data = json.loads(cli("doctor", "--json").stdout)
+def test_doctor_json_lists_the_rung_of_every_laddered_notebook(doctor_report):
+    data = doctor_report
     rows = {row["notebook"]: row for row in data["notebooks"]}
     for nb in LADDERED:
         assert "rung" in rows[nb.id], nb.id

@@ -8,11 +8,8 @@ hand-made run folders.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -33,21 +30,9 @@ WEB_ASSET = re.compile(r"""(<script[^>]+src=|<link[^>]+href=|<img[^>]+src=|@impo
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Notebooks 00a and 01a executed by `course run --profile smoke`, as CI and `make handouts` do."""
-    out = tmp_path_factory.mktemp("smoke-run")
-    env = {**os.environ, "COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
-    env.pop("MPLBACKEND", None)  # with Agg the kernel draws no inline plots
-    res = subprocess.run([sys.executable, "-m", "course", "run", NB00.id, NB01.id, "--profile", "smoke",
-                          "--out", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    return out
-
-
-@pytest.fixture(scope="module")
-def site(smoke_run: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The handouts of the two notebooks, built with --only against the real syllabus."""
-    return handouts.build(smoke_run, tmp_path_factory.mktemp("site") / "handouts", pdf=False,
+def site(smoke_run, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The handouts of the two notebooks (00a and 01a, run by the shared fixture), built with --only."""
+    return handouts.build(smoke_run[0], tmp_path_factory.mktemp("site") / "handouts", pdf=False,
                           only=[NB00.id, "01a"])
 
 
@@ -56,6 +41,7 @@ def _pages(site: dict) -> list[Path]:
 
 
 @pytest.mark.notebooks
+@pytest.mark.xdist_group("smoke-run")  # one worker runs the shared smoke_run fixture once
 def test_the_index_lists_the_selection_only_with_objectives_time_vram_and_colab_links(site):
     index = site["index"].read_text()
     for nb in PAIR:
@@ -70,10 +56,11 @@ def test_the_index_lists_the_selection_only_with_objectives_time_vram_and_colab_
 
 
 @pytest.mark.notebooks
+@pytest.mark.xdist_group("smoke-run")  # one worker runs the shared smoke_run fixture once
 def test_pages_leave_out_the_runner_machinery_and_temporary_paths(site, smoke_run):
     for path in _pages(site):
         text = path.read_text()
-        assert str(smoke_run) not in text and "/tmp/" not in text, f"{path.name} shows a temporary path"
+        assert str(smoke_run[0]) not in text and "/tmp/" not in text, f"{path.name} shows a temporary path"
         assert "celltag_injected-parameters" not in text, f"{path.name} shows papermill's injected cell"
         assert "google.colab" not in text, f"{path.name} shows the Colab install cell"
         assert "<th>metric</th>" not in text, f"{path.name} shows a metric table"
@@ -84,6 +71,7 @@ def test_pages_leave_out_the_runner_machinery_and_temporary_paths(site, smoke_ru
 
 
 @pytest.mark.notebooks
+@pytest.mark.xdist_group("smoke-run")  # one worker runs the shared smoke_run fixture once
 def test_pages_show_plots_inline_a_working_colab_link_and_say_which_profile_made_them(site):
     page = (site["index"].parent / f"{NB00.id}.html").read_text()
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', page)) >= 2, "the two plots, embedded"
@@ -94,6 +82,7 @@ def test_pages_show_plots_inline_a_working_colab_link_and_say_which_profile_made
 
 
 @pytest.mark.notebooks
+@pytest.mark.xdist_group("smoke-run")  # one worker runs the shared smoke_run fixture once
 def test_pages_fetch_nothing_from_the_web(site):
     for path in _pages(site):
         text = path.read_text()
@@ -117,12 +106,13 @@ def pdf_outline(data: bytes) -> list[str]:
 
 
 @pytest.mark.notebooks
+@pytest.mark.xdist_group("smoke-run")  # one worker runs the shared smoke_run fixture once
 @pytest.mark.browser
 def test_one_pdf_with_an_outline_entry_per_notebook_and_the_site_opens_from_disk_in_chromium(
         smoke_run, chromium, tmp_path):  # noqa: F811
     from playwright.sync_api import sync_playwright
 
-    built = handouts.build(smoke_run, tmp_path / "handouts", pdf=True, only=["0", "1"])
+    built = handouts.build(smoke_run[0], tmp_path / "handouts", pdf=True, only=["0", "1"])
     assert built["pdf"] == tmp_path / "handouts" / "handouts.pdf" and not list((tmp_path / "handouts").glob("week-*"))
     data = built["pdf"].read_bytes()
     assert data[:5] == b"%PDF-" and len(data) > 50_000

@@ -189,9 +189,8 @@ def test_a_rooms_reports_become_one_table_and_bad_or_foreign_files_get_one_line_
     assert "broken.json: not JSON" in err[1] and "gone.json: report not found (no such file)" in err[2]
 
 
-@pytest.mark.slow
-def test_doctor_json_names_the_machine_the_time_the_version_and_each_downloads_state(cli):
-    data = json.loads(cli("doctor", "--json", "--name", "ada", timeout=300).stdout)
+def test_doctor_json_names_the_machine_the_time_the_version_and_each_downloads_state(doctor_report):
+    data = doctor_report
     assert data["kind"] == "dl12gb-doctor-report" and data["name"] == "ada" and data["time"][:2] == "20"
     assert data["course_version"] == doctor.course_version() != "unknown"
     specs = {d for nb in syl.load().notebooks for d in nb.downloads}
