@@ -19,7 +19,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q --no-compile -e ".[test]" -c constraints.txt  # bytecode is compiled on first import, only for what runs
+	$(PY) -m pip install -q -e ".[test]" -c constraints.txt
 	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "Python (Deep Learning on 12 GB)" >/dev/null
 	@touch $(STAMP)
 	@echo "Environment ready in $(VENV)."
