@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -29,10 +31,30 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 600,
                           env=full_env, timeout=timeout, cwd=cwd)
 
 
+def run_cli_here(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """``python -m course ARGS`` in this test process, which has already imported the libraries the command
+    needs (a fresh interpreter pays seconds for torch): for commands whose process state the tests do not check."""
+    from course.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), contextlib.chdir(cwd):
+        try:
+            code = main(list(args))
+        except SystemExit as stop:  # argparse's errors
+            code = stop.code if isinstance(stop.code, int) else 1
+    return subprocess.CompletedProcess(["course", *args], code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
 def cli():
     """The CLI runner as a fixture."""
     return run_cli
+
+
+@pytest.fixture
+def cli_here():
+    """The in-process CLI runner as a fixture."""
+    return run_cli_here
 
 
 @pytest.fixture(scope="session")

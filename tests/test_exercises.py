@@ -115,18 +115,18 @@ def test_an_exercise_cell_shows_its_verdict_once_and_no_stray_boolean(capsys):
 
 
 @pytest.mark.slow
-def test_the_catalogue_lists_every_exercise_and_verifies_the_reference_solutions(cli):
+def test_the_catalogue_lists_every_exercise_and_verifies_the_reference_solutions(cli_here):
     """Every reference passes its own check in tests/test_exercise_answers.py; here the CLI lists and verifies."""
     import json
 
-    res = cli("exercises", "--json")
+    res = cli_here("exercises", "--json")
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
-    verified = json.loads(cli("exercises", "0", "--json", "--verify").stdout)
+    verified = json.loads(cli_here("exercises", "0", "--json", "--verify").stdout)
     assert verified["verified"] and verified["failures"] == [] and verified["exercises"]
     assert {e["kind"] for e in data["exercises"]} <= {"value", "choice", "code"}
     assert len(data["exercises"]) == len(ALL)
-    res = cli("exercises", "7")
+    res = cli_here("exercises", "7")
     assert res.returncode == 0 and "07a-lora-and-qlora" in res.stdout
-    res = cli("exercises", "nine")
+    res = cli_here("exercises", "nine")
     assert res.returncode == 2 and res.stderr.count("\n") == 1

@@ -19,7 +19,7 @@ def data_dir(tmp_path, monkeypatch):
 
 
 @pytest.mark.notebooks  # executes a notebook: it runs with the others, in a warm kernel
-def test_solving_an_exercise_in_an_executed_notebook_shows_in_course_progress(data_dir, tmp_path, cli, monkeypatch):
+def test_solving_an_exercise_in_an_executed_notebook_shows_in_course_progress(data_dir, tmp_path, cli_here, monkeypatch):
     from nbclient import NotebookClient
 
     monkeypatch.setenv("JUPYTER_PATH", str(kernels.kernel_dir()))
@@ -31,17 +31,17 @@ def test_solving_an_exercise_in_an_executed_notebook_shows_in_course_progress(da
     NotebookClient(nb, kernel_name=kernels.KERNEL_NAME, timeout=120, **kernels.kernel_manager_options()).execute()
     shown = "".join(o.get("text", "") for o in nb.cells[1].outputs)
     assert "00a-check-your-gpu: 1 of" in shown and "1 attempted" in shown and "next: 00a-check-your-gpu" in shown
-    res = cli("progress", "0", "--json")
+    res = cli_here("progress", "0", "--json")
     assert res.returncode == 0, res.stderr
     (row,) = json.loads(res.stdout)["notebooks"]
     assert (row["solved"], row["attempted"]) == (1, 1) and row["untouched"] == row["total"] - 2
-    text = cli("progress").stdout
+    text = cli_here("progress").stdout
     assert "00a-check-your-gpu" in text and "kept on this machine only" in text
-    assert cli("progress", "0", "--reset").returncode == 0
-    assert json.loads(cli("progress", "0", "--json").stdout)["notebooks"][0]["solved"] == 0
+    assert cli_here("progress", "0", "--reset").returncode == 0
+    assert json.loads(cli_here("progress", "0", "--json").stdout)["notebooks"][0]["solved"] == 0
 
 
-def test_a_solved_exercise_stays_solved_and_a_corrupt_file_is_named_not_fatal(data_dir, cli, capsys):
+def test_a_solved_exercise_stays_solved_and_a_corrupt_file_is_named_not_fatal(data_dir, cli_here, capsys):
     from course import progress
     from course.exercises import week00 as ex
 
@@ -53,5 +53,5 @@ def test_a_solved_exercise_stays_solved_and_a_corrupt_file_is_named_not_fatal(da
     capsys.readouterr()
     assert ex.q1.check(ex.q1.solve()), "the check still works"
     assert "progress not saved" in capsys.readouterr().out
-    res = cli("progress", "0")
+    res = cli_here("progress", "0")
     assert res.returncode == 0 and "cannot be read" in res.stdout and "--reset" in res.stdout

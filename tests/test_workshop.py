@@ -112,11 +112,11 @@ def test_the_answer_key_gives_each_exercise_its_reference_answer():
 
 
 @pytest.mark.slow
-def test_exercises_answers_prints_the_key_for_a_selection(cli):
-    res = cli("exercises", "--answers", "00a", timeout=300)
+def test_exercises_answers_prints_the_key_for_a_selection(cli_here):
+    res = cli_here("exercises", "--answers", "00a")
     assert res.returncode == 0, res.stderr
     assert "=== 00a-check-your-gpu ===" in res.stdout and "answer:" in res.stdout and "def " in res.stdout
-    data = json.loads(cli("exercises", "--answers", "00a", "--json", timeout=300).stdout)
+    data = json.loads(cli_here("exercises", "--answers", "00a", "--json").stdout)
     assert data["answers"] and all(a["answer"] for a in data["answers"])
 
 
