@@ -11,6 +11,10 @@ TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB
 	COURSE_PROFILE=smoke MPLBACKEND=Agg PYTHONHASHSEED=0 TOKENIZERS_PARALLELISM=false OMP_NUM_THREADS=1 \
 	COURSE_DATA_DIR=$(CURDIR)/.course-runs/data
 JOBS ?= 2
+# pip installs without compiling its 21,000 modules up front (a minute on one core); Python compiles each module
+# the first time one is imported and keeps the bytecode, so the tests pay for the few thousand they import.
+# Some environments set PYTHONDONTWRITEBYTECODE, which would make every process compile them again.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup lab test test-unit test-notebooks test-runner test-browser handouts lint benchmarks drift constraints clean
 
@@ -19,7 +23,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[test]" -c constraints.txt
+	$(PY) -m pip install -q --no-compile -e ".[test]" -c constraints.txt
 	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "Python (Deep Learning on 12 GB)" >/dev/null
 	@touch $(STAMP)
 	@echo "Environment ready in $(VENV)."

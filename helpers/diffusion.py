@@ -205,7 +205,6 @@ def measure_techniques(model: str | Path, techniques: Sequence[str], prompt: str
     from helpers.vram import free_cached, is_oom, track_peak
 
     cuda = torch.device(device).type == "cuda"
-    release = free_cached if cuda else (lambda: None)  # on a CPU a full garbage collection costs seconds, frees no VRAM
     rows = []
     for name in tqdm(techniques, desc=f"techniques at {size}px, batch {batch}"):
         dtype = torch.float32 if name == "fp32" else precision(device).half
@@ -218,7 +217,7 @@ def measure_techniques(model: str | Path, techniques: Sequence[str], prompt: str
             pipe = load_pipeline(model, dtype=dtype, variant=variant)
             apply_technique(pipe, name, device)
             generate(pipe, prompt, seed=0, steps=1, size=size)  # warm-up: kernels, caches, offload hooks
-            release()
+            free_cached()
             with track_peak(device) as peak:
                 start = time.perf_counter()
                 images = generate(pipe, [prompt] * batch, seed=0, steps=steps, size=size)
@@ -230,7 +229,7 @@ def measure_techniques(model: str | Path, techniques: Sequence[str], prompt: str
         if oom:  # out of the except block: the exception's traceback no longer holds the half-moved pipeline
             rows.append(row | {"note": "out of memory"})
             pipe = None
-            release()
+            free_cached()
             continue
         row |= {"resident_gib": round(peak.start / GIB, 3), "rise_gib": round(peak.delta / GIB, 3),
                 "peak_gib": round(peak.peak / GIB, 3), "s_per_image": round(seconds / batch, 3)}
@@ -240,7 +239,7 @@ def measure_techniques(model: str | Path, techniques: Sequence[str], prompt: str
         row["note"] = f"{len(images)} image(s) of {images[0].width}x{images[0].height}"
         rows.append(row)
         del pipe, images
-        release()
+        free_cached()
     return rows
 
 
