@@ -39,11 +39,13 @@ NBVAL_METRICS := $(CURDIR)/.course-runs/nbval-metrics
 RUNNER_KERNEL := dl12gb-runner
 NBVAL := $(PY) -m pytest -q -n $(JOBS) --dist loadscope --nbval-lax --nbval-kernel-name $(RUNNER_KERNEL) notebooks
 WARM := $(PY) -m course.kernels warm --
+# The files holding notebook-running tests, so that the second pass does not collect the other 2,000 tests again.
+NOTEBOOK_TESTS = $(shell grep -l 'mark.notebooks' tests/test_*.py)
 test: setup lint
 	rm -rf $(NBVAL_METRICS)
 	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not notebooks" tests
 	$(TEST_ENV) COURSE_NBVAL_METRICS=$(NBVAL_METRICS) COURSE_TEST_JOBS=$(JOBS) $(WARM) \
-		bash -c '$(NBVAL) && $(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m notebooks tests'
+		bash -c '$(NBVAL) && $(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m notebooks $(NOTEBOOK_TESTS)'
 
 ## The fast lane: unit tests without the notebooks, the browser and the tests marked slow (over a few seconds).
 test-unit: setup
