@@ -11,8 +11,9 @@ max(10 %, 0.5 GB) of the planner (or, with no planner figure, of the rung's meas
 syllabus), or not; an out-of-memory is expected only where the planner says it does not fit. ``--list`` prints the
 notebook ids it covers, each with its 12 GiB rung and/or its step (NO STEP where nothing rehearses one). Without
 CUDA it says so and exits 0. A notebook with a ladder is rehearsed at its 12 GiB rung: the rung its ladder takes on a
-12 GB card beside a desktop (``TWELVE_GIB_FREE``): its ``plan`` (which its syllabus ``plan`` table repeats), or, for a
-rung with a measured rule (08a, 08b, e3), its step in STEPS, judged against the rule's ``need_gib``.
+12 GB card beside a desktop (``helpers.ladders.REFERENCE_FREE_GIB``): its ``plan`` (which its syllabus ``plan``
+table repeats), or, for a rung with a measured rule (08a, 08b, e3), its step in STEPS, judged against the rule's
+``need_gib``.
 
 It runs from a bare GPU box: the repository folder on ``PYTHONPATH`` (no install), torch, transformers,
 peft, accelerate (older versions than the course pins are fine), bitsandbytes and diffusers; it imports
@@ -41,9 +42,6 @@ SYLLABUS = REPO / "course" / "syllabus.toml"
 CAP_GIB = 12.0
 BUDGET_S = 9 * 60  # a notebook is skipped (and says so) once this much time has passed
 GB = 1e9
-# A 12 GB card beside a desktop, after this process's CUDA context: 11.99 GiB less about 0.5 of context and 1 held
-# by the browser and compositor (tests/test_ladders.py fakes the same). A ladder's 12 GiB rung is the one it takes.
-TWELVE_GIB_FREE = 10.5
 
 
 def _ladder(nb_id: str) -> tuple | None:
@@ -61,7 +59,7 @@ def twelve_gib_rung(nb_id: str):  # noqa: ANN201 - a helpers.ladders.Rung, or No
 
     if _ladder(nb_id) is None:
         return None
-    rung, _why = ladders.choose(nb_id, TWELVE_GIB_FREE)
+    rung, _why = ladders.choose(nb_id, ladders.REFERENCE_FREE_GIB)
     return rung if rung is not None and not rung.cpu else None
 
 

@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="week number, notebook id, 'extras', 'all' (default), or a download such as hf-model:org/name")
     p.add_argument("--dry-run", action="store_true", help="print the plan (files, sizes, total) and download nothing")
     p.add_argument("--verify", action="store_true", help="check every file is here and complete; download nothing")
+    p.add_argument("--vram", type=float, default=None, metavar="GiB",
+                   help="plan the laddered notebooks' rungs for this much free VRAM (0: no GPU; default: this machine)")
+    p.add_argument("--all-rungs", dest="all_rungs", action="store_true",
+                   help="every rung's downloads (a copy for a room of different machines)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = sub.add_parser("run", help="execute notebooks with papermill and check their metrics")

@@ -6,8 +6,10 @@ each file as recorded from the Hub's file listing (used by ``course fetch --dry-
 disk check; online, ``course fetch`` asks the Hub for the exact sizes), the licence on its card, and whether a
 copy may be handed out on a USB stick.
 
-Recorded on 2026-12-08 from each repository's file list and card; sizes in bytes, rounded. Licences change: read
-the card (``url``) before copying anything. ``docs/LICENCES.md`` is generated from this table
+Sizes in bytes, rounded, transcribed from each repository's file list and card by the course's authors (the machine
+that keeps this table cannot reach the Hub, so they are not re-read there): ``course fetch --dry-run`` marks them
+with "~" and, online, asks the Hub for the exact sizes. Licences change: read the card (``url``) before copying
+anything. ``docs/LICENCES.md`` is generated from this table
 (``python -m course.guide``).
 """
 
@@ -92,6 +94,41 @@ DOWNLOADS: dict[str, Download] = {
     "hf-model:HuggingFaceTB/SmolLM2-1.7B-Instruct": Download(
         "SmolLM2 1.7B Instruct, bf16", {"model.safetensors": 3_420 * MB, _LM_SMALL: 4 * MB},
         "Apache-2.0", "yes", "https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B-Instruct"),
+    # the models that only some rungs of a ladder load (helpers.ladders): smaller cards, and the CPU rungs
+    "hf-model:unsloth/Llama-3.2-3B-Instruct": Download(
+        "Llama 3.2 3B Instruct (ungated copy), bf16 shards: 06a's rungs for 6-8 GB, quantised to 4-bit on load",
+        {"model-00001-of-00002.safetensors": 4_966 * MB, "model-00002-of-00002.safetensors": 1_460 * MB,
+         "model.safetensors.index.json": 21_000, _LM_SMALL: 9 * MB},
+        "Llama 3.2 Community License", "yes-licence", "https://huggingface.co/unsloth/Llama-3.2-3B-Instruct",
+        "copies must carry the licence and \"Built with Llama\"; recipients accept the Acceptable Use Policy"),
+    "hf-model:HuggingFaceTB/SmolLM2-135M": Download(
+        "SmolLM2 135M (base), bf16: 07a's CPU rung", {"model.safetensors": 269 * MB, _LM_SMALL: 3 * MB},
+        "Apache-2.0", "yes", "https://huggingface.co/HuggingFaceTB/SmolLM2-135M"),
+    "hf-model:HuggingFaceTB/SmolLM2-360M-Instruct": Download(
+        "SmolLM2 360M Instruct, bf16: the CPU rungs of 06a and e6", {"model.safetensors": 724 * MB, _LM_SMALL: 3 * MB},
+        "Apache-2.0", "yes", "https://huggingface.co/HuggingFaceTB/SmolLM2-360M-Instruct"),
+    "hf-model:HuggingFaceTB/SmolLM2-1.7B": Download(
+        "SmolLM2 1.7B (base), bf16: 07a's rung for 6 GB", {"model.safetensors": 3_422 * MB, _LM_SMALL: 3 * MB},
+        "Apache-2.0", "yes", "https://huggingface.co/HuggingFaceTB/SmolLM2-1.7B"),
+    "hf-model:llava-hf/llava-1.5-7b-hf": Download(
+        "LLaVA-1.5 7B (CLIP ViT-L + Vicuna 7B), fp16 shards: e3's rung for 16-24 GB",
+        {"model-00001-of-00003.safetensors": 4_990 * MB, "model-00002-of-00003.safetensors": 4_960 * MB,
+         "model-00003-of-00003.safetensors": 4_180 * MB, "tokenizer and processor files": 2 * MB},
+        "Llama 2 Community License (its language model, Vicuna 7B v1.5, is fine-tuned Llama 2)", "yes-licence",
+        "https://huggingface.co/llava-hf/llava-1.5-7b-hf", "copies must carry the Llama 2 licence and its use policy"),
+    "hf-model:stabilityai/sd-turbo": Download(
+        "SD-Turbo (SD 2.1 distilled to one step), the fp16 files: 08a's CPU rung",
+        {"unet/diffusion_pytorch_model.fp16.safetensors": 1_731 * MB, "text_encoder/model.fp16.safetensors": 681 * MB,
+         "vae/diffusion_pytorch_model.fp16.safetensors": 167 * MB, "configs, tokenizer, scheduler": 2 * MB},
+        "Stability AI Community License (free below US$1M annual revenue)", "yes-licence",
+        "https://huggingface.co/stabilityai/sd-turbo", "copies must carry the licence; read its use policy"),
+    "hf-model:stabilityai/stable-diffusion-xl-base-1.0": Download(
+        "Stable Diffusion XL base 1.0, the fp16 files: 08a's rungs for 16-24 GB and its offload rung",
+        {"unet/diffusion_pytorch_model.fp16.safetensors": 5_135 * MB, "text_encoder_2/model.fp16.safetensors": 1_390 * MB,
+         "text_encoder/model.fp16.safetensors": 246 * MB, "vae/diffusion_pytorch_model.fp16.safetensors": 167 * MB,
+         "configs, tokenizers, scheduler": 3 * MB},
+        "CreativeML Open RAIL++-M", "yes-licence", "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0",
+        "copies must pass on the licence and its use-based restrictions"),
     "torchvision:MNIST": Download(
         "MNIST handwritten digits (60k + 10k), the archives and their unpacked IDX files",
         {"four .gz archives": 11_600_000, "four IDX files": 54_950_048},

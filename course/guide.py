@@ -20,7 +20,7 @@ from pathlib import Path
 
 from course import downloads as table
 from course import syllabus as syl
-from helpers import diagnose, ready
+from helpers import diagnose, ladders, ready
 from helpers.machine import Facts, Process
 
 DOCS = syl.REPO_ROOT / "docs"
@@ -131,13 +131,18 @@ def tracks_md(course: syl.Syllabus) -> str:
 
 
 def fetch_md(course: syl.Syllabus) -> str:
-    """What each track downloads, for the participants' checklist."""
-    one = {d for p in ONE_DAY for d in _by_prefix(course, p).downloads}
-    every = {d for nb in course.notebooks for d in nb.downloads}
-    size = lambda specs: table.human(sum(table.recorded_bytes(d) or 0 for d in specs))  # noqa: E731
-    return "\n".join(["| track | command | downloads (recorded sizes) |", "|---|---|---|",
-                      f"| one day | `python -m course fetch {' '.join(ONE_DAY)}` | {size(one)} |",
-                      f"| five days | `python -m course fetch all` | {size(every)} |"])
+    """What each track downloads on the reference card, on a laptop without a GPU, and for every rung."""
+    def size(notebooks: list[syl.Notebook], free: float | None, all_rungs: bool = False) -> str:
+        specs = {d for nb in notebooks for d in ladders.downloads_for(nb.id, nb.downloads, free, all_rungs)}
+        return table.human(sum(table.recorded_bytes(d) or 0 for d in specs))
+
+    one, every = [_by_prefix(course, p) for p in ONE_DAY], list(course.notebooks)
+    rows = ["| track | command | a 12 GB card | no GPU (`--vram 0`) | every rung (`--all-rungs`) |",
+            "|---|---|---|---|---|"]
+    for name, nbs, selector in (("one day", one, " ".join(ONE_DAY)), ("five days", every, "all")):
+        rows.append(f"| {name} | `python -m course fetch {selector}` | {size(nbs, ladders.REFERENCE_FREE_GIB)} | "
+                    f"{size(nbs, None)} | {size(nbs, None, True)} |")
+    return "\n".join(rows)
 
 
 # ---- troubleshooting: the doctor's own checks on made-up machines ----------------------------------------------
@@ -232,11 +237,12 @@ def troubleshooting_md() -> str:
 # ---- licences -------------------------------------------------------------------------------------------------------
 def licences_md(course: syl.Syllabus) -> str:
     """The table of each download's licence and whether a copy may go on a USB stick."""
-    used = [d for d in dict.fromkeys(d for nb in course.notebooks for d in nb.downloads)]
+    loads = {nb.id: ladders.downloads_for(nb.id, nb.downloads, None, all_rungs=True) for nb in course.notebooks}
+    used = list(dict.fromkeys(d for nb in course.notebooks for d in loads[nb.id]))
     rows = ["| download | what | size | licence | on a USB stick? | used by |", "|---|---|---|---|---|---|"]
     for spec in used:
         d = table.DOWNLOADS.get(spec)
-        users = ", ".join(nb.id.split("-")[0] for nb in course.notebooks if spec in nb.downloads)
+        users = ", ".join(nb.id.split("-")[0] for nb in course.notebooks if spec in loads[nb.id])
         if d is None:
             rows.append(f"| `{spec}` | not in course/downloads.py yet | ? | check its page | check first | {users} |")
             continue
@@ -255,8 +261,9 @@ def licences_md(course: syl.Syllabus) -> str:
         "- Data that ships with the course (`helpers/coursedata/`): `helpers/coursedata/README.md` gives each "
         "file's source and licence (`titanic.csv` is derived from GPL-2+ R data sets).", "",
         "## What the full profile downloads", "",
-        "Recorded from each card on the date in `course/downloads.py`; licences change, so read the card (linked) "
-        "before handing out copies. \"On a USB stick\" answers whether an instructor may give participants a "
+        "Transcribed from each card into `course/downloads.py` (sizes marked \"~\" by `course fetch --dry-run` until "
+        "it asks the Hub); licences change, so read the card (linked) before handing out copies. Every rung of every "
+        "ladder is listed: a smaller card or a laptop loads a smaller model. \"On a USB stick\" answers whether an instructor may give participants a "
         "pre-fetched copy (`python -m course fetch`, then copy `HF_HOME` and `COURSE_DATA_DIR`).", "", *rows, ""])
 
 

@@ -7,6 +7,7 @@ costs about as much as ``import torch``. Each module's docstring ends with the n
 Every notebook
     profiles      smoke or full, and the one opening call: ``P, DEV = profiles.start(PROFILE, ...)``
     ready         can this machine run the full profile? (called by the opening call)
+    download_files what each download is made of: the files its notebook loads (``course fetch`` gets them)
     metrics       what a notebook measured, shown and saved for the course runner
     cache         where downloads and stand-ins live; files written atomically
 
@@ -62,6 +63,6 @@ class _DropKernelHubHint(logging.Filter):
 # kernels-community" block: it falls back to its own kernel, and the learner can do nothing about it.
 logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_DropKernelHubHint())
 
-__all__ = ["cache", "cuda_builds", "data", "dataframes", "detection", "diagnose", "diffusion", "distributed", "finetune",
+__all__ = ["cache", "cuda_builds", "data", "dataframes", "detection", "diagnose", "diffusion", "distributed", "download_files", "finetune",
            "generative", "gnn", "gpt", "gpu", "gpu_specs", "images", "ladders", "llm", "machine", "metrics", "models", "multimodal", "planner", "planner_check",
            "plots", "profiles", "ready", "rl", "sd_lora", "seq2seq", "serve", "speed", "train", "vram"]

@@ -17,10 +17,15 @@ Taught in week 6 (06b-where-the-memory-goes); used by 04a, 05a, 06a, 06b, 07a, 0
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from helpers.presets import GIB, MARGIN_GIB  # the course's one VRAM margin, kept free beyond a rung's need
+
+# The reference machine: a 12 GB card beside a desktop, seen from a notebook's process after its CUDA context: 11.99
+# GiB less about 0.5 of context and 1 held by the browser and compositor. A ladder's 12 GiB rung is the one it takes.
+REFERENCE_FREE_GIB = 10.5
 
 
 @dataclass(frozen=True)
@@ -287,6 +292,30 @@ def choose(notebook: str, free_gib: float | None, pin: str | None = None,
                   f"{margin:g} in hand; this machine has {have}")
 
 
+def rung_downloads(rung: Rung | None, downloads: Sequence[str]) -> list[str]:
+    """What a rung loads: the notebook's downloads (its syllabus entry, which is what its reference rung loads) with
+    the rung's own model (``settings["model"]``) in place of the notebook's model, its first ``hf-model:`` download."""
+    model = rung.settings.get("model") if rung is not None else None
+    if not model:
+        return list(downloads)
+    at = next((i for i, d in enumerate(downloads) if d.startswith("hf-model:")), None)
+    if at is None:  # the caller declared no model (a test of the ladder alone): nothing to put in its place
+        return list(downloads)
+    return [*downloads[:at], f"hf-model:{model}", *downloads[at + 1:]]
+
+
+def downloads_for(notebook: str, downloads: Sequence[str], free_gib: float | None, all_rungs: bool = False) -> list[str]:
+    """The downloads a notebook's full profile loads on a machine with ``free_gib`` of free VRAM (None or 0: no GPU):
+    those of the rung it takes there, or with ``all_rungs`` those of every rung (a USB stick for a room), no repeats.
+    A notebook without a ladder, or one whose rungs all need more than is free, loads its syllabus ``downloads``."""
+    try:
+        rungs = ladder(notebook)
+    except KeyError:
+        return list(downloads)
+    chosen = rungs if all_rungs else [choose(notebook, free_gib)[0]]
+    return list(dict.fromkeys(d for rung in chosen for d in rung_downloads(rung, downloads)))
+
+
 def free_vram_gib() -> float | None:
     """GiB of VRAM free now on CUDA device 0 (after this process's CUDA context), or None without CUDA."""
     import torch
@@ -297,13 +326,16 @@ def free_vram_gib() -> float | None:
     return free / GIB
 
 
-def pick(notebook: str, profile: str, pin: str | None = None) -> Rung:
+def pick(notebook: str, profile: str, pin: str | None = None, downloads: Sequence[str] = ()) -> Rung:
     """The notebook's call: the rung for this machine, said in one line; stops with one line if none fits.
 
-    In the smoke profile the notebook runs its tiny models whatever the rung; the line still says which rung the
-    full profile would take here.
+    ``downloads``: the notebook's syllabus downloads, written with its parameters (``f"hf-model:{MODEL}"``); in the
+    full profile, what the chosen rung loads (:func:`rung_downloads`: a rung may name a smaller model) must be here
+    complete or downloadable now (``helpers.ready.download_problem``), or the call stops naming it. In the smoke
+    profile the notebook runs its tiny models whatever the rung; the line still says which rung the full profile would
+    take here.
     """
-    from helpers.ready import CannotRunFull
+    from helpers.ready import SMOKE_INSTEAD, CannotRunFull, download_problem
 
     free = free_vram_gib()
     try:
@@ -317,4 +349,7 @@ def pick(notebook: str, profile: str, pin: str | None = None) -> Rung:
         raise CannotRunFull(why + ". Pin a smaller rung (RUNG_PIN in the parameters cell), close the programs that "
                             "hold VRAM, or set PROFILE = \"smoke\".")
     print(why)
+    problems = [p for p in map(download_problem, rung_downloads(rung, downloads)) if p]
+    if problems:
+        raise CannotRunFull(f"rung {rung.name}: " + "; ".join(p.rstrip(".") for p in problems) + ". " + SMOKE_INSTEAD)
     return rung

@@ -18,6 +18,7 @@ from course import downloads as table
 from course import syllabus as syl
 from course.commands import doctor, fetch
 from helpers import ready
+from helpers.machine import Facts
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 GPT2 = "hf-model:openai-community/gpt2"
@@ -199,19 +200,55 @@ def test_local_data_sets_are_checked_file_by_file(caches):
     assert "cifar-10-batches-py/data_batch_1 is missing" in ready.check("torchvision:CIFAR10").problems
 
 
-def test_week_7_dry_run_lists_every_file_with_sizes_and_a_total(caches, cli):
-    res = cli("fetch", "7", "--dry-run", "--json", env=_env(caches), timeout=120)
+def test_week_7_dry_run_lists_every_file_with_sizes_and_a_total(caches, cli_here):
+    res = cli_here("fetch", "7", "--dry-run", "--json", "--vram", "12")  # the reference card's rung: Mistral 7B
     assert res.returncode == 0, res.stderr
     plan = json.loads(res.stdout)
     week7 = {d for nb in syl.load().notebooks if nb.week == 7 for d in nb.downloads}
-    assert {d["download"] for d in plan["downloads"]} == week7
+    assert {d["download"] for d in plan["downloads"]} == week7 and plan["rungs"] == {"07a-lora-and-qlora": "mistral-7b-4x1024"}
     for item in plan["downloads"]:
         assert item["files"] and all(f["bytes"] > 0 for f in item["files"]), item
         assert item["bytes"] == sum(f["bytes"] for f in item["files"]) and item["sizes_from"] == "recorded"
     assert plan["total_bytes"] == sum(d["bytes"] for d in plan["downloads"]) > 10e9
     assert any("model-00001-of-00003.safetensors" == f["file"] for d in plan["downloads"] for f in d["files"])
-    text = cli("fetch", "7", "--dry-run", env=_env(caches), timeout=120).stdout
-    assert "14.5 GB" in text and "still to download" in text
+    text = cli_here("fetch", "7", "--dry-run", "--vram", "12").stdout
+    assert "14.5 GB" in text and "still to download" in text and "Rungs for 12.0 GiB of VRAM free: 07a" in text
+
+
+def test_a_laptop_fetches_its_cpu_rungs_small_models_and_nothing_for_gpu_only_notebooks(caches, cli_here):
+    plan = json.loads(cli_here("fetch", "6", "7", "8", "--dry-run", "--json", "--vram", "0").stdout)
+    got = {d["download"] for d in plan["downloads"]}
+    assert {"hf-model:HuggingFaceTB/SmolLM2-360M-Instruct", "hf-model:HuggingFaceTB/SmolLM2-135M",
+            "hf-model:stabilityai/sd-turbo", "hf-dataset:yahma/alpaca-cleaned"} == got, got
+    assert plan["rungs"]["07a-lora-and-qlora"] == "cpu-smollm2-135m" and plan["rungs"]["08b-teach-it-a-style"] is None
+    assert set(plan["left_out"]) == {"06b-where-the-memory-goes", "08b-teach-it-a-style"}  # they need a GPU
+    assert plan["total_bytes"] < 5e9
+
+
+def test_all_rungs_fetch_every_model_a_ladder_may_load_for_a_room(caches, cli_here):
+    plan = json.loads(cli_here("fetch", "07a", "--dry-run", "--json", "--all-rungs").stdout)
+    assert [d["download"] for d in plan["downloads"]] == [
+        "hf-model:unsloth/mistral-7b-v0.3", "hf-dataset:yahma/alpaca-cleaned", "hf-model:HuggingFaceTB/SmolLM2-1.7B",
+        "hf-model:HuggingFaceTB/SmolLM2-135M"]
+    assert all(d["known"] for d in plan["downloads"]) and plan["rungs"] == {} and plan["left_out"] == []
+    assert cli_here("fetch", "07a", "--dry-run", "--vram", "-1").returncode == 2
+
+
+def test_offline_a_cpu_machine_with_the_cpu_rungs_model_cached_opens_06a_and_the_doctor_agrees(caches):
+    from course import notebook_code
+    from helpers import ladders
+
+    nb = syl.load().by_id("06a-running-an-llm-on-12gb")
+    small = "hf-model:HuggingFaceTB/SmolLM2-360M-Instruct"
+    with pytest.raises(ready.CannotRunFull, match="rung cpu-smollm2-360m: model HuggingFaceTB/SmolLM2-360M-Instruct"):
+        notebook_code.opening(nb.path, 1, PROFILE="full")  # names the model its rung loads, not the 8B one
+    fake_snapshot(caches["hub"], small)
+    namespace = notebook_code.opening(nb.path, 1, PROFILE="full")
+    assert namespace["RUNG"].name == "cpu-smollm2-360m" and ladders.free_vram_gib() is None
+    cpu = Facts(system="Linux", device="cpu")
+    verdict = doctor.judge(nb, cpu)
+    assert verdict.full_ok and verdict.rung == "cpu-smollm2-360m", verdict
+    assert doctor.loads_here(syl.load(), cpu)[nb.id] == [small]
 
 
 def test_an_unknown_download_gets_one_line_saying_where_to_add_it_not_a_crash(caches, tmp_path, cli):
@@ -219,15 +256,17 @@ def test_an_unknown_download_gets_one_line_saying_where_to_add_it_not_a_crash(ca
             .replace('downloads = ["torchvision:CIFAR10"]', 'downloads = ["torchvision:CIFAR10", "hf-model:someone/new"]', 1))
     course = tmp_path / "syllabus.toml"
     course.write_text(text, encoding="utf-8")
-    res = cli("--syllabus", str(course), "fetch", "04a", "--dry-run", env=_env(caches), timeout=120)
+    res = cli("--syllabus", str(course), "fetch", "04a", "--dry-run", "--vram", "12", env=_env(caches), timeout=120)
     assert res.returncode == 0, res.stderr
     assert "hf-model:someone/new: no file list known: add it to FILES in helpers/ready.py and DOWNLOADS in " \
            "course/downloads.py" in res.stdout
 
 
-def test_the_tables_know_every_download_of_the_syllabus():
+def test_the_tables_know_every_download_of_the_syllabus_and_of_every_rung():
     course = syl.load()
-    for spec in {d for nb in course.notebooks for d in nb.downloads}:
+    from helpers import ladders
+
+    for spec in {d for nb in course.notebooks for d in ladders.downloads_for(nb.id, nb.downloads, None, True)}:
         assert table.known(spec), table.missing_line(spec)
         assert table.DOWNLOADS[spec].usb in table.USB and table.DOWNLOADS[spec].licence
 

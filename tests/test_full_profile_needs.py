@@ -18,7 +18,7 @@ import pytest
 
 from course import notebook_code
 from course import syllabus as syl
-from helpers import ready
+from helpers import ladders, ready
 
 COURSE = syl.load()
 OPENING = "P, DEV = profiles.start(PROFILE, seed=SEED"
@@ -55,11 +55,30 @@ def _strings(node: ast.expr, params: dict) -> str | tuple:
                          f"names, not {ast.unparse(node)}")
 
 
+def _ladder_call(nb: syl.Notebook) -> ast.Call | None:
+    """The ``ladders.pick`` call of a notebook with a ladder (its downloads depend on the rung it picks), or None."""
+    calls = [n for c in notebook_code.cells(nb.path) if c.cell_type == "code"
+             for n in ast.walk(ast.parse(notebook_code.python(c)))
+             if isinstance(n, ast.Call) and ast.unparse(n.func) == "ladders.pick"]
+    assert len(calls) <= 1, f"{nb.id}: one ladders.pick call, not {len(calls)}"
+    return calls[0] if calls else None
+
+
 def declared(nb: syl.Notebook, params: dict | None = None) -> dict[str, tuple]:
-    """``{"needs": ..., "downloads": ...}`` of the notebook's opening call."""
+    """``{"needs": ..., "downloads": ...}`` of the notebook's opening call, and of its ladder call for a notebook
+    whose rungs name their own models (the downloads are checked once the rung is known)."""
     params = notebook_code.parameters(nb.path) if params is None else params
     keywords = {k.arg: k.value for k in _opening_call(nb).keywords}
-    return {name: _strings(keywords[name], params) if name in keywords else () for name in ("needs", "downloads")}
+    found = {name: _strings(keywords[name], params) if name in keywords else () for name in ("needs", "downloads")}
+    ladder = _ladder_call(nb)
+    later = {k.arg: k.value for k in ladder.keywords} if ladder is not None else {}
+    if "downloads" in later:
+        assert not found["downloads"], f"{nb.id}: declare the downloads once, in profiles.start or in ladders.pick"
+        found["downloads"] = _strings(later["downloads"], params)
+    if ladder is not None and any(r.settings.get("model") for r in ladders.ladder(nb.id)):
+        assert "downloads" in later or not nb.downloads, (
+            f"{nb.id}: its rungs name their own models, so ladders.pick(..., downloads=[...]) checks what the rung loads")
+    return found
 
 
 @pytest.mark.parametrize("nb", COURSE.notebooks, ids=[nb.id for nb in COURSE.notebooks])
@@ -92,6 +111,6 @@ def test_offline_the_full_profile_stops_in_the_opening_cell_naming_what_is_missi
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     with pytest.raises(ready.CannotRunFull) as err:
         notebook_code.opening(nb.path, 1, PROFILE="full")
-    for download in nb.downloads:
+    for download in ladders.downloads_for(nb.id, nb.downloads, ladders.free_vram_gib()):  # what its rung loads here
         name = download.split(":", 1)[1]
         assert name.split("/")[-1].lower() in str(err.value).lower(), f"the message should name {name}"

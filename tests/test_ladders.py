@@ -105,5 +105,6 @@ def test_each_laddered_notebook_pins_with_rung_pin_and_picks_right_after_its_ope
         assert notebook_code.parameters(nb.path).get("RUNG_PIN", "missing") is None, f"{nb.id}: RUNG_PIN = None"
         opening = next(c.source for c in notebook_code.cells(nb.path) if "profiles.start(" in c.source)
         after = opening.split("profiles.start(", 1)[1]
-        assert f'RUNG = ladders.pick("{key}", P, pin=RUNG_PIN)' in after, \
-            f"{nb.id}: call RUNG = ladders.pick(\"{key}\", P, pin=RUNG_PIN) in the opening cell, after the opening call"
+        call = f'RUNG = ladders.pick("{key}", P, pin=RUNG_PIN'
+        assert call + ")" in after or call + ", downloads=[" in after, \
+            f"{nb.id}: call {call}[, downloads=[...]]) in the opening cell, after the opening call"

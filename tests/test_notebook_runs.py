@@ -70,5 +70,6 @@ def test_one_offline_full_profile_stops_in_a_real_kernel_with_one_clear_line(tmp
     assert err.value.ename == "CannotRunFull", f"{err.value.ename}: {err.value.evalue}"
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
     failing = next(c for c in executed if any(o.get("output_type") == "error" for o in c.get("outputs", [])))
-    assert "profiles.start(" in failing.source, "the opening call stops it"
-    assert "mistral-7b-v0.3" in err.value.evalue
+    assert "profiles.start(" in failing.source, "the opening cell stops it"
+    assert "SmolLM2-135M" in err.value.evalue and "rung cpu-smollm2-135m" in err.value.evalue, (
+        "without a GPU it names the model of the CPU rung, not the 7B one")

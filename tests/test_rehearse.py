@@ -127,7 +127,7 @@ def test_a_ladder_notebook_is_rehearsed_at_the_rung_a_12_gb_card_beside_a_deskto
     from helpers import ladders
 
     rung = rehearse.twelve_gib_rung("07a")
-    assert rung is ladders.choose("07a", rehearse.TWELVE_GIB_FREE)[0] and not rung.cpu
+    assert rung is ladders.choose("07a", ladders.REFERENCE_FREE_GIB)[0] and not rung.cpu
     out = tmp_path / "rehearse.json"
     assert rehearse.main(["--notebooks", "07a", "--device", "cpu", "--tiny", "--json", "--out", str(out)]) == 0
     (row,) = json.loads(out.read_text())["notebooks"]

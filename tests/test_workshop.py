@@ -17,6 +17,7 @@ from course import syllabus as syl
 from course.commands import doctor, exercises, reset
 from course.errors import CourseError
 from helpers import diagnose
+from helpers.machine import Facts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -193,6 +194,8 @@ def test_doctor_json_names_the_machine_the_time_the_version_and_each_downloads_s
     data = doctor_report
     assert data["kind"] == "dl12gb-doctor-report" and data["name"] == "ada" and data["time"][:2] == "20"
     assert data["course_version"] == doctor.course_version() != "unknown"
-    specs = {d for nb in syl.load().notebooks for d in nb.downloads}
-    assert {d["download"] for d in data["downloads"]} == specs
+    loads = doctor.loads_here(syl.load(), Facts(device="cpu"))  # this machine has no GPU: the CPU rungs' models
+    assert {d["download"] for d in data["downloads"]} == {d for specs in loads.values() for d in specs}
+    assert "hf-model:HuggingFaceTB/SmolLM2-135M" in {d["download"] for d in data["downloads"]}
+    assert next(v for v in data["notebooks"] if v["notebook"] == "07a-lora-and-qlora")["rung"] == "cpu-smollm2-135m"
     assert all({"cached", "complete", "bytes", "expected_bytes"} <= set(d) for d in data["downloads"])

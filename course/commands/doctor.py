@@ -91,12 +91,14 @@ def check_disk(places: list[DiskPlace], env_var: dict[str, str] | None = None) -
     return None
 
 
-def disk_places(notebooks: list[syl.Notebook], checks: dict[str, ready.Check] | None = None) -> list[DiskPlace]:
-    """Free space where the downloads go, and what the given notebooks still have to download there."""
+def disk_places(notebooks: list[syl.Notebook], checks: dict[str, ready.Check] | None = None,
+                loads: dict[str, list[str]] | None = None) -> list[DiskPlace]:
+    """Free space where the downloads go, and what the given notebooks still have to download there (``loads``: what
+    each loads on this machine, default its syllabus downloads)."""
     need = {"Hugging Face cache": 0.0, "course data": 0.0}
     seen: set[str] = set()
     for nb in notebooks:
-        for d in nb.downloads:
+        for d in (loads or {}).get(nb.id, nb.downloads):
             found = (checks or {}).get(d) or ready.check(d)
             if d in seen or found.complete:
                 continue
@@ -131,26 +133,47 @@ def ladder_rung(nb: syl.Notebook, facts: machine.Facts) -> tuple[str | None, str
     The same choice the notebook makes (``helpers.ladders.choose``): NVML's free VRAM, read before this process made a
     CUDA context, less the context the notebook's own process will make.
     """
-    from helpers import ladders, planner
+    from helpers import ladders
 
     try:
         ladders.ladder(nb.id)
     except KeyError:
         return None
-    free = None
-    if facts.device == "cuda" and facts.vram_free_gib is not None:
-        free = max(facts.vram_free_gib - planner.CUDA_CONTEXT_BYTES / 2**30, 0.0)
-    chosen, why = ladders.choose(nb.id, free)
+    chosen, why = ladders.choose(nb.id, free_for_rungs(facts))
     return (chosen.name if chosen else None), why
 
 
-def judge(nb: syl.Notebook, facts: machine.Facts, checks: dict[str, ready.Check] | None = None) -> Verdict:
+def free_for_rungs(facts: machine.Facts) -> float | None:
+    """GiB of VRAM a notebook's process will find free here: NVML's free VRAM less the CUDA context it will make."""
+    from helpers import planner
+
+    if facts.device == "cuda" and facts.vram_free_gib is not None:
+        return max(facts.vram_free_gib - planner.CUDA_CONTEXT_BYTES / 2**30, 0.0)
+    return None
+
+
+def loads_here(course: syl.Syllabus, facts: machine.Facts) -> dict[str, list[str]]:
+    """{notebook id: the downloads its full profile loads on this machine}: a laddered notebook's rung may name a
+    smaller model than its syllabus entry (``helpers.ladders.downloads_for``)."""
+    from helpers import ladders
+
+    free = free_for_rungs(facts)
+    return {nb.id: ladders.downloads_for(nb.id, nb.downloads, free) for nb in course.notebooks}
+
+
+def judge(nb: syl.Notebook, facts: machine.Facts, checks: dict[str, ready.Check] | None = None,
+          loads: list[str] | None = None) -> Verdict:
     """Decide whether the notebook's full profile fits this machine: its ladder's rung, else its syllabus figure.
 
     ``facts.vram_free_gib`` is the VRAM free now (from NVML before this process touched the GPU); a notebook that
     fits the card but not what is free now gets "close the other programs" advice. ``checks``: ready.check of
-    each download, when the caller has them already.
+    each download, when the caller has them already; ``loads``: what the notebook loads here (default: its syllabus
+    downloads, or for a laddered notebook its rung's).
     """
+    if loads is None:
+        from helpers import ladders
+
+        loads = ladders.downloads_for(nb.id, nb.downloads, free_for_rungs(facts))
     has_cuda, free = facts.device == "cuda", facts.vram_free_gib
     total = facts.vram_total_gib or 0.0
     if facts.system == "Windows" and nb.windows != "native":
@@ -164,7 +187,7 @@ def judge(nb: syl.Notebook, facts: machine.Facts, checks: dict[str, ready.Check]
                       "run it with COURSE_PROFILE=smoke to learn the code path, or open it on Colab "
                       "(Runtime > Change runtime type > T4 GPU)")
             return Verdict(nb.id, False, why, advice)
-        verdict = _downloads_verdict(nb, checks, f"{why}")
+        verdict = _downloads_verdict(nb, checks, why, loads)
         verdict.rung = name
         return verdict
     need = nb.full.vram_gb  # notebooks without a ladder: the syllabus figure (vram_source says where it comes from)
@@ -182,12 +205,13 @@ def judge(nb: syl.Notebook, facts: machine.Facts, checks: dict[str, ready.Check]
         return Verdict(nb.id, False, f"needs about {need:g} GB of VRAM, this GPU has {total:.1f} GiB",
                        "use the smaller option in its parameters cell, or Colab")
     reason = "ready" if has_cuda or not nb.needs else "runs on this machine"
-    return _downloads_verdict(nb, checks, reason)
+    return _downloads_verdict(nb, checks, reason, loads)
 
 
-def _downloads_verdict(nb: syl.Notebook, checks: dict[str, ready.Check] | None, reason: str) -> Verdict:
+def _downloads_verdict(nb: syl.Notebook, checks: dict[str, ready.Check] | None, reason: str,
+                      loads: list[str]) -> Verdict:
     """The verdict once the machine fits: what the downloads say (offline and not cached, a fallback, or to come)."""
-    missing = [d for d in nb.downloads if not ((checks or {}).get(d) or ready.check(d)).complete]
+    missing = [d for d in loads if not ((checks or {}).get(d) or ready.check(d)).complete]
     if missing and ready.offline() and not nb.fallback:
         return Verdict(nb.id, False, f"downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE) and not cached complete: "
                        f"{', '.join(missing)}", f"unset HF_HUB_OFFLINE and COURSE_OFFLINE and run "
@@ -210,9 +234,12 @@ def course_version() -> str:
             return "unknown"
 
 
-def download_rows(course: syl.Syllabus, checks: dict[str, ready.Check]) -> list[dict]:
-    """Per download of the syllabus: the notebooks that load it, cached (anything here), complete, size."""
-    return [{"download": spec, "notebooks": [nb.id for nb in course.notebooks if spec in nb.downloads],
+def download_rows(course: syl.Syllabus, checks: dict[str, ready.Check],
+                  loads: dict[str, list[str]] | None = None) -> list[dict]:
+    """Per download: the notebooks that load it (``loads``: on this machine; default: the syllabus), cached
+    (anything here), complete, size."""
+    loads = loads or {nb.id: list(nb.downloads) for nb in course.notebooks}
+    return [{"download": spec, "notebooks": [nb.id for nb in course.notebooks if spec in loads.get(nb.id, ())],
              "cached": c.present, "complete": c.complete, "bytes": c.bytes,
              "expected_bytes": table.recorded_bytes(spec), "problems": c.problems[:5]} for spec, c in checks.items()]
 
@@ -245,18 +272,19 @@ def main(args: argparse.Namespace) -> int:
     course = syl.load(args.syllabus)
     facts = machine.gather()  # NVML first, before PyTorch's own CUDA context takes VRAM
     env = environment()
-    checks = {d: ready.check(d) for nb in course.notebooks for d in nb.downloads}
-    verdicts = [judge(nb, facts, checks) for nb in course.notebooks]
+    loads = loads_here(course, facts)
+    checks = {d: ready.check(d) for nb in course.notebooks for d in loads[nb.id]}
+    verdicts = [judge(nb, facts, checks, loads[nb.id]) for nb in course.notebooks]
     found = diagnose.findings(facts)
     runnable = [nb for nb, v in zip(course.notebooks, verdicts, strict=True) if v.full_ok]
-    disk = check_disk(disk_places(runnable, checks), DISK_VARS)
+    disk = check_disk(disk_places(runnable, checks, loads), DISK_VARS)
     if disk:
         found.append(disk)
     if args.json:
         print(json.dumps({"kind": doctor_summary.REPORT_KIND, "version": doctor_summary.REPORT_VERSION, "name": name or facts.hostname,
                           "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "course_version": course_version(),
                           "machine": facts.to_dict(), "environment": env, "verdict": machine.verdict(facts),
-                          "findings": [f.__dict__ for f in found], "downloads": download_rows(course, checks),
+                          "findings": [f.__dict__ for f in found], "downloads": download_rows(course, checks, loads),
                           "notebooks": [v.__dict__ for v in verdicts]}, indent=2))
         return 0
     print("== This machine ==" + (f" ({name})" if name else ""))

@@ -9,8 +9,11 @@ own loaders, into the course data folder. ``--dry-run`` only prints the plan (of
 listing, else the sizes recorded in ``course.downloads``); ``--verify`` checks every file (sizes, the SHA-256
 the Hub cache names each weights file by, the libraries' own checksums) without downloading; ``--json`` prints
 it all as JSON. A SELECTOR is a week, a notebook id, ``extras``, ``all``, or a download itself
-(``hf-model:org/name``). Everything lands under two folders, ``HF_HOME`` and ``COURSE_DATA_DIR``: set both to
-folders on one disk (or stick) and copy them to another machine (docs/PARTICIPANTS.md says how).
+(``hf-model:org/name``). A notebook with a ladder (``helpers.ladders``) loads what the rung this machine takes
+loads (a laptop without a GPU: the CPU rung's small model, not the 7B one); ``--vram GiB`` plans for another machine
+(0: none) and ``--all-rungs`` takes every rung's, for a copy that serves a whole room. Everything lands under two
+folders, ``HF_HOME`` and ``COURSE_DATA_DIR``: set both to folders on one disk (or stick) and copy them to another
+machine (docs/PARTICIPANTS.md says how).
 """
 
 from __future__ import annotations
@@ -29,23 +32,69 @@ from typing import Any
 from course import downloads as table
 from course import syllabus as syl
 from course.errors import CourseError
-from helpers import ready
+from helpers import ladders, ready
+
+GPU_NEEDS = {"gpu", "cuda-only"}
 
 
-def selected(course: syl.Syllabus, selectors: list[str]) -> dict[str, list[str]]:
-    """{download: [notebook ids that load it]} for the selectors (a download spec selects itself), in course order."""
+def needs_a_gpu(course: syl.Syllabus, selectors: list[str]) -> list[str]:
+    """The selected notebooks whose full profile needs a GPU: nothing to fetch for them on a machine without one."""
+    names = [s for s in selectors if ":" not in s]
+    if selectors and not names:
+        return []
+    return [nb.id for nb in syl.select(course, names) if GPU_NEEDS & set(nb.needs)]
+
+
+def selected(course: syl.Syllabus, selectors: list[str], free_gib: float | None = None,
+             all_rungs: bool = False, leave_out: tuple[str, ...] | list[str] = ()) -> dict[str, list[str]]:
+    """{download: [notebook ids that load it]} for the selectors (a download spec selects itself), in course order.
+
+    A notebook with a ladder loads what the rung a machine with ``free_gib`` of free VRAM takes (None: no GPU, so a
+    CPU rung's small model), or with ``all_rungs`` what every rung loads (``helpers.ladders.downloads_for``).
+    ``leave_out``: notebook ids not to fetch for (those that need a GPU, on a machine without one).
+    """
     chosen: dict[str, list[str]] = {}
     specs = [s for s in selectors if ":" in s]
     for spec in specs:
         if spec.partition(":")[0] not in ready.DOWNLOAD_KINDS:
             raise CourseError(f"Unknown download {spec!r}: write {', '.join(k + ':...' for k in ready.DOWNLOAD_KINDS)}.")
-        chosen[spec] = [nb.id for nb in course.notebooks if spec in nb.downloads]
+        chosen[spec] = [nb.id for nb in course.notebooks
+                        if spec in ladders.downloads_for(nb.id, nb.downloads, None, all_rungs=True)]
     others = [s for s in selectors if ":" not in s]
     if others or not specs:
         for nb in syl.select(course, others):
-            for spec in nb.downloads:
+            if nb.id in leave_out:
+                continue
+            for spec in ladders.downloads_for(nb.id, nb.downloads, free_gib, all_rungs):
                 chosen.setdefault(spec, []).append(nb.id)
     return chosen
+
+
+def rungs_taken(course: syl.Syllabus, selectors: list[str], free_gib: float | None) -> dict[str, str | None]:
+    """{notebook id: the rung it takes with ``free_gib`` free (None: none fits)} for the selected notebooks with a
+    ladder."""
+    names = [s for s in selectors if ":" not in s]
+    if selectors and not names:  # downloads named by themselves: no notebook chosen
+        return {}
+    picked = syl.select(course, names)
+    taken = {}
+    for nb in picked:
+        if nb.id.split("-", 1)[0] in ladders.LADDERS:
+            rung, _why = ladders.choose(nb.id, free_gib)
+            taken[nb.id] = rung.name if rung else None
+    return taken
+
+
+def machine_vram(vram: float | None) -> tuple[float | None, bool]:
+    """(GiB of free VRAM to plan the rungs for, whether that machine has a GPU): ``--vram`` (0: no GPU), else this
+    machine (free CUDA memory now; an Apple GPU counts as a GPU with no CUDA rung)."""
+    if vram is not None:
+        if vram < 0:
+            raise CourseError(f"--vram {vram:g}: give the free VRAM in GiB, 0 for a machine without a GPU.")
+        return vram or None, vram > 0
+    from helpers import gpu
+
+    return ladders.free_vram_gib(), gpu.device().type != "cpu"
 
 
 def _repo(spec: str) -> tuple[str, str]:
@@ -234,7 +283,12 @@ def fetch_one(spec: str) -> None:
 def main(args: argparse.Namespace) -> int:
     """Plan, then fetch (or only plan, or verify); exit 0 when every known download is complete."""
     course = syl.load(args.syllabus)
-    chosen = selected(course, list(args.selectors or []))
+    all_rungs = getattr(args, "all_rungs", False)
+    selectors = list(args.selectors or [])
+    free, has_gpu = machine_vram(getattr(args, "vram", None))
+    left_out = [] if all_rungs or has_gpu else needs_a_gpu(course, selectors)
+    chosen = selected(course, selectors, free, all_rungs, left_out)
+    rungs = {} if all_rungs else rungs_taken(course, selectors, free)
     online = not ready.offline()
     if not args.dry_run and not args.verify and not online:
         raise CourseError("downloads are off (HF_HUB_OFFLINE or COURSE_OFFLINE is set): unset them to fetch; "
@@ -246,10 +300,18 @@ def main(args: argparse.Namespace) -> int:
                 item["problems"] = deep_problems(item["download"], ready.check(item["download"]), online)
                 item["complete"] = not item["problems"]
     if not args.json:
+        if rungs:
+            where = f"{free:.1f} GiB of VRAM free" if free else "no GPU"
+            print(f"Rungs for {where}: " + ", ".join(f"{nb.split('-', 1)[0]} {r or 'none fits'}" for nb, r in rungs.items())
+                  + " (--vram GiB plans for another machine; --all-rungs fetches every rung, for a room)")
+        if left_out:
+            print(f"Left out, as they need a GPU (on Colab they download what they need): {', '.join(left_out)}")
+        if rungs or left_out:
+            print()
         show_plan(items, files_too=args.dry_run)
     if args.dry_run or args.verify:
         if args.json:
-            print(json.dumps(_report(items, args), indent=2))
+            print(json.dumps(_report(items, args, free, rungs, left_out), indent=2))
         elif args.verify:
             bad = [i for i in items if i["known"] and not i["complete"]]
             for i in bad:
@@ -274,7 +336,7 @@ def main(args: argparse.Namespace) -> int:
     for spec in unknown:
         print(table.missing_line(spec), file=sys.stderr)
     if args.json:
-        print(json.dumps(_report(items, args), indent=2))
+        print(json.dumps(_report(items, args, free, rungs, left_out), indent=2))
     left = [i["download"] for i in items if i["known"] and not i["complete"]]
     say(f"\n{len(items) - len(left) - len(unknown)} of {len(items)} downloads complete"
         + (f"; incomplete: {', '.join(left)}" if left else "")
@@ -282,8 +344,10 @@ def main(args: argparse.Namespace) -> int:
     return 0 if not left and not unknown else 1
 
 
-def _report(items: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+def _report(items: list[dict[str, Any]], args: argparse.Namespace, free: float | None,
+            rungs: dict[str, str | None], left_out: list[str]) -> dict[str, Any]:
     return {"mode": "verify" if args.verify else "dry-run" if args.dry_run else "fetch", "offline": ready.offline(),
+            "vram_gib": free, "all_rungs": getattr(args, "all_rungs", False), "rungs": rungs, "left_out": left_out,
             "hf_cache": str(ready.hf_cache_dir()), "course_data": str(ready.course_data_dir()), "downloads": items,
             "total_bytes": sum(i["bytes"] or 0 for i in items),
             "to_download_bytes": sum(i["to_download"] for i in items if not i["complete"])}
