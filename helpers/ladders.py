@@ -76,6 +76,10 @@ def _qlora(name: str, batch: int, max_len: int, why: str, preset: str = "mistral
     return Rung(name, settings, plan=dict(model=preset, method="qlora", bits=4, batch=batch, seq=max_len,
                                           checkpointing=True, lora_rank=16, optimizer="adamw8bit"), why=why)
 
+# 08a's section 9 rows (helpers.diffusion.TECHNIQUES, in its order): fp32, then the 16-bit ones, the offloads last
+EVERY_TECHNIQUE = ("fp32", "half", "half+no_sdpa", "half+attention_slicing", "half+vae_slicing", "half+vae_tiling",
+                   "half+model_cpu_offload", "half+sequential_cpu_offload")
+
 # The ladders. Planner figures are exact for what the planner models (tests/test_planner.py); measured rules say
 # where they were measured. Keep each notebook's 12 GiB rung equal to its syllabus `plan` / defaults.
 LADDERS: dict[str, tuple[Rung, ...]] = {
@@ -167,25 +171,20 @@ LADDERS: dict[str, tuple[Rung, ...]] = {
     "08a": (  # size and batch of sections 2-9, MODEL (the parameter: SD 1.5) unless a rung names a model;
         # `techniques`: the rows of section 9's one-image table; `big`: its 2 x size table; `offload`: model offload
         Rung("sdxl-1024", {"model": "stabilityai/stable-diffusion-xl-base-1.0", "size": 1024, "batch": 2,
-                           "techniques": ("fp32", "half", "half+no_sdpa", "half+attention_slicing", "half+vae_slicing",
-                                          "half+vae_tiling", "half+model_cpu_offload", "half+sequential_cpu_offload")},
+                           "techniques": EVERY_TECHNIQUE},
              need_gib=17.72, rule="estimate (helpers.diffusion.need_gib): the fp32 row, 12.92 GiB of SDXL weights "
                                   "(planner) + 1.5 x 3.0 GiB (the VAE decoding one 1,024 px image in fp32: 0.75 "
                                   "measured at 512 px, x 4 pixels) + 0.3",
              why="24 GB: SDXL base 1.0 at 1,024 px, every technique including fp32 (12.9 GiB of weights), a batch of 2"),
         Rung("sdxl-1024-16bit", {"model": "stabilityai/stable-diffusion-xl-base-1.0", "size": 1024, "batch": 1,
-                                 "techniques": ("half", "half+no_sdpa", "half+attention_slicing", "half+vae_slicing",
-                                                "half+vae_tiling", "half+model_cpu_offload",
-                                                "half+sequential_cpu_offload")},
+                                 "techniques": EVERY_TECHNIQUE[1:]},
              need_gib=12.92, rule="estimate (helpers.diffusion.need_gib): the no-SDPA row, 6.46 GiB of 16-bit SDXL "
                                   "weights (planner) + 0.16 (its VAE in fp32: diffusers upcasts it on fp16 GPUs) + "
                                   "1.5 x 4.0 GiB (the VAE at 1,024 px in fp32, and the full attention matrices of "
                                   "4,096 tokens) + 0.3",
              why="16 GB: SDXL base 1.0 at 1,024 px in 16 bits, one image at a time (fp32 SDXL needs 24 GB)"),
         Rung("sd15-512-batch8", {"size": 512, "batch": 8, "big": True,
-                                 "techniques": ("fp32", "half", "half+no_sdpa", "half+attention_slicing",
-                                                "half+vae_slicing", "half+vae_tiling", "half+model_cpu_offload",
-                                                "half+sequential_cpu_offload")},
+                                 "techniques": EVERY_TECHNIQUE},
              need_gib=6.79, rule="estimate (helpers.diffusion.need_gib): the batch table's 16-bit row without VAE "
                                  "slicing, 1.99 GiB of 16-bit SD 1.5 weights (planner) + 1.5 x 3.0 GiB (8 images "
                                  "decoded at once, 0.375 each: 0.75 measured in fp32) + 0.3; the fp32 row needs 5.40",
@@ -193,23 +192,20 @@ LADDERS: dict[str, tuple[Rung, ...]] = {
                  "and 1,024 px for tiling"),
         Rung("sdxl-1024-offload", {"model": "stabilityai/stable-diffusion-xl-base-1.0", "size": 1024, "batch": 1,
                                    "offload": True,
-                                   "techniques": ("half+model_cpu_offload", "half+sequential_cpu_offload")},
+                                   "techniques": EVERY_TECHNIQUE[-2:]},
              need_gib=5.84, rule="estimate (helpers.diffusion.need_gib): model CPU offload, the UNet alone on the "
                                  "GPU, 4.78 GiB in 16 bits (planner) + 1.5 x 0.51 GiB (its pass with guidance at "
                                  "1,024 px: SD 1.5's 0.254 measured at 512 px, x 4 pixels, halved) + 0.3",
              why="an 8 GB card beside a desktop, or pinned on 12 GB: SDXL at 1,024 px with each model on the GPU "
                  "only while it runs (the rest in RAM: 16 GB of RAM)"),
         Rung("sd15-512", {"size": 512, "batch": 4, "big": True,
-                          "techniques": ("fp32", "half", "half+no_sdpa", "half+attention_slicing", "half+vae_slicing",
-                                         "half+vae_tiling", "half+model_cpu_offload", "half+sequential_cpu_offload")},
+                          "techniques": EVERY_TECHNIQUE},
              need_gib=5.40, rule="estimate (helpers.diffusion.need_gib): the fp32 row, 3.97 GiB of SD 1.5 weights "
                                  "(planner) + 1.5 x 0.75 GiB (the VAE decoding one 512 px image in fp32, measured "
                                  "on a CPU replica) + 0.3",
              why="6-8 GB: SD 1.5 at 512 px, every technique, a batch of 4"),
         Rung("sd15-512-16bit", {"size": 512, "batch": 2, "big": True,
-                                "techniques": ("half", "half+no_sdpa", "half+attention_slicing", "half+vae_slicing",
-                                               "half+vae_tiling", "half+model_cpu_offload",
-                                               "half+sequential_cpu_offload")},
+                                "techniques": EVERY_TECHNIQUE[1:]},
              need_gib=4.54, rule="estimate (helpers.diffusion.need_gib): the 1,024 px rows, 1.99 GiB of 16-bit SD "
                                  "1.5 weights (planner) + 1.5 x 1.5 GiB (the VAE at 1,024 px, 16-bit) + 0.3",
              why="4-6 GB: SD 1.5 at 512 px in 16 bits (no fp32 row), a batch of 2"),

@@ -110,3 +110,9 @@ def test_the_cpu_rung_timing_runs_its_workload_on_a_tiny_replica(monkeypatch):
     result = cpu_rungs.measure("08a", threads=1)
     assert result["rung"] == "cpu-tiny" and result["seconds"] > 0 and len(result["parts"]) == 5
     assert all(seconds >= 0 for seconds in result["parts"].values())
+
+
+def test_the_ladders_rows_are_08as_techniques_in_their_order():
+    from helpers import ladders
+
+    assert ladders.EVERY_TECHNIQUE == tuple(diffusion.TECHNIQUES)
