@@ -45,7 +45,7 @@ test: setup lint
 	rm -rf $(NBVAL_METRICS)
 	$(TEST_ENV) $(PY) -m pytest -q -n $(JOBS) -m "not notebooks" tests
 	$(TEST_ENV) COURSE_NBVAL_METRICS=$(NBVAL_METRICS) COURSE_TEST_JOBS=$(JOBS) $(WARM) \
-		bash -c '$(NBVAL) && $(PY) -m pytest -q -n $(JOBS) --dist loadgroup -m notebooks $(NOTEBOOK_TESTS)'
+		bash -c '$(NBVAL) && $(PY) -m pytest -q -n $(JOBS) -m notebooks $(NOTEBOOK_TESTS)'
 
 ## The fast lane: unit tests without the notebooks, the browser and the tests marked slow (over a few seconds).
 test-unit: setup

@@ -57,28 +57,55 @@ def cli_here():
     return run_cli_here
 
 
-@pytest.fixture(scope="session")
-def doctor_report() -> dict:
-    """`python -m course doctor --json --name ada`, run once for all the tests that read it (per test process)."""
+def once_per_run(tmp_path_factory: pytest.TempPathFactory, name: str, make):  # noqa: ANN001, ANN201 - JSON in, out
+    """``make()`` once for the whole test run, in whichever test process asks first; the others wait for it and read
+    its JSON result. (pytest-xdist's ``--dist loadgroup`` would keep such tests on one process, but it no longer
+    groups anything under pytest 9.2, which ignores the node ids xdist rewrites: measured 2026-12-06.)"""
     import json
 
-    res = run_cli("doctor", "--json", "--name", "ada", timeout=300)
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout)
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder every worker's own temporary folder sits in
+    result = root / f"{name}.json"
+    with FileLock(str(result) + ".lock"):
+        if not result.is_file():
+            result.write_text(json.dumps(make()))
+        return json.loads(result.read_text())
+
+
+@pytest.fixture(scope="session")
+def doctor_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`python -m course doctor --json --name ada`, run once for all the tests that read it."""
+    import json
+
+    def doctor() -> dict:
+        res = run_cli("doctor", "--json", "--name", "ada", timeout=300)
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout)
+
+    return once_per_run(tmp_path_factory, "doctor-report", doctor)
 
 
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     """Notebooks 00a and 01a executed by `course run --profile smoke` into a *relative* --out folder, as
     `make handouts` does (inline plots): the runner's tests and the handouts' tests both read it."""
-    where = tmp_path_factory.mktemp("smoke-run")
-    env = {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
-    saved = os.environ.pop("MPLBACKEND", None)  # with Agg the kernel draws no inline plots
-    try:
-        res = run_cli("run", "00a", "01a", "--profile", "smoke", "--out", "relative-run", env=env, timeout=600,
-                      cwd=where)
-    finally:
-        if saved is not None:
-            os.environ["MPLBACKEND"] = saved
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    return where / "relative-run", res
+    def run() -> dict:
+        where = tmp_path_factory.mktemp("smoke-run")
+        env = {"COURSE_PROFILE": "smoke", "HF_HUB_OFFLINE": "1"}
+        saved = os.environ.pop("MPLBACKEND", None)  # with Agg the kernel draws no inline plots
+        try:
+            res = run_cli("run", "00a", "01a", "--profile", "smoke", "--out", "relative-run", env=env, timeout=600,
+                          cwd=where)
+        finally:
+            if saved is not None:
+                os.environ["MPLBACKEND"] = saved
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+        return {"out": str(where / "relative-run"), "returncode": res.returncode, "stdout": res.stdout,
+                "stderr": res.stderr}
+
+    done = once_per_run(tmp_path_factory, "smoke-run", run)
+    return Path(done["out"]), subprocess.CompletedProcess(["course", "run"], done["returncode"], done["stdout"],
+                                                          done["stderr"])

@@ -173,7 +173,6 @@ def _run_all_cells(page) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.xdist_group("browser")
 def test_lab_runs_notebook_00_in_chromium_and_refuses_api_calls_without_the_token(chromium, tmp_path):
     from playwright.sync_api import sync_playwright
 

@@ -41,7 +41,6 @@ def _pages(site: dict) -> list[Path]:
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("smoke-run")  # one worker runs the shared smoke_run fixture once
 def test_the_index_lists_the_selection_only_with_objectives_time_vram_and_colab_links(site):
     index = site["index"].read_text()
     for nb in PAIR:
@@ -56,7 +55,6 @@ def test_the_index_lists_the_selection_only_with_objectives_time_vram_and_colab_
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("smoke-run")  # one worker runs the shared smoke_run fixture once
 def test_pages_leave_out_the_runner_machinery_and_temporary_paths(site, smoke_run):
     for path in _pages(site):
         text = path.read_text()
@@ -71,7 +69,6 @@ def test_pages_leave_out_the_runner_machinery_and_temporary_paths(site, smoke_ru
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("smoke-run")  # one worker runs the shared smoke_run fixture once
 def test_pages_show_plots_inline_a_working_colab_link_and_say_which_profile_made_them(site):
     page = (site["index"].parent / f"{NB00.id}.html").read_text()
     assert len(re.findall(r'<img[^>]+src="data:image/png;base64,', page)) >= 2, "the two plots, embedded"
@@ -82,7 +79,6 @@ def test_pages_show_plots_inline_a_working_colab_link_and_say_which_profile_made
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("smoke-run")  # one worker runs the shared smoke_run fixture once
 def test_pages_fetch_nothing_from_the_web(site):
     for path in _pages(site):
         text = path.read_text()
@@ -106,7 +102,6 @@ def pdf_outline(data: bytes) -> list[str]:
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("smoke-run")  # one worker runs the shared smoke_run fixture once
 @pytest.mark.browser
 def test_one_pdf_with_an_outline_entry_per_notebook_and_the_site_opens_from_disk_in_chromium(
         smoke_run, chromium, tmp_path):  # noqa: F811

@@ -12,7 +12,6 @@ from course.commands import run as runner
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("smoke-run")  # one worker runs the shared smoke_run fixture once
 def test_runner_executes_notebooks_in_smoke_and_writes_its_summary_even_in_a_relative_folder(smoke_run):
     out, res = smoke_run  # `course run 00a 01a --out relative-run`, run in a temporary folder
     summary = json.loads((out / "summary.json").read_text())  # kernels run in the notebook's folder: still here
