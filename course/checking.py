@@ -35,6 +35,9 @@ def _global_state() -> dict[str, Any]:
         state["grad"] = torch.is_grad_enabled()
         state["dtype"] = torch.get_default_dtype()
         state["inference"] = torch.is_inference_mode_enabled()
+        state["threads"] = torch.get_num_threads()
+        state["deterministic"] = torch.are_deterministic_algorithms_enabled()
+        state["anomaly"] = torch.is_anomaly_enabled()
     return state
 
 
@@ -45,6 +48,9 @@ def _restore(state: dict[str, Any]) -> None:
     if torch is not None and state:
         torch.set_grad_enabled(state["grad"])
         torch.set_default_dtype(state["dtype"])
+        torch.set_num_threads(state["threads"])
+        torch.use_deterministic_algorithms(state["deterministic"])
+        torch.autograd.set_detect_anomaly(state["anomaly"])
 
 
 STATE_ADVICE = {
@@ -54,6 +60,13 @@ STATE_ADVICE = {
     "dtype": "it changed the default dtype (torch.set_default_dtype) for the whole session: every tensor made "
              "afterwards would have it. Pass dtype= where you need it instead",
     "inference": "it left inference mode switched on for the whole session: use `with torch.inference_mode():`",
+    "threads": "it changed how many CPU threads PyTorch uses (torch.set_num_threads) for the whole session: every "
+               "later cell would run at that width. Leave the thread count to the notebook",
+    "deterministic": "it switched deterministic algorithms on or off for the whole session "
+                     "(torch.use_deterministic_algorithms): later cells may raise errors or slow down. Leave it to "
+                     "the notebook",
+    "anomaly": "it left autograd's anomaly detection on for the whole session (torch.autograd.set_detect_anomaly): "
+               "every later backward pass would run several times slower. Use `with torch.autograd.detect_anomaly():`",
 }
 
 
@@ -61,7 +74,8 @@ def learner_call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     """Call the learner's code; a stub's ``NotImplementedError`` becomes :class:`NotAnswered`.
 
     What the code raises becomes :class:`LearnerError` (so a checker tells it apart from its own comparison);
-    settings the code leaves changed for the whole session (grad mode, default dtype) are restored and reported.
+    settings the code leaves changed for the whole session (grad mode, default dtype, threads, deterministic
+    algorithms, anomaly detection) are restored and reported.
     """
     before = _global_state()
     try:

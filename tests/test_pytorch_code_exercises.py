@@ -8,6 +8,7 @@ that vary what a learner could hard-code, a session left as it was, and the note
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -49,6 +50,23 @@ def test_evaluate_that_switches_gradients_off_for_good_is_refused_and_the_sessio
     assert not week03.q6.check(no_grad_forever)
     assert "left gradients switched off" in _said(capsys)
     assert torch.is_grad_enabled()
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda: torch.set_num_threads(1 if torch.get_num_threads() > 1 else 2), "CPU threads"),
+    (lambda: torch.use_deterministic_algorithms(True), "deterministic algorithms"),
+    (lambda: torch.autograd.set_detect_anomaly(True), "anomaly detection"),
+])
+def test_other_session_settings_left_changed_are_named_and_restored(change, words, capsys):
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), torch.is_anomaly_enabled())
+
+    def evaluate_and_change(model, loader):
+        change()
+        return week03.evaluate(model, loader)
+
+    assert not week03.q6.check(evaluate_and_change)
+    assert words in _said(capsys)
+    assert (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(), torch.is_anomaly_enabled()) == before
 
 
 def test_evaluate_that_skips_a_batch_is_told_how_many_batches_ran(capsys):
