@@ -28,7 +28,7 @@ import torch
 
 from helpers.cache import atomic_write, data_dir
 from helpers.profiles import resolve_profile
-from helpers.ready import CannotRunFull, dataset_problem, offline
+from helpers.ready import CannotRunFull, data_missing, offline
 
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)  # torchvision's reference values for MNIST
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)  # per-channel statistics of the CIFAR-10 training set
@@ -139,7 +139,7 @@ def _download(cls: type, name: str, train: bool, transform: Any) -> Any:
     except RuntimeError:
         pass  # not cached yet
     if offline():
-        raise CannotRunFull(dataset_problem(f"torchvision:{name.replace('-', '')}") or f"{name} is missing from {root}.")
+        raise data_missing(f"torchvision:{name.replace('-', '')}", f"{name} is missing from {root}")
     try:
         return cls(root, train=train, transform=transform, download=True)
     except Exception as err:  # noqa: BLE001 - no network, proxy, full disk: the learner needs one message

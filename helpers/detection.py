@@ -24,7 +24,7 @@ import torch
 
 from helpers.cache import build_once, data_dir
 from helpers.profiles import resolve_profile
-from helpers.ready import CannotRunFull, dataset_problem, offline
+from helpers.ready import CannotRunFull, data_missing, offline
 
 PENN_FUDAN_URL = "https://www.cis.upenn.edu/~jshi/ped_html/PennFudanPed.zip"
 PENN_FUDAN_IMAGES = 170  # 96 from around the University of Pennsylvania, 74 from around Fudan University
@@ -81,7 +81,7 @@ def penn_fudan(profile: str = "auto") -> Path:
     if (folder / ".built.json").exists():
         return folder
     if offline():
-        raise CannotRunFull(dataset_problem("torchvision:PennFudanPed") or f"Penn-Fudan is missing from {folder}.")
+        raise data_missing("torchvision:PennFudanPed", f"Penn-Fudan is missing from {folder}")
     try:
         return build_once(folder, _download_penn_fudan)
     except Exception as err:  # noqa: BLE001 - no network, a moved URL, a full disk: the learner needs one message

@@ -19,7 +19,7 @@ import torch
 
 from helpers.cache import data_dir
 from helpers.profiles import resolve_profile
-from helpers.ready import CannotRunFull, dataset_problem
+from helpers.ready import CannotRunFull, data_missing, dataset_problem
 
 
 def _import_pyg() -> None:
@@ -74,9 +74,8 @@ def node_graph(profile: str = "auto", seed: int = 0) -> Any:
 
     root = data_dir("pyg")
     try:
-        problem = dataset_problem("pyg:Cora")
-        if problem:
-            raise CannotRunFull(problem)
+        if dataset_problem("pyg:Cora"):
+            raise data_missing("pyg:Cora", "Cora is missing")
         return Planetoid(str(root), "Cora")[0]
     except CannotRunFull:
         raise

@@ -27,7 +27,7 @@ from torch import nn
 
 from helpers.cache import build_once, data_dir
 from helpers.profiles import resolve_profile
-from helpers.ready import CannotRunFull, dataset_problem, offline
+from helpers.ready import CannotRunFull, data_missing, offline
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # what torchvision's ImageNet weights expect (weights.transforms())
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -140,7 +140,7 @@ def pets(profile: str = "auto", split: str = "trainval", transform: Any = None) 
     except RuntimeError:
         pass  # not downloaded yet
     if offline():
-        raise CannotRunFull(dataset_problem("torchvision:OxfordIIITPet") or f"Oxford-IIIT Pets is missing from {root}.")
+        raise data_missing("torchvision:OxfordIIITPet", f"Oxford-IIIT Pets is missing from {root}")
     try:
         return OxfordIIITPet(root, split=split, transform=transform, download=True)
     except Exception as err:  # noqa: BLE001 - no network, proxy, full disk: the learner needs one message

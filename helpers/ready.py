@@ -250,7 +250,7 @@ def _not_here(spec: str) -> str:
     what = f"{name} is " + (f"in the cache but incomplete ({'; '.join(found.problems[:2])})" if found.present
                             else "not in the local cache")
     return (f"{what} and downloads are off (HF_HUB_OFFLINE/COURSE_OFFLINE). Fetch it once online "
-            f"(`{FETCH} {spec}`, or carry a fetched cache over: see docs/PARTICIPANTS.md), or use PROFILE = \"smoke\".")
+            f"(`{FETCH} {spec}`, or carry a fetched cache over: see docs/PARTICIPANTS.md).")
 
 
 def hub_problem(spec: str) -> str | None:
@@ -272,7 +272,7 @@ def hub_problem(spec: str) -> str | None:
         return f"{repo_type} {repo_id} was not found (or needs a login): check the name in the parameters cell."
     except Exception as err:  # noqa: BLE001 - no network, proxy, DNS: all mean the same to a learner
         return (f"cannot reach the Hugging Face Hub to get {repo_id} ({type(err).__name__}). Connect to the "
-                f"internet, or fetch it elsewhere and carry the cache over, or use PROFILE = \"smoke\".")
+                f"internet, or fetch it elsewhere and carry the cache over.")
     return None
 
 
@@ -281,6 +281,12 @@ def dataset_problem(spec: str) -> str | None:
     if spec.partition(":")[0] not in ("torchvision", "pyg", "sklearn", "openml"):
         raise ValueError(f"Unknown dataset {spec!r}: use one of {', '.join(s for s in FILES if not s.startswith('hf-'))}.")
     return None if not offline() or is_cached(spec) else _not_here(spec)
+
+
+def data_missing(spec: str, otherwise: str) -> CannotRunFull:
+    """The stop of a data loader offline: why ``spec`` cannot be had (``otherwise`` when the check finds nothing
+    wrong yet the files are not there), and what to do instead."""
+    return CannotRunFull((dataset_problem(spec) or otherwise).rstrip(".") + ". " + SMOKE_INSTEAD)
 
 
 def download_problem(spec: str) -> str | None:
