@@ -145,6 +145,20 @@ def _dtype_kind(dtype: Any) -> str:
     return "integer"
 
 
+def _dtype_name(dtype: Any) -> str:
+    """"int64" for torch.int64 and NumPy's int64 alike."""
+    return str(dtype).replace("torch.", "")
+
+
+def _whole(value: Any) -> bool:
+    """True for an integer of any library (not a bool): what a list of indices or counts holds."""
+    import numpy as np
+
+    if hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0:
+        return _dtype_kind(value.dtype) == "integer"
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+
+
 def differs(got: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-5) -> str | None:
     """``None`` if ``got`` matches ``expected`` (tensors, arrays, numbers, containers), else how it differs.
 
@@ -168,7 +182,7 @@ def _differs(got: Any, expected: Any, rtol: float, atol: float) -> str | None:
         if tuple(got.shape) != tuple(expected.shape):
             return f"expected shape {tuple(expected.shape)}, got shape {tuple(got.shape)}."
         want, have = _dtype_kind(expected.dtype), _dtype_kind(got.dtype)
-        if want != have or (want == "integer" and str(got.dtype) != str(expected.dtype)):
+        if want != have or (want == "integer" and _dtype_name(got.dtype) != _dtype_name(expected.dtype)):
             return f"expected dtype {expected.dtype}, got {got.dtype}."
         g = got.detach().cpu().double().numpy() if hasattr(got, "detach") else np.asarray(got, dtype=float)
         e = expected.detach().cpu().double().numpy() if hasattr(expected, "detach") else np.asarray(expected, dtype=float)
@@ -202,11 +216,15 @@ def _differs(got: Any, expected: Any, rtol: float, atol: float) -> str | None:
     if isinstance(expected, list | tuple):
         if hasattr(got, "tolist") and not isinstance(got, list | tuple):
             got = got.tolist()
+        if isinstance(got, range):
+            got = list(got)
         if not isinstance(got, list | tuple):
             return f"expected {len(expected)} items ({describe(expected)}), got {type(got).__name__}."
         if len(got) != len(expected):
             return f"expected {len(expected)} items, got {len(got)}."
         for i, (a, b) in enumerate(zip(got, expected, strict=True)):
+            if _whole(b) and as_number(a) is not None and not _whole(a):  # 2.0 cannot index a list
+                return f"item {i}: expected a whole number ({int(b)}), got {float(as_number(a))!r} ({type(a).__name__})."
             problem = _differs(a, b, rtol, atol)
             if problem:
                 return f"item {i}: {problem}"
@@ -257,9 +275,25 @@ def same_as(reference: Callable, cases: Callable[[], Sequence[Case]],
     and that it refuses each mistake with its explanation.
     """
 
+    def remembers(answer: Any, first: Case | None) -> str | None:
+        """The feedback when the answer, called again on the first case (fresh copies), no longer passes it."""
+        if first is None:
+            return None
+        expected = reference(*copy.deepcopy(first.args), **copy.deepcopy(first.kwargs))
+        try:
+            again = learner_call(answer, *copy.deepcopy(first.args), **copy.deepcopy(first.kwargs))
+        except LearnerError:
+            return None
+        if compare(again, expected) is None:
+            return None
+        return (f"on {first.label}, called again: your function gave another answer than the first time. It keeps "
+                "something between calls (a mutable default argument such as `seen=[]`, or a global it changes): "
+                "build fresh values inside the function.")
+
     def checker(answer: Any) -> str | None:
         if not callable(answer):
             return f"pass {expects} itself (its name, without calling it), not a {type(answer).__name__}."
+        passed: Case | None = None  # the first case the answer passed
         for case in cases():
             expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
             args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
@@ -272,7 +306,11 @@ def same_as(reference: Callable, cases: Callable[[], Sequence[Case]],
                             "it. Work on a copy (x.clone(), x.copy()) or build a new value.")
             problem = compare(got, expected)
             if problem is None:
+                passed = passed or case
                 continue
+            stateful = remembers(answer, passed)
+            if stateful:
+                return stateful
             for wrong, why in mistakes:
                 try:
                     if compare(got, wrong(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))) is None:
@@ -280,7 +318,7 @@ def same_as(reference: Callable, cases: Callable[[], Sequence[Case]],
                 except Exception:  # noqa: BLE001,S112 - a wrong implementation may fail on other inputs
                     continue
             return f"on {case.label}: {problem}"
-        return None
+        return remembers(answer, passed)  # once more: a function must not remember earlier calls
 
     checker.kind = "code"  # type: ignore[attr-defined]
     checker.mistakes = tuple(mistakes)  # type: ignore[attr-defined]

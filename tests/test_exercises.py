@@ -101,6 +101,33 @@ def test_a_code_exercise_runs_the_learners_function_on_hidden_cases(capsys):
     assert "torch.cumsum(x, 0)" in capsys.readouterr().out
 
 
+def test_comparisons_accept_any_librarys_integers_and_a_range_but_not_floats_for_indices():
+    import numpy as np
+    import torch
+
+    from course.checking import differs
+
+    assert differs(torch.tensor([1, 2]), np.array([1, 2])) is None and differs(np.array([1, 2]), torch.tensor([1, 2])) is None
+    assert differs(range(2), [0, 1]) is None and differs([np.int64(0), torch.tensor(1)], [0, 1]) is None
+    assert "expected a whole number (1), got 1.0 (float)" in differs([0, 1.0], [0, 1])
+    assert differs(3.0, 3) is None, "a number on its own may be of any numeric type"
+
+
+def test_a_function_that_remembers_earlier_calls_is_named():
+    from course.checking import Case, same_as
+
+    def unique(xs):
+        return sorted(set(xs))
+
+    def remembers(xs, seen=[]):  # noqa: B006 - the mistake under test
+        seen.extend(x for x in xs if x not in seen)
+        return sorted(seen)
+
+    check = same_as(unique, lambda: [Case("three numbers", ([3, 1, 3],)), Case("others", ([2, 2],))])
+    assert check(unique) is None
+    assert "keeps something between calls" in check(lambda xs, _=[]: remembers(xs))
+
+
 def test_an_exercise_cell_shows_its_verdict_once_and_no_stray_boolean(capsys):
     from IPython.core.formatters import DisplayFormatter
 

@@ -22,6 +22,9 @@ def _q1_solve() -> float:
 _q1_check = near(_q1_solve(), rel=0.02, unit="MB", mistakes={
     _q1_solve() * 1e6 / 2**20: "That is MiB (2**20 bytes); the question asks for MB (10**6 bytes).",
     _q1_solve() / 2: "int64 and float64 take 8 bytes each, not 4.",
+    _q1_solve() * 1e6: "That is in bytes; divide by 10**6 for MB.",
+    _q1_solve() / 1e3: "That is in GB; the question asks for MB (10**6 bytes).",
+    _q1_solve() / 8: "That counts the values; each takes 8 bytes.",
 })
 
 
@@ -42,6 +45,8 @@ def _q2_solve() -> float:
 
 _q2_check = near(_q2_solve(), rel=0.03, unit="ms", mistakes={
     _q2_solve() / 1000: "That is in seconds; the question asks for milliseconds.",
+    _q2_solve() * 1000: "240 MB is 0.24 GB, not 240 GB: convert the size to GB before dividing by 25 GB/s.",
+    _q2_solve() * 2: "That is a round trip; the question asks for one copy, to the GPU.",
 })
 
 
@@ -71,6 +76,8 @@ q3 = Exercise(
         (3e-3 + 0.5e-3) / (10e-9 - 2e-9): "Subtract the fixed costs: the GPU's extra fixed cost is 3 - 0.5 ms.",
         (3e-3 - 0.5e-3) / (10e-6 - 2e-6): "A nanosecond is 10^-9 s (a microsecond is 10^-6 s).",
         3e-3 / 2e-9: "Compare the two engines' totals: they are equal where 0.5 ms + 10 ns x n = 3 ms + 2 ns x n.",
+        (3e-3 - 0.5e-3) / 2e-9: "Divide by the difference of the per-row costs (10 - 2 ns), not by the GPU's alone.",
+        3e-3 / (10e-9 - 2e-9): "Subtract pandas' fixed cost: the GPU's extra fixed cost is 3 - 0.5 ms.",
     }),
     "Write both times as fixed + per_row x n and find the n where they are equal: n = (3 - 0.5) ms / (10 - 2) ns.",
     _q3_solve,
@@ -148,6 +155,60 @@ def _key_as_column(df: Any) -> Any:
     return key_summary(df).reset_index()
 
 
+def _without_sort(df: Any) -> Any:
+    kept = df[df["qty"] >= 2]
+    return kept.groupby("key").agg(orders=("qty", "count"), units=("qty", "sum"), max_price=("price", "max"))
+
+
+def _more_than_two(df: Any) -> Any:
+    kept = df[df["qty"] > 2]
+    return kept.groupby("key").agg(orders=("qty", "count"), units=("qty", "sum"), max_price=("price", "max")).sort_index()
+
+
+def _mean_price(df: Any) -> Any:
+    kept = df[df["qty"] >= 2]
+    return kept.groupby("key").agg(orders=("qty", "count"), units=("qty", "sum"), max_price=("price", "mean")).sort_index()
+
+
+def _every_key_kept(df: Any) -> Any:
+    import pandas as pd
+
+    def summary(group: Any) -> Any:
+        kept = group[group["qty"] >= 2]
+        return pd.Series({"orders": len(kept), "units": kept["qty"].sum(), "max_price": kept["price"].max()})
+
+    return df.groupby("key")[["qty", "price"]].apply(summary).sort_index()  # keeps keys with no row left
+
+
+def _adds_a_column_in_place(df: Any) -> Any:
+    df["keep"] = df["qty"] >= 2  # a helper column added to the caller's table
+    kept = df[df["keep"]]
+    return kept.groupby("key").agg(orders=("qty", "count"), units=("qty", "sum"), max_price=("price", "max")).sort_index()
+
+
+def _with_query(df: Any) -> Any:
+    """Another style: DataFrame.query, a groupby that sorts the keys itself, and named Series built one by one."""
+    import pandas as pd
+
+    groups = df.query("qty >= 2").groupby("key", sort=True)
+    return pd.DataFrame({"orders": groups.size(), "units": groups["qty"].sum(), "max_price": groups["price"].max()})
+
+
+def _engine_like_cudf(table: Any) -> Any:
+    """The table as a frame whose group-by leaves the keys in the order it meets them, as cuDF's does."""
+    import pandas as pd
+
+    class UnsortedGroupsFrame(pd.DataFrame):
+        @property
+        def _constructor(self) -> type:
+            return UnsortedGroupsFrame
+
+        def groupby(self, *args: Any, sort: bool = False, **kwargs: Any) -> Any:  # cuDF's default: sort=False
+            return super().groupby(*args, sort=sort, **kwargs)
+
+    return UnsortedGroupsFrame(table)
+
+
 def _frames_differ(got: Any, expected: Any) -> str | None:
     import pandas as pd
 
@@ -158,8 +219,11 @@ def _frames_differ(got: Any, expected: Any) -> str | None:
     if got.index.name != expected.index.name or len(got) != len(expected):
         return (f"expected {len(expected)} rows indexed by {expected.index.name!r}, got {len(got)} rows "
                 f"indexed by {got.index.name!r}.")
+    if list(got.index) != list(expected.index) and sorted(map(str, got.index)) == sorted(map(str, expected.index)):
+        return (f"the right keys, in the wrong order: {list(got.index)[:8]}; return them in increasing key order "
+                "(.sort_index()).")
     try:
-        pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+        pd.testing.assert_frame_equal(pd.DataFrame(got), pd.DataFrame(expected), check_dtype=False)
     except AssertionError as err:
         return "the values differ: " + " ".join(str(err).split())[:300]
     return None
@@ -176,7 +240,9 @@ def _summary_cases() -> list[Case]:
     return [Case("6 rows, where key 1 has no row with qty >= 2", (small,)),
             Case("a generated table of 200 rows and 5 keys", (make_table(200, keys=5, seed=4),)),
             Case("5 rows with text keys, the columns in another order and one more column", (names,)),
-            Case("a generated table of 1,000 rows and 40 keys", (make_table(1000, keys=40, seed=9),))]
+            Case("a generated table of 1,000 rows and 40 keys", (make_table(1000, keys=40, seed=9),)),
+            Case("the 6-row table on an engine whose group-by does not sort the keys (as cuDF's does not)",
+                 (_engine_like_cudf(small),))]
 
 
 q5 = Exercise(
@@ -190,9 +256,16 @@ q5 = Exercise(
         (_count_for_units, "units is the total qty ('sum'), not the number of rows ('count')."),
         (_key_as_column, "key should be the index (what groupby gives), not a column: drop the reset_index or "
                          "as_index=False."),
-    ], alternatives=[_with_a_dict, _with_a_loop], compare=_frames_differ, expects="your key_summary function"),
+        (_without_sort, "the keys are in the order the engine met them: pandas sorts group keys by default, cuDF "
+                        "does not. End with .sort_index() so both engines give increasing key order."),
+        (_more_than_two, "you kept qty > 2; the rows to keep have qty >= 2 (2 included)."),
+        (_mean_price, "max_price is the highest price of the kept rows ('max'), not their mean."),
+        (_every_key_kept, "a key whose rows are all filtered out must not appear: filter the rows first, then "
+                          "group what is left."),
+    ], alternatives=[_with_a_dict, _with_a_loop, _with_query], compare=_frames_differ, expects="your key_summary function"),
     "kept = df[df['qty'] >= 2]; kept.groupby('key').agg(orders=('qty', 'count'), units=('qty', 'sum'), "
     "max_price=('price', 'max')).sort_index()",
     lambda: key_summary,
     objective=SAME_QUERY,
+    wrong=((_adds_a_column_in_place, "in place"),),
 )

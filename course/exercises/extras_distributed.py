@@ -61,6 +61,9 @@ q2 = Exercise(
                   "own activations and overhead (2.5 GiB) in full.",
         14.0 / 4: "Add the activations and overhead, which every GPU keeps in full.",
         14.0 / 2 + 2.5: "That is 2 GPUs; the question shards across 4.",
+        14.0 + 2.5 / 4: "The other way round: FSDP shards the weights, gradients and optimizer states (14 GiB), and "
+                        "every GPU keeps its own activations and overhead (2.5 GiB) in full.",
+        6.0 * 2**30 / 1e9: "That is in GB (10^9 bytes); the sizes are in GiB, and so is the answer.",
     }),
     "Sharding divides the weights, gradients and optimizer states by the number of GPUs; activations and overhead "
     "stay whole on every GPU (the formula behind the FSDP columns of section 7's table).",
@@ -82,6 +85,10 @@ _q3_check = near(_q3_solve(), rel=0.03, unit="GB", mistakes={
          "and fp32 gradients take 4 bytes each, not 2. Count both phases, at 4 bytes.",
     6.0: "That is the gradient size at 2 bytes a value; these gradients are fp32 (4 bytes), and the ring "
          "all-reduce sends about 2 (N-1)/N times them.",
+    18e9 / 2**30: "That is in GiB (2^30 bytes); the question asks for GB (10^9 bytes).",
+    72.0: "That is 2 (N-1) x 12 GB: each of the ring's 2 (N-1) steps sends one chunk of 12 / N GB, not the whole "
+          "gradients: multiply by 2 (N-1)/N.",
+    36.0: "That is (N-1) x 12 GB: each step of the ring sends one chunk of 12 / N GB, over 2 (N-1) steps.",
 })
 
 
@@ -105,6 +112,10 @@ def _q4_solve() -> float:
 _q4_check = near(_q4_solve(), rel=0.01, mistakes={
     0.1: "The per-rank batch stayed the same, so the global batch doubled: scale the lr.",
     0.05: "A larger batch averages away more noise, so it takes a larger step, not a smaller one.",
+    0.1 * 2**0.5: "That is the square-root scaling rule; the linear rule multiplies the lr by k itself, "
+                  "here 2 (the global batch grew from 64 to 128).",
+    0.4: "The rule scales by how much the global batch grew (64 -> 128, so 2 times), not by the number of ranks.",
+    0.025: "A larger batch takes a larger step: multiply the lr by how much the global batch grew (2 times).",
 })
 
 
@@ -163,6 +174,42 @@ def _contiguous_blocks(n: int, num_ranks: int, rank: int) -> list[int]:
     return padded[rank * per_rank:(rank + 1) * per_rank]
 
 
+def _padded_once(n: int, num_ranks: int, rank: int) -> list[int]:
+    import math
+
+    total = math.ceil(n / num_ranks) * num_ranks
+    indices = list(range(n))
+    indices += indices[: total - n]  # one pass: too short when n < total - n
+    return indices[rank::num_ranks]
+
+
+def _padded_with_the_last(n: int, num_ranks: int, rank: int) -> list[int]:
+    import math
+
+    total = math.ceil(n / num_ranks) * num_ranks
+    return (list(range(n)) + [n - 1] * (total - n))[rank::num_ranks]
+
+
+def _always_padded(n: int, num_ranks: int, rank: int) -> list[int]:
+    total = (n // num_ranks + 1) * num_ranks  # one row more even when n divides evenly
+    return (list(range(n)) * (total // n + 1))[:total][rank::num_ranks]
+
+
+def _float_indices(n: int, num_ranks: int, rank: int) -> Any:
+    import numpy as np
+
+    total = np.ceil(n / num_ranks) * num_ranks  # a float: np.arange(total) makes float indices
+    return (np.arange(total) % n)[rank::num_ranks]
+
+
+def _with_a_range(n: int, num_ranks: int, rank: int) -> Any:
+    """Another style: a range when nothing needs padding, else the padded list's slice."""
+    if n % num_ranks == 0:
+        return range(rank, n, num_ranks)
+    total = -(-n // num_ranks) * num_ranks
+    return [i % n for i in range(total)][rank::num_ranks]
+
+
 def _sampler_cases() -> list[Case]:
     return [Case("10 samples on 4 ranks, rank 1", (10, 4, 1)), Case("10 samples on 4 ranks, rank 3", (10, 4, 3)),
             Case("8 samples on 4 ranks, rank 2 (no padding needed)", (8, 4, 2)),
@@ -177,13 +224,22 @@ q5 = Exercise(
     "does not divide evenly, first pad the list 0..n-1 by repeating indices from its start until its length "
     "is a multiple of num_ranks, so that every rank gets the same number of samples.",
     same_as(rank_indices, _sampler_cases, mistakes=[
+        (_float_indices, "your indices are not whole numbers: a dataset is indexed by ints; keep the arithmetic in "
+                         "integers (math.ceil, //)."),
+        (_padded_once, "you padded once, by indices[:total - n]; when n is smaller than the padding needed that is "
+                       "too short: repeat from the start until the length is a multiple of num_ranks."),
+        (_padded_with_the_last, "you padded with copies of one index; DistributedSampler repeats the indices from "
+                                "the start (0, 1, 2, ...), so the extra samples are spread over the dataset."),
+        (_always_padded, "you padded even when n divides evenly by num_ranks: then every rank already gets n / "
+                         "num_ranks samples, and nothing is repeated (use ceil(n / num_ranks))."),
         (_no_padding, "the ranks got different numbers of samples: the rank with fewer would wait forever at "
                       "the next all-reduce. Pad the indices (repeat from the start) to a multiple of num_ranks."),
         (_dropped_the_tail, "you dropped the samples that did not divide evenly (that is drop_last=True); pad "
                             "by repeating indices from the start instead, so no sample is skipped."),
         (_contiguous_blocks, "you gave each rank a contiguous block; DistributedSampler deals the indices "
                              "round-robin: rank r takes r, r + N, r + 2N, ..."),
-    ], alternatives=[_with_numpy, _with_cycle], expects="your rank_indices function"),
+    ], alternatives=[_with_numpy, _with_cycle, _with_a_range],
+        expects="your rank_indices function"),
     "indices = list(range(n)); grow it with indices[:total - len(indices)] until total = ceil(n / N) * N; "
     "return indices[rank:total:num_ranks].",
     lambda: rank_indices,

@@ -26,6 +26,9 @@ _q1_check = near(_q1_solve(), rel=0.01, mistakes={
     0.25: "The clean image is scaled by the square root of alpha-bar, not alpha-bar itself.",
     math.sqrt(0.75): "That is sqrt(1 - alpha_bar), the noise's factor; the clean pixel is scaled by sqrt(alpha_bar).",
     1.0: "The clean pixel does not pass unchanged: it is scaled by sqrt(alpha_bar) (and the noise, 0 here, added).",
+    0.75: "That is 1 - alpha_bar, the noise's share of the variance; the clean pixel is scaled by sqrt(alpha_bar).",
+    0.5 + math.sqrt(0.75): "You added the noise's factor sqrt(1 - alpha_bar) itself; it multiplies the noise, "
+                           "which is 0 here.",
 })
 
 
@@ -67,6 +70,9 @@ def _q2_check(answer: Any) -> str | None:
         (16, 32, 7, 7): "the first layer has width * 4 output channels, not width.",
         (16, 100, 1, 1): "that is the layer's input, the noise; the question asks what comes out.",
         (16, 1, 28, 28): "that is the generator's output, after all three layers; the question asks after the first.",
+        (16, 128, 8, 8): "a side is (n - 1) * stride - 2 * padding + kernel: (1 - 1) * 1 - 0 + 7 = 7, not n * stride "
+                         "+ kernel.",
+        (16, 7, 7, 128): "PyTorch puts the channels before height and width: (batch, channels, height, width).",
     }
     return feedback.get(shape, f"{shape} is not it: batch first, then the layer's output channels, then height and "
                                "width, from (n - 1) * stride - 2 * padding + kernel.")
@@ -84,7 +90,7 @@ q2 = Exercise(
     wrong=(((16, 100, 7, 7), "out_channels"), ((16, 128, 1, 1), "grows its input"), ((16, 100, 1, 1), "input"),
            ((16, 1, 28, 28), "generator's output"),
            ((16.0, 128, 7, 7), "whole numbers"), ((True, 128, 7, 7), "whole numbers"), (("16", 128, 7, 7), "whole numbers"),
-           ((16, 128, 7), "4-D")),
+           ((16, 128, 7), "4-D"), ((16, 128, 8, 8), "(n - 1) * stride"), ((16, 7, 7, 128), "channels before")),
     right=([16, 128, 7, 7], tuple(np.array([16, 128, 7, 7]))),  # a list; NumPy integers (np.int64)
 )
 
@@ -99,6 +105,7 @@ _q3_check = near(_q3_solve(), rel=0.01, mistakes={
     0.25: "That is p_data / p_G; the denominator of D* is the sum, p_data + p_G.",
     0.5: "0.5 is the answer where the generator matches the data; here it makes this image 4 times as often.",
     4.0: "A probability is between 0 and 1: D* = p_data / (p_data + p_G).",
+    20.0: "That is a percentage; give the probability as a fraction between 0 and 1.",
 })
 
 
@@ -123,6 +130,9 @@ _q4_check = near(_q4_solve(), rel=0.0, unit="passes", mistakes={
        "denoising step.",
     1000: "That is one batch of 16; 64 images take four batches.",
     64000: "A batch goes through the U-Net together: count passes per batch, not per image.",
+    3996: "The sampling loop runs T = 1000 times per batch (t = 999 down to 0), not T - 1.",
+    16000: "That is 1000 steps for each of the 16 images of a batch; the batch goes through the U-Net together, "
+           "and there are 64 / 16 = 4 batches.",
 })
 
 
@@ -172,6 +182,35 @@ def _end_left_out(steps, beta_start=1e-4, beta_end=0.02):
     return betas, torch.cumprod(1 - betas, 0)
 
 
+def _alpha_bar_one_step_late(steps, beta_start=1e-4, beta_end=0.02):
+    import torch
+
+    betas, alpha_bar = ddpm_schedule(steps, beta_start, beta_end)
+    return betas, torch.cat([torch.ones(1), alpha_bar[:-1]])  # alpha_bar[t] leaves out step t itself
+
+
+def _square_root(steps, beta_start=1e-4, beta_end=0.02):
+    betas, alpha_bar = ddpm_schedule(steps, beta_start, beta_end)
+    return betas, alpha_bar.sqrt()
+
+
+def _start_left_out(steps, beta_start=1e-4, beta_end=0.02):
+    import torch
+
+    betas = torch.linspace(beta_start, beta_end, steps + 1)[1:]  # starts one step after beta_start
+    return betas, torch.cumprod(1 - betas, 0)
+
+
+def _swapped(steps, beta_start=1e-4, beta_end=0.02):
+    betas, alpha_bar = ddpm_schedule(steps, beta_start, beta_end)
+    return alpha_bar, betas
+
+
+def _alphas_for_betas(steps, beta_start=1e-4, beta_end=0.02):
+    betas, alpha_bar = ddpm_schedule(steps, beta_start, beta_end)
+    return 1 - betas, alpha_bar
+
+
 def _schedule_by_loop(steps, beta_start=1e-4, beta_end=0.02):
     """Another style: a Python loop in float64, step by step, converted to tensors at the end."""
     import torch
@@ -212,6 +251,14 @@ q5 = Exercise(
                            "of the product of (1 - beta): use torch.cumprod."),
         (_end_left_out, "your betas stop one step short of beta_end: both ends are included, as "
                         "torch.linspace(beta_start, beta_end, steps) does."),
+        (_alpha_bar_one_step_late, "your alpha_bar is one step late: alpha_bar[0] is already 1 - beta_0, the "
+                                   "product over steps 0..t includes step t (torch.cumprod, no shift)."),
+        (_square_root, "you returned sqrt(alpha_bar), the clean image's factor in x_t; return alpha_bar itself "
+                       "(the product of 1 - beta)."),
+        (_start_left_out, "your betas start one step after beta_start: both ends are included, as "
+                          "torch.linspace(beta_start, beta_end, steps) does."),
+        (_swapped, "you returned (alpha_bar, betas); return them in the order asked: (betas, alpha_bar)."),
+        (_alphas_for_betas, "your first tensor is the alphas, 1 - beta; return the betas themselves first."),
     ], alternatives=[_schedule_by_loop, _schedule_numpy], expects="your ddpm_schedule function"),
     "torch.linspace(beta_start, beta_end, steps) for the betas; torch.cumprod(1 - betas, 0) for alpha_bar.",
     lambda: ddpm_schedule,

@@ -20,6 +20,9 @@ def _q1_solve() -> float:
 _q1_check = near(_q1_solve(), rel=0.01, mistakes={
     2.0: "That is the neighbours' mean alone; the layer adds a self-loop, so the node counts too.",
     12.0: "That is the sum; the layer averages.",
+    4.0: "You divided the sum of four values by the 3 neighbours; with the node itself there are 4 values.",
+    1.5: "You divided by 4 values but left the node's own 6 out of the sum: add it in.",
+    6.0: "That is the node's old value; the layer replaces it by the mean over itself and its neighbours.",
 })
 
 
@@ -46,6 +49,9 @@ _q2_check = near(_q2_solve(), rel=0.01, mistakes={
     1 / 3: "That is 1/deg(1), a plain mean over node 1's neighbourhood; the GCN weight is symmetric: "
            "1/sqrt(deg(0) deg(1)).",
     1 / 2: "That is 1/deg(0); the GCN weight uses both ends' degrees: 1/sqrt(deg(0) deg(1)).",
+    6**0.5: "That is sqrt(deg(0) deg(1)); the weight is one over it.",
+    1 / 6: "That is 1/(deg(0) deg(1)); the GCN weight takes the square root of the product first.",
+    1 / 5**0.5: "You added the degrees; the GCN weight multiplies them: 1/sqrt(deg(0) deg(1)).",
 })
 
 
@@ -70,6 +76,8 @@ _q3_check = near(_q3_solve(), rel=0.0, unit="nodes", mistakes={
     6: "Count node 10 itself too: the self-loop keeps its own features in every layer.",
     3: "That is one side only: on a path, information arrives from both directions.",
     5: "That is two layers' reach (two hops each way); this GCN has three layers.",
+    4: "That is node 10 and one side only (three hops): on a path, information arrives from both directions.",
+    21: "That is the whole graph; three layers reach only three hops away, on each side.",
 })
 
 
@@ -159,6 +167,56 @@ def _not_normalised(adjacency, x, weight):
     return (adjacency + torch.eye(adjacency.shape[0], dtype=adjacency.dtype)) @ x @ weight
 
 
+def _inverse_degrees(adjacency, x, weight):
+    import torch
+
+    a_hat = adjacency + torch.eye(adjacency.shape[0], dtype=adjacency.dtype)
+    d = a_hat.sum(1).pow(-1)  # D^-1 on both sides
+    return (d[:, None] * a_hat * d[None, :]) @ x @ weight
+
+
+def _one_side(adjacency, x, weight):
+    import torch
+
+    a_hat = adjacency + torch.eye(adjacency.shape[0], dtype=adjacency.dtype)
+    return (a_hat.sum(1).pow(-0.5)[:, None] * a_hat) @ x @ weight  # D^-1/2 on the left only
+
+
+def _degrees_without_self_loops(adjacency, x, weight):
+    import torch
+
+    a_hat = adjacency + torch.eye(adjacency.shape[0], dtype=adjacency.dtype)
+    d = adjacency.sum(1).clamp(min=1).pow(-0.5)  # the degrees of A, not of A + I
+    return (d[:, None] * a_hat * d[None, :]) @ x @ weight
+
+
+def _identity_after(adjacency, x, weight):
+    import torch
+
+    d = adjacency.sum(1).clamp(min=1).pow(-0.5)
+    eye = torch.eye(adjacency.shape[0], dtype=adjacency.dtype)
+    return (eye + d[:, None] * adjacency * d[None, :]) @ x @ weight  # I + D^-1/2 A D^-1/2
+
+
+def _column_mean(adjacency, x, weight):
+    import torch
+
+    a_hat = adjacency + torch.eye(adjacency.shape[0], dtype=adjacency.dtype)
+    return (a_hat / a_hat.sum(0, keepdim=True)) @ x @ weight  # (A + I) D^-1: each column divided by its degree
+
+
+def _with_relu(adjacency, x, weight):
+    return gcn_layer(adjacency, x, weight).relu()
+
+
+def _adds_self_loops_in_place(adjacency, x, weight):
+    import torch
+
+    adjacency += torch.eye(adjacency.shape[0], dtype=adjacency.dtype)  # the caller's graph now has self-loops
+    d = adjacency.sum(1).pow(-0.5)
+    return (d[:, None] * adjacency * d[None, :]) @ x @ weight
+
+
 def _gcn_cases() -> list[Case]:
     import torch
 
@@ -194,8 +252,21 @@ q5 = Exercise(
                     "symmetrically, by 1/sqrt(deg(i) deg(j))."),
         (_not_normalised, "you summed the neighbours without normalising: hubs would get huge vectors. "
                           "Scale entry (i, j) by 1/sqrt(deg(i) deg(j))."),
+        (_inverse_degrees, "you divided by deg(i) deg(j); the GCN divides by its square root: D^-1/2 on each "
+                           "side (degrees ** -0.5)."),
+        (_column_mean, "you divided each column by its degree ((A + I) D^-1); the GCN normalises "
+                       "symmetrically, entry (i, j) by 1/sqrt(deg(i) deg(j))."),
+        (_one_side, "you scaled the rows only (D^-1/2 on the left); the GCN scales both sides, "
+                    "D^-1/2 (A + I) D^-1/2: multiply the columns by d too."),
+        (_degrees_without_self_loops, "you counted the degrees on A; D holds the degrees of A + I, each node's "
+                                      "self-loop included: sum the rows of a_hat."),
+        (_identity_after, "you added the identity after normalising (I + D^-1/2 A D^-1/2); the GCN adds the "
+                          "self-loops first and normalises A + I with its own degrees."),
+        (_with_relu, "you applied an activation; the question asks for the layer without it (the model applies "
+                     "ReLU between layers)."),
     ], alternatives=[_gcn_diag_matrices, _gcn_edge_loop], expects="your gcn_layer function"),
     "a_hat = adjacency + torch.eye(n); d = a_hat.sum(1) ** -0.5; then (d[:, None] * a_hat * d[None, :]) @ x @ weight.",
     lambda: gcn_layer,
     objective=WHY,
+    wrong=((_adds_self_loops_in_place, "in place"),),
 )

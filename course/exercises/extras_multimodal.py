@@ -43,6 +43,7 @@ _Q1_MISTAKES = {
     (336 // 14) ** 2: "576 is LLaVA-1.5's count, at 336 x 336 pixels; this encoder sees 224 x 224.",
     224 * 224 // 14: "Divide each side by the patch size (or the image's area by the patch's area, 14 x 14), "
                      "not the area by 14.",
+    (224 // 16) ** 2: "That is a ViT-B/16's count; ViT-L/14 cuts 14 x 14-pixel patches: 224 / 14 = 16 a side.",
 }
 
 q1 = Exercise(
@@ -67,6 +68,7 @@ _Q2_MISTAKES = {
     1024 * 4096 + 4096: "That is the first layer only; LLaVA-1.5's projector has two.",
     (1024 * 4096 + 1024) + (4096 * 4096 + 4096): "A layer has one bias per output (4,096 for the first layer), "
                                                   "not one per input.",
+    1024 * 4096 + 4096 * 4096 + 4096: "Both layers have a bias: 4,096 values each.",
 }
 
 q2 = Exercise(
@@ -78,7 +80,8 @@ q2 = Exercise(
     _q2_solve,
     objective=PROJECT,
     wrong=((1024 * 4096 + 4096 * 4096, "biases"), (1024 * 4096 + 4096, "first layer only"),
-           ((1024 * 4096 + 1024) + (4096 * 4096 + 4096), "one bias per output"), ("20979712", "expected a number")),
+           ((1024 * 4096 + 1024) + (4096 * 4096 + 4096), "one bias per output"), ("20979712", "expected a number"),
+           (1024 * 4096 + 4096 * 4096 + 4096, "Both layers have a bias")),
 )
 
 
@@ -113,13 +116,18 @@ q4 = Exercise(
     "q4",
     "MiniGPT-4's first stage trains one linear layer, Linear(768 -> 4096) with a bias, between the frozen vision "
     "encoder and the frozen Vicuna-7B, in fp32 with AdamW. How many MB (10^6 bytes) do that layer's weights, "
-    "their gradients and AdamW's two states take together? (The frozen models need no gradients or states.)",
-    near(_q4_solve(), rel=0.02, unit="MB", mistakes={
+    "their gradients and AdamW's two states take together? (The frozen models need no gradients or states.) "
+    "Give one decimal.",
+    near(_q4_solve(), rel=0.001, unit="MB", mistakes={
         _q4_solve() * 12 / 16: "Count the weights too: 4 bytes each, beside the gradient and the two AdamW states.",
-        _q4_solve() * 8 / 16: "AdamW keeps two states per parameter (the running mean and the running square of "
-                              "the gradients), 4 bytes each in fp32.",
+        _q4_solve() * 8 / 16: "That is 8 bytes a parameter: count 16, 4 bytes (fp32) each for the weight, its "
+                              "gradient and AdamW's two states (the running mean and the running square of the "
+                              "gradients).",
         _q4_solve() * 1e6 / 2**20: "That is MiB (2^20 bytes); the question asks for MB (10^6 bytes).",
-        _q4_solve() / 2: "fp32 numbers take 4 bytes, not 2.",
+        768 * 4096 * 16 / 1e6: "Count the bias too: 4,096 more parameters, 16 bytes each.",
+        50.0: "Give one decimal: at 50 MB one cannot tell whether the bias was counted.",
+        _q4_solve() * 4 / 16: "That is the weights alone; the gradients and AdamW's two states take as much again "
+                              "each: 16 bytes a parameter.",
     }),
     "Parameters: 768 x 4096 + 4096. Each one needs 16 bytes: the fp32 weight, its gradient, and AdamW's two "
     "states.",
@@ -183,6 +191,41 @@ def _in_place(input_ids, text_embeds, image_features, image_token_id):
     return text_embeds  # the caller's embeddings are overwritten
 
 
+def _in_default_dtype(input_ids, text_embeds, image_features, image_token_id):
+    import torch
+
+    merged = torch.zeros(text_embeds.shape)  # float32, whatever the embeddings' dtype
+    merged[:] = text_embeds
+    merged[input_ids == image_token_id] = image_features.reshape(-1, text_embeds.shape[-1]).float()
+    return merged
+
+
+def _nothing_replaced(input_ids, text_embeds, image_features, image_token_id):
+    return text_embeds.clone()
+
+
+def _with_where(input_ids, text_embeds, image_features, image_token_id):
+    """Another style: scatter the image vectors into a zero tensor, then torch.where picks per position."""
+    import torch
+
+    slots = input_ids == image_token_id
+    scattered = torch.zeros_like(text_embeds)
+    scattered[slots] = image_features.reshape(-1, text_embeds.shape[-1]).to(text_embeds.dtype)
+    return torch.where(slots.unsqueeze(-1), scattered, text_embeds)
+
+
+def _same_dtype(got: Any, expected: Any) -> str | None:
+    """differs, and the dtype itself: the merged sequence goes on into the language model in its own dtype."""
+    from course.exercises import differs
+
+    got_dtype = getattr(got, "dtype", None)
+    if got_dtype is not None and hasattr(expected, "dtype") and got_dtype != expected.dtype \
+            and getattr(got, "shape", None) == expected.shape:
+        return (f"expected dtype {expected.dtype} (text_embeds' dtype), got {got_dtype}: the merged sequence goes "
+                "on into the language model, in the embeddings' dtype.")
+    return differs(got, expected)
+
+
 def _merge_cases() -> list[Case]:
     import torch
 
@@ -216,7 +259,12 @@ q5 = Exercise(
                            "input_ids == image_token_id, wherever that is."),
         (_reversed_order, "the image vectors are in the wrong order: the first <image> slot gets the first "
                           "patch vector (patch order is the image's layout, row by row)."),
-    ], alternatives=[_masked_scatter, _row_by_row], expects="your merge_image_features function"),
+        (_in_default_dtype, "your result is float32, not text_embeds' dtype: build it from text_embeds "
+                            "(text_embeds.clone(), or dtype=text_embeds.dtype) and cast the image vectors to it "
+                            "(.to(text_embeds.dtype))."),
+        (_nothing_replaced, "nothing was replaced: write the image vectors where input_ids == image_token_id."),
+    ], alternatives=[_masked_scatter, _row_by_row, _with_where], compare=_same_dtype,
+        expects="your merge_image_features function"),
     "slots = input_ids == image_token_id; merged = text_embeds.clone(); "
     "merged[slots] = image_features.reshape(-1, width).to(merged.dtype).",
     lambda: merge_image_features,

@@ -23,6 +23,8 @@ _q1_check = near(_q1_solve(), rel=0.005, mistakes={
     100: "That is 1 / (1 - gamma), the return of an endless episode; this one stops after 500 steps.",
     sum(0.99**k for k in range(200)): "That is the return of 200 steps, the cap of the old CartPole-v0; v1 runs to "
                                       "500.",
+    sum(0.99**k for k in range(1, 501)): "You discounted the first reward too: G_0 counts r_0 in full (gamma**0 = 1), "
+                                         "then r_1 x gamma, ..., up to r_499 x gamma**499.",
 })
 
 
@@ -68,6 +70,9 @@ _q3_check = near(_q3_solve(), rel=0.02, unit="µs", mistakes={
     30: "You counted the kernel launches but not the two copies.",
     20: "You counted the copies but not the six kernel launches.",
     40: "You counted one copy only: the observations go to the GPU and the actions come back.",
+    25: "You counted one launch only; each of the 6 kernels costs its own 5 µs launch.",
+    50e-6: "That is in seconds; the question asks for µs (microseconds).",
+    0.05: "That is in milliseconds; the question asks for µs (1 ms = 1000 µs).",
 })
 
 
@@ -171,14 +176,80 @@ def _reset_too_late(rewards, dones, gamma):
     return returns
 
 
+def _discounted_from_gamma(rewards, dones, gamma):
+    returns, future = [0.0] * len(rewards), 0.0
+    for t in reversed(range(len(rewards))):
+        if dones[t]:
+            future = 0.0
+        future = gamma * (rewards[t] + future)  # the step's own reward discounted too
+        returns[t] = future
+    return returns
+
+
+def _integer_array(rewards, dones, gamma):
+    import numpy as np
+
+    rewards = np.asarray(rewards)
+    returns, future = np.zeros_like(rewards), 0.0  # an integer array when the rewards are integers
+    for t in reversed(range(len(rewards))):
+        if dones[t]:
+            future = 0.0
+        future = rewards[t] + gamma * future
+        returns[t] = future  # truncated to a whole number
+    return returns.tolist()
+
+
+def _reversed_list(rewards, dones, gamma):
+    returns, future = [], 0.0
+    for t in reversed(range(len(rewards))):
+        if dones[t]:
+            future = 0.0
+        future = rewards[t] + gamma * future
+        returns.append(future)  # the last step's return first
+    return returns
+
+
+def _normalised(rewards, dones, gamma):
+    import numpy as np
+
+    returns = np.asarray(discounted_returns(rewards, dones, gamma))
+    return (returns - returns.mean()) / (returns.std() + 1e-8)  # a training trick, applied after the returns
+
+
+def _overwrites_rewards(rewards, dones, gamma):
+    future = 0.0
+    for t in reversed(range(len(rewards))):
+        if dones[t]:
+            future = 0.0
+        future = rewards[t] + gamma * future
+        rewards[t] = future  # the caller's rewards are gone
+    return rewards
+
+
+def _returns_torch(rewards, dones, gamma):
+    """Another style: a float32 torch tensor filled backwards, the episode ends as a 0/1 mask."""
+    import torch
+
+    r = torch.as_tensor(rewards, dtype=torch.float32)
+    keep = 1.0 - torch.as_tensor(dones, dtype=torch.float32)
+    out = torch.zeros(len(r))
+    for t in range(len(r) - 1, -1, -1):
+        out[t] = r[t] + gamma * keep[t] * (out[t + 1] if t + 1 < len(r) else 0.0)
+    return out
+
+
 def _return_cases() -> list[Case]:
     import numpy as np
 
     return [
+        Case("rewards 0, 0, 10 with gamma 0.99 (a late reward; the rollout stops before the episode ends)",
+             ([0.0, 0.0, 10.0], [False, False, False], 0.99)),
         Case("one CartPole episode of 4 steps (+1 each), gamma 0.9", ([1.0, 1.0, 1.0, 1.0], [False, False, False, True], 0.9)),
         Case("two episodes back to back (the first ends after its third step), gamma 0.5",
              ([1.0, 2.0, 3.0, 4.0, 5.0], [False, False, True, False, False], 0.5)),
-        Case("rewards 0, 0, 10 with gamma 0.99 (a late reward)", ([0.0, 0.0, 10.0], [False, False, True], 0.99)),
+        Case("integer rewards (a list of ints) with gamma 0.9", ([1, 0, 2, 1], [False, False, True, True], 0.9)),
+        Case("a NumPy array of integer rewards with gamma 0.5, two episodes",
+             (np.array([3, 1, 4, 1, 5]), np.array([False, True, False, False, True]), 0.5)),
         Case("gamma 0: each return is its own reward", ([3.0, -1.0, 2.0], [False, True, False], 0.0)),
         Case("integer rewards with gamma 1 (the score still to come), an episode of one step in the middle",
              ([2, -1, 4, 1, 3], [False, True, True, False, True], 1)),
@@ -204,11 +275,21 @@ q5 = Exercise(
                           "by one more gamma."),
         (_reset_too_late, "you reset the running return after using it at the step that ended an episode: reset "
                           "it before, so that this step gets its own reward only."),
-    ], alternatives=[_returns_by_sums, _returns_numpy_float32], expects="your discounted_returns function"),
+        (_discounted_from_gamma, "you discounted each step's own reward too: G_t counts r_t in full, then "
+                                 "gamma * G_{t+1} (future = rewards[t] + gamma * future)."),
+        (_integer_array, "your returns were cut to whole numbers: np.zeros_like (or torch.zeros_like) of integer "
+                         "rewards makes an integer array. Make the result float (dtype=float, or a list of floats)."),
+        (_reversed_list, "your returns are in reverse order: you appended them from the last step back; put "
+                         "G_t at position t (fill a list of len(rewards), or reverse it at the end)."),
+        (_normalised, "you normalised the returns (minus their mean, over their std): that is a trick some "
+                      "trainers apply afterwards; return G_t itself."),
+    ], alternatives=[_returns_by_sums, _returns_numpy_float32, _returns_torch],
+        expects="your discounted_returns function"),
     "Loop t from len(rewards) - 1 down to 0 with a running future = 0.0: reset it to 0 if dones[t], then "
     "future = rewards[t] + gamma * future, and store it.",
     lambda: discounted_returns,
     objective=LOOP,
+    wrong=((_overwrites_rewards, "in place"),),
 )
 
 
@@ -226,6 +307,10 @@ _q6_check = near(_q6_solve(), rel=0.02, unit="GiB", mistakes={
     _q6_solve() * 2**30 / 1e9: "That is in GB (10**9 bytes); the question asks for GiB (2**30 bytes).",
     _q6_solve() * 10: "That is a buffer of 1,000,000 transitions, the DQN paper's; the zoo keeps 100,000.",
     _q6_solve() / 4: "An observation is 4 stacked frames, not one.",
+    _q6_solve() * 2**30 / 2**20: "That is in MiB (2**20 bytes); divide by 2**30 for GiB.",
+    _q6_solve() * 3: "The frames are grey: one channel, one byte a pixel, not three (RGB).",
+    _q6_solve() / 2 * 2**30 / 1e9: "That stores each observation once, and in GB: count the next observation too, "
+                                   "and divide by 2**30 for GiB.",
 })
 
 

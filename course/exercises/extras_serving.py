@@ -24,6 +24,8 @@ def _q1_solve() -> float:
 _q1_check = near(_q1_solve(), rel=0.02, unit="tokens/s", mistakes={
     (128 + 40) / 3.2: "Count only the completion tokens: the prompt's 40 were read, not generated.",
     3.2 / 128: "That is seconds per token; tokens per second is its inverse.",
+    40 / 3.2: "Those are the prompt's 40 tokens, which the server read; count the 128 it generated.",
+    128 / 3.2 * 60: "That is tokens per minute; the question asks per second.",
 })
 
 
@@ -46,6 +48,8 @@ def _q2_solve() -> float:
 _q2_check = near(_q2_solve(), rel=0.01, unit="s", mistakes={
     2.0: "That would be true if they ran in parallel; this server answers one request at a time.",
     6.0: "It waits 6 s in line, then needs its own 2 s.",
+    5.0: "That is the average over the four (2, 4, 6 and 8 s); the question asks about the last one.",
+    0.5: "The requests do not share the 2 s: each needs 2 s of generation, one after the other.",
 })
 
 
@@ -96,6 +100,9 @@ _q4_check = near(_q4_solve(), rel=0.03, unit="GiB", mistakes={
     _q4_solve() / 8: "That is one conversation; the server holds all 8 caches at once.",
     _q4_solve() / 2: "Count both the keys and the values (the 2 in the formula).",
     _q4_solve() * 2: "bf16 stores 2 bytes per number, not 4.",
+    _q4_solve() * GIB / 1e9: "That is in GB (10^9 bytes); the question asks for GiB (2^30 bytes).",
+    _q4_solve() / 24: "That is one layer; every one of the 24 layers keeps its own keys and values.",
+    _q4_solve() * 1024: "That is in MiB; divide by 2^30 bytes for GiB.",
 })
 
 
@@ -184,6 +191,28 @@ def _grows_the_history(model, history, question, max_tokens, system=None, temper
     return chat_request(model, history[:-1], question, max_tokens, system, temperature)
 
 
+def _question_first(model, history, question, max_tokens, system=None, temperature=0.0):
+    body = chat_request(model, [], question, max_tokens, system, temperature)
+    for user, assistant in history:  # the earlier turns after the new question
+        body["messages"] += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return body
+
+
+def _temperature_fixed(model, history, question, max_tokens, system=None, temperature=0.0):
+    return chat_request(model, history, question, max_tokens, system, 0.0)  # the argument is ignored
+
+
+def _last_turn_only(model, history, question, max_tokens, system=None, temperature=0.0):
+    return chat_request(model, history[-1:], question, max_tokens, system, temperature)
+
+
+def _system_as_user(model, history, question, max_tokens, system=None, temperature=0.0):
+    body = chat_request(model, history, question, max_tokens, system, temperature)
+    if system is not None:
+        body["messages"][0]["role"] = "user"
+    return body
+
+
 def _request_cases() -> list[Case]:
     earlier = [("What is a GPU?", "A processor for parallel work."), ("And VRAM?", "The GPU's own memory.")]
     return [
@@ -217,6 +246,13 @@ q5 = Exercise(
                        "message sets the rules before the user speaks."),
         (_always_system, "without a system prompt, send no system message at all (not one whose content "
                          "is None)."),
+        (_question_first, "the new question goes last, after the earlier turns: the model answers the last "
+                          "user message."),
+        (_temperature_fixed, "your temperature is not the one the caller gave: send the argument as it is."),
+        (_last_turn_only, "only the last earlier turn is there: send every earlier turn, oldest first (the server "
+                          "remembers nothing between requests)."),
+        (_system_as_user, "the system prompt goes with role 'system', not 'user': it sets the rules, it is not "
+                          "something the user said."),
     ], alternatives=[_comprehension, _chained], expects="your chat_request function"),
     "messages = [system message if system is not None]; for user, assistant in history: append a 'user' and an "
     "'assistant' message; append {'role': 'user', 'content': question}; return the dict with the four keys.",
