@@ -176,6 +176,15 @@ def differs(got: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-5) -> 
 def _differs(got: Any, expected: Any, rtol: float, atol: float) -> str | None:
     import numpy as np
 
+    if getattr(expected, "requires_grad", False) and not getattr(got, "requires_grad", False):
+        return (f"your result ({type(got).__name__}: {describe(got)}) is cut off from its graph (.item(), float(), "
+                ".detach(), .numpy() or torch.no_grad() cut it): backward() could not reach the weights. Return the "
+                "tensor itself.")
+    if type(expected).__module__.startswith("torch") and hasattr(expected, "detach") and not hasattr(got, "detach") \
+            and getattr(expected, "ndim", 0) != 0:
+        return (f"return a torch tensor, not a {type(got).__name__} ({describe(got)}): the code after yours works on "
+                "tensors (leave out .numpy() and .tolist()).")
+
     if hasattr(expected, "shape") and hasattr(expected, "dtype") and getattr(expected, "ndim", 1) != 0:
         if not hasattr(got, "shape") or not hasattr(got, "dtype"):
             return f"expected {describe(expected)}, got {type(got).__name__}: {describe(got)}."
@@ -290,11 +299,32 @@ def same_as(reference: Callable, cases: Callable[[], Sequence[Case]],
                 "something between calls (a mutable default argument such as `seen=[]`, or a global it changes): "
                 "build fresh values inside the function.")
 
+    def _matches(wrong: Callable, got: Any, case: Case) -> bool:
+        try:
+            return compare(got, wrong(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))) is None
+        except Exception:  # noqa: BLE001 - a wrong implementation may fail on other inputs
+            return False
+
+    def _named_mistake(answer: Any, got: Any, case: Case, others: list[Case]) -> str | None:
+        """The explanation of the typical mistake the answer makes: of those that give its output on the failing
+        case, the one that also gives it on every other case (two mistakes may agree on one case)."""
+        candidates = [(wrong, why) for wrong, why in mistakes if _matches(wrong, got, case)]
+        if len(candidates) > 1:
+            try:
+                outputs = [(learner_call(answer, *copy.deepcopy(c.args), **copy.deepcopy(c.kwargs)), c) for c in others]
+            except LearnerError:
+                outputs = None
+            for wrong, why in candidates if outputs is not None else ():
+                if all(_matches(wrong, out, c) for out, c in outputs):
+                    return why
+        return candidates[0][1] if candidates else None
+
     def checker(answer: Any) -> str | None:
         if not callable(answer):
             return f"pass {expects} itself (its name, without calling it), not a {type(answer).__name__}."
         passed: Case | None = None  # the first case the answer passed
-        for case in cases():
+        all_cases = list(cases())
+        for case in all_cases:
             expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
             args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
             got = learner_call(answer, *args, **kwargs)
@@ -311,13 +341,8 @@ def same_as(reference: Callable, cases: Callable[[], Sequence[Case]],
             stateful = remembers(answer, passed)
             if stateful:
                 return stateful
-            for wrong, why in mistakes:
-                try:
-                    if compare(got, wrong(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))) is None:
-                        return f"on {case.label}: {why}"
-                except Exception:  # noqa: BLE001,S112 - a wrong implementation may fail on other inputs
-                    continue
-            return f"on {case.label}: {problem}"
+            named = _named_mistake(answer, got, case, [c for c in all_cases if c is not case])
+            return f"on {case.label}: {named or problem}"
         return remembers(answer, passed)  # once more: a function must not remember earlier calls
 
     checker.kind = "code"  # type: ignore[attr-defined]
@@ -354,16 +379,26 @@ def near(expected: float, rel: float = 0.02, unit: str = "",
     return checker
 
 
-def choice(correct: str, wrong: dict[str, str]) -> Callable[[Any], str | None]:
-    """A checker for a one-word answer: ``correct``, with specific feedback for each known wrong one."""
-    feedback = {k.strip().lower(): v for k, v in wrong.items()}
+def _option(text: str) -> str:
+    """An answer as the options are written: "(b)", "b)", "B.", " 'b' " all mean "b"; "vae_tiling", "VAE tiling",
+    "vae-tiling" and the call that switches it on, "pipe.enable_vae_tiling()", mean the same option."""
+    bare = text.strip().strip("'\"").strip().strip("().").replace("_", " ").replace("-", " ")
+    words = " ".join(bare.lower().split()).removeprefix("pipe.")
+    return words.removeprefix("enable ") if words.startswith("enable ") else words
+
+
+def choice(correct: str, wrong: dict[str, str], also: Sequence[str] = ()) -> Callable[[Any], str | None]:
+    """A checker for a one-word answer: ``correct`` (or one of ``also``, its other names), with specific feedback
+    for each known wrong one. Case, quotes, spaces and the brackets of "(b)" do not matter."""
+    feedback = {_option(k): v for k, v in wrong.items()}
+    right = {_option(correct), *map(_option, also)}
     options = ", ".join(repr(o) for o in sorted([correct, *wrong], key=str.lower))  # sorted: no hint in the order
 
     def checker(answer: Any) -> str | None:
         if not isinstance(answer, str):
             return f"answer with a string, one of {options}."
-        given = answer.strip().strip("'\"").lower()
-        if given == correct.strip().lower():
+        given = _option(answer)
+        if given in right:
             return None
         return feedback.get(given, f"{answer!r} is not one of the options: {options}.")
 

@@ -107,10 +107,29 @@ def test_comparisons_accept_any_librarys_integers_and_a_range_but_not_floats_for
 
     from course.checking import differs
 
-    assert differs(torch.tensor([1, 2]), np.array([1, 2])) is None and differs(np.array([1, 2]), torch.tensor([1, 2])) is None
+    assert differs(torch.tensor([1, 2]), np.array([1, 2])) is None
+    assert "return a torch tensor" in differs(np.array([1, 2]), torch.tensor([1, 2]))  # cross_entropy needs one
+    loss = (torch.ones(2, requires_grad=True) * 2).sum()
+    assert differs(loss * 1, loss) is None and "cut off from its graph" in differs(loss.item(), loss)
     assert differs(range(2), [0, 1]) is None and differs([np.int64(0), torch.tensor(1)], [0, 1]) is None
     assert "expected a whole number (1), got 1.0 (float)" in differs([0, 1.0], [0, 1])
     assert differs(3.0, 3) is None, "a number on its own may be of any numeric type"
+
+
+def test_a_choice_takes_the_option_as_written_and_its_other_names():
+    from course.checking import choice
+
+    check = choice("b", {"a": "not a"}, also=("gradient checkpointing",))
+    assert all(check(answer) is None for answer in ("b", "(b)", "b)", " B. ", "'b'", "Gradient  Checkpointing"))
+    assert check("(a)") == "not a" and "not one of the options" in check("c")
+
+
+def test_of_two_mistakes_that_agree_on_the_failing_case_the_one_that_agrees_everywhere_is_named():
+    from course.checking import Case, same_as
+
+    check = same_as(lambda x: x * 3, lambda: [Case("two", (2,)), Case("five", (5,))],
+                    mistakes=[(lambda x: 4 if x == 2 else 0, "the first"), (lambda x: x * 2, "doubled")])
+    assert check(lambda x: x * 2) == "on two: doubled"
 
 
 def test_a_function_that_remembers_earlier_calls_is_named():

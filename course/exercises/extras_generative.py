@@ -259,7 +259,9 @@ q5 = Exercise(
                           "torch.linspace(beta_start, beta_end, steps) does."),
         (_swapped, "you returned (alpha_bar, betas); return them in the order asked: (betas, alpha_bar)."),
         (_alphas_for_betas, "your first tensor is the alphas, 1 - beta; return the betas themselves first."),
-    ], alternatives=[_schedule_by_loop, _schedule_numpy], expects="your ddpm_schedule function"),
+        (_schedule_numpy, "you returned NumPy arrays; return torch tensors (torch.linspace, torch.cumprod): the "
+                          "notebook's sampler moves them to the GPU beside the images."),
+    ], alternatives=[_schedule_by_loop], expects="your ddpm_schedule function"),
     "torch.linspace(beta_start, beta_end, steps) for the betas; torch.cumprod(1 - betas, 0) for alpha_bar.",
     lambda: ddpm_schedule,
     objective=DDPM,

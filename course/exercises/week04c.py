@@ -34,6 +34,8 @@ q1 = Exercise(
         512 * 102: "That counts the head's weights; each of the 102 outputs also has a bias.",
         IMAGENET_HEAD: "That is the old ImageNet head (1,000 classes): the new head has one output per flower.",
         BACKBONE + 512 * 102 + 102: "That counts the frozen backbone too: its parameters get no gradient and no step.",
+        BACKBONE: "That is the frozen backbone, which the optimizer never sees: count the new head's parameters.",
+        RESNET18_PARAMS: "That is the whole pretrained resnet18 with its ImageNet head: only the new head trains.",
     }),
     "Only the new head trains: nn.Linear(512, 102) has a 102 x 512 weight and 102 biases.",
     _q1_solve,
@@ -56,6 +58,8 @@ q2 = Exercise(
         BACKBONE * 8 / MIB: "That counts AdamW's two running averages; the gradients come on top.",
         BACKBONE * 16 / MIB: "The weights were already in memory while frozen: count only what unfreezing adds.",
         BACKBONE * 12 / 1e6: "Close, but in MB (10**6 bytes): 1 MiB is 2**20 bytes.",
+        BACKBONE * 12 / 2**30: "That is in GiB: the question asks for MiB (2**20 bytes).",
+        BACKBONE * 12: "That is in bytes: divide by 2**20 for MiB.",
     }),
     "Per unfrozen fp32 weight: a 4-byte gradient, and AdamW's two 4-byte averages (exp_avg, exp_avg_sq).",
     _q2_solve,
@@ -94,13 +98,14 @@ class _SmallCNN(nn.Module):
 
 
 class _TwoLayerHead(nn.Module):
-    """A backbone whose first layer's name starts like the head's (fc_in, then fc), a two-layer head (fc)."""
+    """A backbone whose first layer's name starts like the head's (fc_in, then fc), a two-layer head (fc) with a
+    BatchNorm in it (buffers, which are not parameters)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.fc_in = nn.Linear(6, 8)
         self.norm = nn.LayerNorm(8)
-        self.fc = nn.Sequential(nn.Linear(8, 5), nn.ReLU(), nn.Linear(5, 2))
+        self.fc = nn.Sequential(nn.Linear(8, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 2))
 
 
 class _Nested(nn.Module):
@@ -201,6 +206,26 @@ def _freeze_hard_coded(model, head="fc"):
     return freeze_backbone(model, "fc")
 
 
+def _freeze_count_state_dict(model, head="fc"):
+    freeze_backbone(model, head)
+    return sum(t.numel() for t in model.get_submodule(head).state_dict().values())
+
+
+def _freeze_reset_head(model, head="fc"):
+    freeze_backbone(model, head)
+    for module in model.get_submodule(head).modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _freeze_tensor_count(model, head="fc"):
+    """Another style: module methods, and the count as a 0-d tensor."""
+    model.requires_grad_(False)
+    trainable = model.get_submodule(head).requires_grad_(True)
+    return torch.stack([torch.tensor(p.numel()) for p in trainable.parameters()]).sum()
+
+
 def _q4_check(answer: Any) -> str | None:
     if not callable(answer):
         return f"pass your function itself (its name, without calling it), not a {type(answer).__name__}."
@@ -243,6 +268,9 @@ def _q4_check(answer: Any) -> str | None:
         if value == sum(p.numel() for p in model.parameters()):
             return (f"on {label}: you counted every parameter ({value:,.0f}); count only those that still "
                     f"require gradients ({expected:,}).")
+        if value == sum(t.numel() for t in model.get_submodule(head).state_dict().values()):
+            return (f"on {label}: you counted the head's buffers too (state_dict() holds BatchNorm's running "
+                    f"mean and variance, which never train): count the parameters with p.numel() ({expected:,}).")
         return f"on {label}: the flags are right, but you returned {value:g} trainable parameters, not {expected:,}."
     return None
 
@@ -264,8 +292,10 @@ q4 = Exercise(
            (_freeze_count_tensors, "number of parameter tensors"),
            (_freeze_count_all, "you counted every parameter"),
            (_freeze_backbone_only, "the head is frozen too"),
-           (_freeze_hard_coded, "model.get_submodule(head)")),
-    right=(_freeze_methods, _freeze_by_name),
+           (_freeze_hard_coded, "model.get_submodule(head)"),
+           (_freeze_count_state_dict, "buffers too"),
+           (_freeze_reset_head, "changed the weights")),
+    right=(_freeze_methods, _freeze_by_name, _freeze_tensor_count),
 )
 
 
@@ -304,21 +334,80 @@ def _groups_prefix(model, head, head_lr, backbone_lr):
     return [{"params": outside, "lr": backbone_lr}, {"params": inside, "lr": head_lr}]
 
 
+def _groups_hard_coded_head(model, head, head_lr, backbone_lr):
+    return param_groups(model, "fc", head_lr, backbone_lr)
+
+
+def _groups_hard_coded_rates(model, head, head_lr, backbone_lr):
+    return param_groups(model, head, 1e-3, 1e-4)
+
+
+def _groups_fixed_ratio(model, head, head_lr, backbone_lr):
+    return param_groups(model, head, head_lr, head_lr / 10)
+
+
+def _groups_freeze_backbone(model, head, head_lr, backbone_lr):
+    groups = param_groups(model, head, head_lr, backbone_lr)
+    for p in groups[0]["params"]:
+        p.requires_grad = False
+    return groups
+
+
+def _groups_with_decay(model, head, head_lr, backbone_lr):
+    """Another style: three groups, no weight decay on the backbone's biases and norms, as a tuple."""
+    head_ids = {id(p) for p in model.get_submodule(head).parameters()}
+    backbone = [p for p in model.parameters() if id(p) not in head_ids]
+    return ({"params": [p for p in backbone if p.ndim > 1], "lr": backbone_lr, "weight_decay": 0.01},
+            {"params": [p for p in backbone if p.ndim <= 1], "lr": backbone_lr, "weight_decay": 0.0},
+            {"params": model.get_submodule(head).parameters(), "lr": head_lr})
+
+
+def _groups_one_per_head_tensor(model, head, head_lr, backbone_lr):
+    """Another style: the backbone in one group, each head tensor in a group of its own (a tensor, not a list)."""
+    head_params = list(model.get_submodule(head).parameters())
+    backbone = [p for p in model.parameters() if all(p is not h for h in head_params)]
+    return [{"params": backbone, "lr": backbone_lr}, *({"params": p, "lr": head_lr} for p in head_params)]
+
+
+def _groups_only_trainable(model, head, head_lr, backbone_lr):
+    head_ids = {id(p) for p in model.get_submodule(head).parameters()}
+    return [{"params": [p for p in model.parameters() if id(p) not in head_ids and p.requires_grad], "lr": backbone_lr},
+            {"params": [p for p in model.get_submodule(head).parameters() if p.requires_grad], "lr": head_lr}]
+
+
+def _groups_missing_lr(model, head, head_lr, backbone_lr):
+    groups = param_groups(model, head, head_lr, backbone_lr)
+    del groups[0]["lr"]
+    return groups
+
+
 def _q5_check(answer: Any) -> str | None:
     if not callable(answer):
         return f"pass your function itself (its name, without calling it), not a {type(answer).__name__}."
     rates = [(1e-3, 1e-4), (3e-4, 3e-6), (0.05, 0.01), (2e-3, 2e-5)]
     for (label, build, head), (head_lr, backbone_lr) in zip(_models(), rates):
-        model = build().requires_grad_(True)
+        model = build()  # as it comes: the third arrives frozen, and still needs its groups for when it thaws
+        trainable_before = {name for name, p in model.named_parameters() if p.requires_grad}
         case = f"{label}, head_lr={head_lr:g}, backbone_lr={backbone_lr:g}"
-        groups = learner_call(answer, model, head, head_lr, backbone_lr)
+        try:
+            groups = learner_call(answer, model, head, head_lr, backbone_lr)
+        except LearnerError as err:
+            if "attribute" in str(err) or "has no" in str(err):
+                return (f"on {case}: {err}. Find the head by the name you are given: model.get_submodule(head) "
+                        "works for 'fc', 'classifier' and 'head.proj' alike.")
+            raise
+        frozen = [name for name, p in model.named_parameters() if not p.requires_grad and name in trainable_before]
+        if frozen:
+            return (f"on {case}: your function froze {frozen[0]} (requires_grad = False), so it would never "
+                    "train: the groups only set learning rates, leave requires_grad as it is.")
         if isinstance(groups, dict) or not isinstance(groups, list | tuple):
             return f"on {case}: return a list of dicts, one a group, not {type(groups).__name__}."
         if not all(isinstance(g, dict) and "params" in g for g in groups):
             return f"on {case}: each group is a dict with a 'params' list (and here an 'lr')."
-        groups = [{**g, "params": list(g["params"])} for g in groups]  # generators are fine: read them once
+        groups = [{**g, "params": [g["params"]] if isinstance(g["params"], torch.Tensor) else list(g["params"])}
+                  for g in groups]  # generators and single tensors are fine, as for torch.optim: read them once
         try:
-            torch.optim.AdamW(groups, lr=1.0)
+            torch.optim.AdamW([dict(g) for g in groups], lr=1.0)  # copies: AdamW fills in a missing lr
         except ValueError as err:
             if "more than one" in str(err):
                 return (f"on {case}: the head's parameters are in both groups (model.parameters() includes the "
@@ -328,6 +417,9 @@ def _q5_check(answer: Any) -> str | None:
         head_names = _head_names(model, head)
         for name, p in model.named_parameters():
             if id(p) not in lr_of:
+                if not p.requires_grad:
+                    return (f"on {case}: {name} is in no group because it is frozen right now; it still needs "
+                            "one, or it can never train once unfrozen: do not filter on requires_grad.")
                 return f"on {case}: {name} is in no group, so it would never train; every parameter needs a group."
             want = head_lr if name in head_names else backbone_lr
             have = lr_of[id(p)]
@@ -335,12 +427,17 @@ def _q5_check(answer: Any) -> str | None:
                 return f"on {case}: the group of {name} has no 'lr'; give each group its own."
             if as_number(have) == want:
                 continue
+            if as_number(have) is None:
+                return f"on {case}: the group of {name} has lr {describe(have)}: give each rate as a number."
             if name not in head_names and name.startswith(head) and as_number(have) == head_lr:
                 return (f"on {case}: {name} got the head's rate, but it is not in the head: its name only starts "
                         f"with the same letters. Match '{head}.' with the dot, or use model.get_submodule(head).")
             if as_number(have) == (backbone_lr if want == head_lr else head_lr):
                 return (f"on {case}: the rates are swapped: the new head takes the large steps ({head_lr:g}), "
                         f"the pretrained backbone the small ones ({backbone_lr:g}).")
+            if as_number(have) not in (head_lr, backbone_lr):
+                return (f"on {case}: {name} has lr {describe(have)}, neither rate asked for: use the head_lr and "
+                        "backbone_lr arguments, not numbers (or a ratio) written into the function.")
             return f"on {case}: {name} has lr {describe(have)}, expected {want:g}."
     return None
 
@@ -360,6 +457,12 @@ q5 = Exercise(
     wrong=((_groups_swapped, "the rates are swapped"),
            (_groups_twice, "in both groups"),
            (_groups_head_only, "in no group"),
-           (_groups_prefix, "only starts with the same letters")),
-    right=(_groups_by_name,),
+           (_groups_prefix, "only starts with the same letters"),
+           (_groups_hard_coded_head, "model.get_submodule(head)"),
+           (_groups_hard_coded_rates, "neither rate asked for"),
+           (_groups_fixed_ratio, "neither rate asked for"),
+           (_groups_freeze_backbone, "leave requires_grad as it is"),
+           (_groups_missing_lr, "has no 'lr'"),
+           (_groups_only_trainable, "do not filter on requires_grad")),
+    right=(_groups_by_name, _groups_with_decay, _groups_one_per_head_tensor),
 )

@@ -35,6 +35,9 @@ q1 = Exercise(
         441 / 2921: "You added a pixel to every side length (the old Pascal VOC convention); torchvision's boxes "
                     "are continuous: width = x2 - x1.",
         400 / 1600: "That is the intersection over one box's area; IoU divides by the union of both.",
+        1.0: "You read B as (centre x, centre y, width, height), YOLO's format; COCO's x, y is the top-left corner.",
+        900 / 3200: "You converted A too, but A is already in xyxy corners: only B is [x, y, width, height].",
+        100 * 400 / 2800: "Give the IoU as a fraction between 0 and 1, not a percentage.",
     }),
     "Convert B to corners first: (x, y, x + w, y + h). Then intersection = overlap width x overlap height, "
     "union = area A + area B - intersection.",
@@ -92,12 +95,51 @@ def _iou_sum_union(a, b):
     return inter / (area_a[:, None] + area_b[None, :])
 
 
+def _iou_clamp_product(a, b):
+    wh = torch.min(a[:, None, 2:], b[None, :, 2:]) - torch.max(a[:, None, :2], b[None, :, :2])
+    inter = (wh[..., 0] * wh[..., 1]).clamp(min=0)  # too late: two negative sides already made a positive area
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / (area_a[:, None] + area_b[None, :] - inter)
+
+
+def _iou_transposed(a, b):
+    return box_iou(b, a)
+
+
+def _iou_floor_division(a, b):
+    wh = (torch.min(a[:, None, 2:], b[None, :, 2:]) - torch.max(a[:, None, :2], b[None, :, :2])).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter // (area_a[:, None] + area_b[None, :] - inter)
+
+
+def _iou_numpy(a, b):
+    return box_iou(a, b).numpy()
+
+
+def _iou_float64_unbind(a, b):
+    """Another style: the coordinates unbound by name, in float64."""
+    ax1, ay1, ax2, ay2 = a.double()[:, None, :].unbind(-1)
+    bx1, by1, bx2, by2 = b.double()[None, :, :].unbind(-1)
+    inter = (torch.minimum(ax2, bx2) - torch.maximum(ax1, bx1)).clamp(min=0) * \
+        (torch.minimum(ay2, by2) - torch.maximum(ay1, by1)).clamp(min=0)
+    return inter / ((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter)
+
+
 def _as_xyxy(boxes):
     return torch.cat([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], dim=1)
 
 
 def _iou_read_as_xywh(a, b):
     return box_iou(_as_xyxy(a), _as_xyxy(b))
+
+
+def _iou_read_as_centres(a, b):
+    def corners(boxes):
+        return torch.cat([boxes[:, :2] - boxes[:, 2:] / 2, boxes[:, :2] + boxes[:, 2:] / 2], dim=1)
+    return box_iou(corners(a), corners(b))
 
 
 def _iou_corners_swapped(a, b):
@@ -147,11 +189,18 @@ q2 = Exercise(
         (_iou_read_as_xywh, "you read the boxes as (x, y, width, height): these are corners (x1, y1, x2, y2)."),
         (_iou_corners_swapped, "the overlap starts at the larger of the two top-left corners (max) and ends at "
                                "the smaller of the two bottom-right corners (min); you took the enclosing box."),
-    ], alternatives=[_iou_loop, _iou_library]),
+        (_iou_read_as_centres, "you read the boxes as (centre x, centre y, width, height): these are corners "
+                               "(x1, y1, x2, y2)."),
+        (_iou_clamp_product, "you clamped the intersection's area, but boxes apart in both x and y have two "
+                             "negative sides whose product is positive: clamp the width and the height at 0 first."),
+        (_iou_transposed, "your result is M x N: row i must be a[i] against every box of b (N x M)."),
+        (_iou_floor_division, "// is floor division, which rounds every IoU down to 0 or 1: divide with /."),
+    ], alternatives=[_iou_loop, _iou_library, _iou_float64_unbind]),
     "Broadcast: a[:, None, :2] against b[None, :, :2] gives N x M x 2. The overlap's top-left is the max of the "
     "top-lefts, its bottom-right the min of the bottom-rights; clamp its width and height at 0.",
     lambda: box_iou,
     objective=BOXES,
+    wrong=((_iou_numpy, "return a torch tensor, not a ndarray"),),
 )
 
 
@@ -213,6 +262,39 @@ def _nms_index_order(boxes, scores, labels, iou_threshold):
     return batched_nms(boxes, scores, labels, iou_threshold).sort().values
 
 
+def _nms_class_by_class(boxes, scores, labels, iou_threshold):
+    kept = [torch.zeros(0, dtype=torch.int64)]
+    for label in labels.unique():  # each class's survivors, one class after the other
+        index = torch.where(labels == label)[0]
+        kept.append(index[torchvision.ops.nms(boxes[index], scores[index], iou_threshold)])
+    return torch.cat(kept)
+
+
+def _nms_per_class_sorted(boxes, scores, labels, iou_threshold):
+    """Another style: plain NMS class by class, then every survivor sorted by score."""
+    kept = _nms_class_by_class(boxes, scores, labels, iou_threshold)
+    return kept[scores[kept].argsort(descending=True)]
+
+
+def _nms_fixed_offset(offset: float):
+    def nms(boxes, scores, labels, iou_threshold):
+        return torchvision.ops.nms(boxes + offset * labels.to(boxes)[:, None], scores, iou_threshold)
+    return nms
+
+
+def _nms_ascending(boxes, scores, labels, iou_threshold):
+    iou = torchvision.ops.box_iou(boxes, boxes)
+    keep: list[int] = []
+    for i in scores.argsort().tolist():  # the lowest score first
+        if all(labels[i] != labels[j] or iou[i, j] <= iou_threshold for j in keep):
+            keep.append(i)
+    return torch.tensor(keep, dtype=torch.int64)
+
+
+def _nms_default_dtype(boxes, scores, labels, iou_threshold):
+    return torch.tensor(batched_nms(boxes, scores, labels, iou_threshold).tolist())  # [] becomes float32
+
+
 def _nms_cases() -> list[Case]:
     g = torch.Generator().manual_seed(4)
     # a chain: A overlaps B, B overlaps C, A hardly touches C. Greedy keeps A and C.
@@ -225,8 +307,14 @@ def _nms_cases() -> list[Case]:
              (chain, torch.tensor([0.8, 0.9, 0.7]), torch.zeros(3, dtype=torch.int64), 0.3)),
         Case("a chain A-B-C of one class, A scored highest, threshold 0.3",
              (chain, torch.tensor([0.9, 0.8, 0.7]), torch.zeros(3, dtype=torch.int64), 0.3)),
+        Case("two boxes of one class far apart, the second scored higher, threshold 0.5",
+             (torch.tensor([[0.0, 0.0, 10.0, 10.0], [50.0, 50.0, 60.0, 60.0]]), torch.tensor([0.4, 0.8]),
+              torch.tensor([5, 5]), 0.5)),
         Case("two boxes of two classes on the same spot, threshold 0.5",
              (chain[:1].repeat(2, 1), torch.tensor([0.6, 0.95]), torch.tensor([1, 2]), 0.5)),
+        Case("three boxes of three classes in a 4000-pixel image, 100 and 1000 pixels apart, threshold 0.5",
+             (torch.tensor([[1000.0, 1000.0, 1200.0, 1200.0], [0.0, 0.0, 200.0, 200.0], [800.0, 800.0, 1000.0, 1000.0]]),
+              torch.tensor([0.9, 0.8, 0.7]), torch.tensor([0, 1, 2]), 0.5)),
         Case("float64 boxes whose IoU is exactly the threshold 0.5",
              (edge, torch.tensor([0.9, 0.8, 0.3], dtype=torch.float64), torch.tensor([3, 3, 3]), 0.5)),
         Case("20 random boxes of 3 classes, scores in random order, threshold 0.4",
@@ -247,13 +335,24 @@ q3 = Exercise(
     same_as(batched_nms, _nms_cases, mistakes=[
         (_nms_across_classes, "you suppressed boxes of different classes: compare a box only with kept boxes "
                               "of its own label."),
+        (_nms_class_by_class, "you returned the survivors class after class: sort all the kept indices by score, "
+                              "from the highest down, whatever their class."),
         (_nms_index_order, "return the kept indices from the highest score down, not sorted by index."),
+        (_nms_fixed_offset(1000.0), "you moved each class by a fixed offset (label x a constant), and boxes of "
+                                    "different classes still meet after the shift: offset by (the largest coordinate "
+                                    "+ 1) x label, or compare labels."),
+        (_nms_fixed_offset(100.0), "you moved each class by a fixed offset (label x a constant), and boxes of "
+                                   "different classes still meet after the shift: offset by (the largest coordinate "
+                                   "+ 1) x label, or compare labels."),
+        (_nms_ascending, "you visited the boxes from the lowest score up: greedy NMS starts from the highest "
+                         "(argsort(descending=True))."),
+        (_nms_default_dtype, "with no box kept, torch.tensor([]) is float32: pass dtype=torch.int64."),
         (_nms_unsorted, "you visited the boxes in the order given: greedy NMS starts from the highest score."),
         (_nms_at_or_above, "a box is removed only when its IoU is greater than the threshold; at exactly the "
                            "threshold it stays (use >, as torchvision does)."),
         (_nms_suppressed_still_suppress, "a box that was itself suppressed must not suppress others: compare "
                                          "each box with the boxes you kept, not with every better-scored box."),
-    ], alternatives=[_nms_library, _nms_offset_trick]),
+    ], alternatives=[_nms_library, _nms_offset_trick, _nms_per_class_sorted]),
     "Sort the indices by score, descending. Keep a list `keep`; for each index i, append it unless some j in keep "
     "has labels[j] == labels[i] and IoU(i, j) > iou_threshold. Return torch.tensor(keep, dtype=torch.int64).",
     lambda: batched_nms,
@@ -277,6 +376,7 @@ q4 = Exercise(
         6: "0.75 is above 0.72: at that threshold the box is a false positive (and the pedestrian a miss).",
         1: "mAP@[.5:.95] uses ten thresholds, not only 0.5 (that one is mAP@0.5, PASCAL VOC's metric).",
         10: "at 0.75 and above an IoU of 0.72 is not enough: the box is a false positive there.",
+        0.5: "Count the thresholds (a whole number from 0 to 10), not the share of them.",
     }),
     "List the thresholds 0.50, 0.55, ... and count those at or below 0.72.",
     _q4_solve,

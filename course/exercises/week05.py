@@ -32,6 +32,9 @@ q1 = Exercise(
         HEADS * TOKENS * 4 / 2**20: "Each of the 512 queries scores each of the 512 keys: tokens squared.",
         HEADS * TOKENS * TOKENS * 4 / 1e6: "1 MiB is 2**20 bytes; you divided by 10**6 (that gives MB).",
         HEADS * TOKENS * TOKENS * 2 / 2**20: "fp32 takes 4 bytes a number, not 2.",
+        HEADS * TOKENS * TOKENS / 2**20: "That counts the scores (in units of 2**20); each takes 4 bytes in fp32.",
+        HEADS * TOKENS * TOKENS * 4 / 2**30: "That is in GiB: the question asks for MiB (2**20 bytes).",
+        HEADS * TOKENS * TOKENS * 4: "That is in bytes: divide by 2**20 for MiB.",
     }),
     "Scores form a tokens x tokens matrix per head; fp32 is 4 bytes; 1 MiB = 2**20 bytes.",
     _q1_solve,
@@ -55,6 +58,10 @@ q2 = Exercise(
         (MATRIX[0][1] + MATRIX[1][0]) / 100: "That is the error rate: accuracy counts the diagonal.",
         MATRIX[1][1] / sum(MATRIX[1]): "That is the recall of the positive class (one row); accuracy counts both "
                                        "diagonal cells over all 100 sentences.",
+        MATRIX[0][0] / sum(MATRIX[0]): "That is the recall of the negative class (one row); accuracy counts both "
+                                       "diagonal cells over all 100 sentences.",
+        MATRIX[1][1] / (MATRIX[0][1] + MATRIX[1][1]): "That is the precision of the positive class (one column); "
+                                                      "accuracy counts both diagonal cells over all 100 sentences.",
     }),
     "Correct predictions sit on the diagonal; divide by all predictions.",
     _q2_solve,
@@ -83,6 +90,7 @@ q3 = Exercise(
         2: "0.5 + 0.3 = 0.8 has not reached 0.9 yet: keep adding the next likeliest token.",
         4: "0.5 + 0.3 + 0.15 = 0.95 already reaches 0.9: the last token is cut.",
         1: "One token is what greedy keeps; top-p keeps adding tokens until their sum reaches p.",
+        0.95: "That is the probability the kept tokens hold together; the question asks how many tokens they are.",
     }),
     "Sort the probabilities from the largest, add them up one by one, and stop as soon as the sum reaches p.",
     _q3_solve,
@@ -114,6 +122,7 @@ q4 = Exercise(
             "You multiplied the logits by T; divide them, which flattens the distribution when T > 1.",
         0.5: "A temperature of 2 flattens the distribution but does not make the tokens equally likely: take "
              "the softmax of the logits divided by T.",
+        1 - _q4_solve(): "That is the probability of the second token (logit 0); the question asks for the first.",
     }),
     "softmax(z / T): exp(2 / 2) / (exp(2 / 2) + exp(0 / 2)).",
     _q4_solve,
@@ -202,6 +211,53 @@ def _no_scale(q: Any, k: Any, v: Any, attention_mask: Any) -> Any:
     return torch.softmax(scores, dim=-1) @ v
 
 
+def _fills_zero(q: Any, k: Any, v: Any, attention_mask: Any) -> Any:
+    import torch
+
+    return torch.softmax(_scores(q, k).masked_fill((attention_mask == 0)[:, None, None, :], 0.0), dim=-1) @ v
+
+
+def _adds_the_mask(q: Any, k: Any, v: Any, attention_mask: Any) -> Any:
+    import torch
+
+    return torch.softmax(_scores(q, k) + attention_mask[:, None, None, :], dim=-1) @ v
+
+
+def _scale_by_d(q: Any, k: Any, v: Any, attention_mask: Any) -> Any:
+    return padded_attention(q / q.shape[-1] ** 0.5, k, v, attention_mask)  # one more 1/sqrt(d): 1/d in all
+
+
+def _scale_by_tokens(q: Any, k: Any, v: Any, attention_mask: Any) -> Any:
+    return padded_attention(q * (q.shape[-1] / q.shape[-2]) ** 0.5, k, v, attention_mask)
+
+
+def _softmax_over_queries(q: Any, k: Any, v: Any, attention_mask: Any) -> Any:
+    import torch
+
+    scores = _scores(q, k).masked_fill((attention_mask == 0)[:, None, None, :], float("-inf"))
+    return torch.softmax(scores, dim=-2) @ v
+
+
+def _scales_the_output(q: Any, k: Any, v: Any, attention_mask: Any) -> Any:
+    return padded_attention(q * q.shape[-1] ** 0.5, k, v, attention_mask) / q.shape[-1] ** 0.5
+
+
+def _zeroes_padding_queries(q: Any, k: Any, v: Any, attention_mask: Any) -> Any:
+    return padded_attention(q, k, v, attention_mask) * attention_mask[:, None, :, None]
+
+
+def _renormalised_after_softmax(q: Any, k: Any, v: Any, attention_mask: Any) -> Any:
+    """Another style: zero the padding weights after the softmax, then make each row sum to 1 again."""
+    import torch
+
+    weights = torch.softmax(_scores(q, k), dim=-1) * attention_mask[:, None, None, :]
+    return (weights / weights.sum(dim=-1, keepdim=True)) @ v
+
+
+def _as_numpy(q: Any, k: Any, v: Any, attention_mask: Any) -> Any:
+    return padded_attention(q, k, v, attention_mask).numpy()
+
+
 def _with_sdpa(q: Any, k: Any, v: Any, attention_mask: Any) -> Any:
     import torch.nn.functional as F
 
@@ -248,11 +304,24 @@ q5 = Exercise(
         (_mask_after_softmax, "you masked after the softmax, so each row no longer sums to 1: mask the scores "
                               "with -inf first, then take the softmax."),
         (_no_scale, "the scores are not divided by sqrt(head size), so the softmax is too peaked."),
-    ], alternatives=[_with_sdpa, _additive_mask_einsum_float64, _per_sentence_loop]),
+        (_fills_zero, "a padding score of 0 still gets weight exp(0) after the softmax (multiplying the scores by "
+                      "the mask does the same): fill the padding scores with float('-inf')."),
+        (_adds_the_mask, "you added the 0/1 mask to the scores (a float attn_mask is added, too), which hides "
+                         "nothing: turn padding into -inf (masked_fill) or pass a bool mask."),
+        (_scale_by_d, "you divided the scores by the head size; divide by its square root, sqrt(head size)."),
+        (_scale_by_tokens, "you divided by the square root of the number of tokens; divide by sqrt(head size), "
+                           "q.shape[-1]."),
+        (_softmax_over_queries, "the softmax ran over the queries (dim=-2): each query's weights over the keys "
+                                "must sum to 1, so take it over the last dimension (dim=-1)."),
+        (_scales_the_output, "you divided the output by sqrt(head size); divide the scores, before the softmax."),
+        (_zeroes_padding_queries, "you zeroed the outputs at the padding positions: only the padding keys are "
+                                  "hidden, a padding query still attends to the real tokens as usual."),
+    ], alternatives=[_with_sdpa, _additive_mask_einsum_float64, _per_sentence_loop, _renormalised_after_softmax]),
     "(attention_mask == 0)[:, None, None, :] has shape (batch, 1, 1, keys) and broadcasts over heads and queries; "
     "scores.masked_fill(that, float('-inf')), then torch.softmax(scores, dim=-1).",
     lambda: padded_attention,
     objective=WRITE_ATTENTION_OBJ,
+    wrong=((_as_numpy, "return a torch tensor"),),
 )
 
 
@@ -321,6 +390,59 @@ def _softmax_over_first_dim(logits: Any, temperature: float = 1.0, top_k: int | 
     return torch.softmax(scaled, dim=0)
 
 
+def _kept_logits(logits: Any, temperature: float = 1.0, top_k: int | None = None) -> Any:
+    """The reference's logits before its softmax: divided by the temperature, -inf outside the top k."""
+    import torch
+
+    scaled = logits / temperature
+    if top_k is not None:
+        scaled = scaled.masked_fill(scaled < torch.topk(scaled, top_k, dim=-1).values[..., -1:], float("-inf"))
+    return scaled
+
+
+def _softmax_over_dim_1(logits: Any, temperature: float = 1.0, top_k: int | None = None) -> Any:
+    import torch
+
+    return torch.softmax(_kept_logits(logits, temperature, top_k), dim=1)
+
+
+def _log_probs(logits: Any, temperature: float = 1.0, top_k: int | None = None) -> Any:
+    return next_token_probs(logits, temperature, top_k).log()
+
+
+def _keeps_only_the_largest(logits: Any, temperature: float = 1.0, top_k: int | None = None) -> Any:
+    return next_token_probs(logits, temperature, top_k and 1)
+
+
+def _fills_zero_logits(logits: Any, temperature: float = 1.0, top_k: int | None = None) -> Any:
+    import torch
+
+    scaled = logits / temperature
+    if top_k is not None:
+        kth = torch.topk(scaled, top_k, dim=-1).values[..., -1:]
+        scaled = scaled.masked_fill(scaled < kth, 0.0)
+    return torch.softmax(scaled, dim=-1)
+
+
+def _normalised_over_everything(logits: Any, temperature: float = 1.0, top_k: int | None = None) -> Any:
+    import torch
+
+    scaled = _kept_logits(logits, temperature, top_k)
+    weights = torch.exp(scaled - scaled.max())
+    return weights / weights.sum()
+
+
+def _renormalised_probs(logits: Any, temperature: float = 1.0, top_k: int | None = None) -> Any:
+    """Another style: softmax first, zero all but the top k probabilities, divide by what is left."""
+    import torch
+
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_k is not None:
+        kth = torch.topk(probs, top_k, dim=-1).values[..., -1:]
+        probs = probs.masked_fill(probs < kth, 0.0)
+    return probs / probs.sum(dim=-1, keepdim=True)
+
+
 def _sorted_scatter(logits: Any, temperature: float = 1.0, top_k: int | None = None) -> Any:
     """Sort, keep the first k, softmax them, and scatter the probabilities back to their places."""
     import torch
@@ -355,7 +477,17 @@ q6 = Exercise(
         (_temperature_ignored, "the temperature has no effect in your function."),
         (_drops_the_kth, "you removed the k-th largest logit too (<= instead of <): top-k keeps k tokens."),
         (_softmax_over_first_dim, "the softmax must run over the vocabulary, the last dimension (dim=-1)."),
-    ], alternatives=[_sorted_scatter, _numpy_style]),
+        (_softmax_over_dim_1, "the softmax must run over the vocabulary, the last dimension (dim=-1); dim=1 is "
+                              "the positions when logits are (batch, positions, vocabulary)."),
+        (_log_probs, "you returned log-probabilities (log_softmax): sampling draws from the probabilities, "
+                     "torch.softmax."),
+        (_keeps_only_the_largest, "you kept only the largest logit: topk(...).values[..., -1:] is the k-th "
+                                  "largest, the smallest one kept; [..., :1] is the largest."),
+        (_fills_zero_logits, "a logit of 0 is not removed (exp(0) = 1 is still a weight): fill the logits outside "
+                             "the top k with float('-inf')."),
+        (_normalised_over_everything, "you divided by the sum over the whole tensor: normalise each row over the "
+                                      "vocabulary (dim=-1, keepdim=True), or use torch.softmax(..., dim=-1)."),
+    ], alternatives=[_sorted_scatter, _numpy_style, _renormalised_probs]),
     "torch.topk(x, k).values[..., -1:] is the k-th largest value; masked_fill(x < kth, float('-inf')).",
     lambda: next_token_probs,
     objective=DECODING_OBJ,
@@ -379,6 +511,9 @@ q7 = Exercise(
                        "epoch 3: the model is memorising the training set.",
         _q7_solve() - 1: "Count epochs from 1: the lowest validation loss is the third number.",
         1: "The validation loss still falls after epoch 1.",
+        _q7_solve() + 1: "After that epoch the validation loss has already risen (0.29, then 0.33): keep the weights "
+                         "of the epoch with the lowest one.",
+        min(VAL_LOSS): "That is the lowest validation loss itself; the question asks after which epoch it came.",
     }),
     "The training loss always falls; keep the epoch where the validation loss is lowest.",
     _q7_solve,

@@ -23,11 +23,13 @@ LLAMA_OBJ = objective(NOTEBOOK, "Write what Llama")
 VOCAB, CONTEXT, WIDTH, LAYERS = 50257, 1024, 1024, 24  # q1: GPT-2 medium (config.json of openai-community/gpt2-medium)
 
 
-def _gpt_params(head: bool = False, positions: bool = True, small_terms: bool = True) -> int:
+def _gpt_params(head: bool = False, positions: bool = True, small_terms: bool = True, norms: int = 2,
+                final_norm: bool = True, out_proj: bool = True) -> int:
     d, small = WIDTH, int(small_terms)
-    block = 4 * d * d + 4 * d * small + 8 * d * d + 5 * d * small + 4 * d * small  # attention, MLP, 2 LayerNorms
+    attention = (3 + int(out_proj)) * (d * d + d * small)  # Q, K, V (and the output projection), with biases
+    block = attention + 8 * d * d + 5 * d * small + 2 * norms * d * small  # MLP, LayerNorms
     embeddings = VOCAB * d + CONTEXT * d * int(positions) + VOCAB * d * int(head)
-    return LAYERS * block + embeddings + 2 * d * small  # + the final LayerNorm
+    return LAYERS * block + embeddings + 2 * d * small * int(final_norm)  # + the final LayerNorm
 
 
 q1 = Exercise(
@@ -40,6 +42,11 @@ q1 = Exercise(
         _gpt_params(positions=False): "The position embeddings (one learned vector per position) are parameters too.",
         _gpt_params(small_terms=False): "Close: add the biases of every linear layer and the LayerNorms' weights and "
                                         "biases (two a block, one at the end).",
+        _gpt_params(norms=1): "Each block has two LayerNorms (one before attention, one before the MLP), each with "
+                              "a weight and a bias of d numbers.",
+        _gpt_params(final_norm=False): "Almost: add the final LayerNorm after the last block (a weight and a bias).",
+        _gpt_params(out_proj=False): "Attention has four d x d projections: Q, K, V and the output one (c_proj).",
+        355_000_000: "That is the model's rounded name (355M); the question asks for the exact count.",
     }),
     "Per block: attention 4 d^2 + 4 d, MLP 8 d^2 + 5 d, two LayerNorms 4 d. Then the token embeddings (vocabulary x "
     "d), the position embeddings (context x d) and the final LayerNorm (2 d). Check: the same sum for GPT-2 small "
@@ -57,6 +64,9 @@ q2 = Exercise(
     near(math.exp(VAL_LOSS), rel=0.01, mistakes={
         2**VAL_LOSS: "F.cross_entropy uses the natural logarithm: perplexity is e**loss, not 2**loss.",
         1 / VAL_LOSS: "Perplexity is the exponential of the loss.",
+        math.exp(-VAL_LOSS): "That is e**(-loss), the average probability of the right character; perplexity is "
+                             "e**loss, its inverse.",
+        10**VAL_LOSS: "F.cross_entropy uses the natural logarithm: perplexity is e**loss, not 10**loss.",
     }),
     "Perplexity = exp(mean cross-entropy): the number of equally likely choices that would be as uncertain.",
     lambda: math.exp(VAL_LOSS),
@@ -86,19 +96,28 @@ def _attention_case(label: str, B: int, T: int, D: int, H: int, seed: int, scale
 
 
 def _attention_variant(mask_diagonal: int | None = 1, scale: str = "head", split: bool = True, merge: bool = True,
-                       order: str = "qkv", out_proj: str = "right") -> Any:
+                       order: str = "qkv", out_proj: str = "right", softmax_dim: int = -1, mask_after: bool = False,
+                       qkv_bias: bool = True, per_head_qkv: bool = False, heads: int | None = None) -> Any:
     """A wrong implementation: one ingredient of the reference changed."""
 
     def attention(x, w_qkv, b_qkv, w_o, b_o, n_heads):
         B, T, D = x.shape
+        n_heads = heads or n_heads
         hd = D // n_heads
-        parts = dict(zip(order, (x @ w_qkv.T + b_qkv).split(D, dim=-1), strict=True))
+        projected = x @ w_qkv.T + (b_qkv if qkv_bias else 0)
+        if per_head_qkv:  # (q, k, v) of head 0, then of head 1...: not how the fused weight is stacked
+            parts = dict(zip("qkv", projected.view(B, T, n_heads, 3, hd).unbind(3), strict=True))
+            parts = {name: t.reshape(B, T, D) for name, t in parts.items()}
+        else:
+            parts = dict(zip(order, projected.split(D, dim=-1), strict=True))
         q, k, v = (parts[name].view(B, T, n_heads, hd).transpose(1, 2) if split  # else tokens and heads mixed up:
                    else parts[name].reshape(B, n_heads, T, hd) for name in "qkv")
         scores = q @ k.transpose(-2, -1) / {"head": math.sqrt(hd), "width": math.sqrt(D), "none": 1.0}[scale]
-        if mask_diagonal is not None:
-            scores = scores.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), mask_diagonal), float("-inf"))
-        out = torch.softmax(scores, dim=-1) @ v
+        future = torch.triu(torch.ones(T, T, dtype=torch.bool), mask_diagonal or 0)
+        if mask_diagonal is not None and not mask_after:
+            scores = scores.masked_fill(future, float("-inf"))
+        weights = torch.softmax(scores, dim=softmax_dim)
+        out = (weights.masked_fill(future, 0.0) if mask_after else weights) @ v
         out = out.transpose(1, 2).reshape(B, T, D) if merge else out.reshape(B, T, D)
         return out if out_proj == "missing" else out @ (w_o.T if out_proj == "right" else w_o) + b_o
 
@@ -111,6 +130,23 @@ def _attention_sdpa(x, w_qkv, b_qkv, w_o, b_o, n_heads):
     q, k, v = (torch.einsum("btd,ed->bte", x, w_qkv) + b_qkv).view(B, T, 3, n_heads, D // n_heads).permute(2, 0, 3, 1, 4)
     out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
     return torch.einsum("bte,de->btd", out.transpose(1, 2).reshape(B, T, D), w_o) + b_o
+
+
+def _attention_hides_the_past(x, w_qkv, b_qkv, w_o, b_o, n_heads):
+    B, T, D = x.shape
+    q, k, v = ((x @ w_qkv.T + b_qkv).split(D, dim=-1))
+    q, k, v = (t.view(B, T, n_heads, D // n_heads).transpose(1, 2) for t in (q, k, v))
+    past = torch.tril(torch.ones(T, T, dtype=torch.bool), diagonal=-1)  # tril where triu belongs
+    weights = torch.softmax((q @ k.transpose(-2, -1) / math.sqrt(D // n_heads)).masked_fill(past, float("-inf")), -1)
+    return (weights @ v).transpose(1, 2).reshape(B, T, D) @ w_o.T + b_o
+
+
+def _attention_linear_tril(x, w_qkv, b_qkv, w_o, b_o, n_heads):
+    """Another style: F.linear, chunk, unflatten, and a lower-triangular mask filled with a large negative number."""
+    T = x.shape[1]
+    q, k, v = (t.unflatten(-1, (n_heads, -1)).transpose(1, 2) for t in F.linear(x, w_qkv, b_qkv).chunk(3, dim=-1))
+    scores = (q @ k.mT / math.sqrt(q.shape[-1])).masked_fill(torch.tril(torch.ones(T, T)) == 0, -1e9)
+    return F.linear((torch.softmax(scores, dim=-1) @ v).transpose(1, 2).flatten(2), w_o, b_o)
 
 
 q3 = Exercise(
@@ -146,7 +182,17 @@ q3 = Exercise(
                                                     "+ b: transpose w_o too (a square matrix hides the mistake)."),
         (_attention_variant(out_proj="missing"), "the output projection (w_o, b_o) is missing after the heads are "
                                                  "merged."),
-    ], alternatives=[_attention_sdpa]),
+        (_attention_variant(softmax_dim=-2), "the softmax ran over the queries (dim=-2): each query's weights over "
+                                             "the keys must sum to 1, so take it over the last dimension (dim=-1)."),
+        (_attention_variant(mask_after=True), "you masked after the softmax, so each row no longer sums to 1: fill "
+                                              "the future scores with -inf first, then take the softmax."),
+        (_attention_variant(qkv_bias=False), "the fused bias b_qkv is missing: x @ w_qkv.T + b_qkv."),
+        (_attention_variant(per_head_qkv=True), "the fused weight stacks all of Q, then all of K, then all of V "
+                                                "(split(d, dim=-1)), not q, k, v head by head."),
+        (_attention_variant(heads=4), "use the n_heads you are given, not a number written into the function."),
+        (_attention_hides_the_past, "you hid the past (torch.tril) and let each token see the future: the mask "
+                                    "marks the entries above the diagonal, torch.triu(..., diagonal=1)."),
+    ], alternatives=[_attention_sdpa, _attention_linear_tril]),
     "q, k, v = (x @ w_qkv.T + b_qkv).split(d, dim=-1); heads: t.view(B, T, n_heads, d // n_heads).transpose(1, 2); "
     "merge: out.transpose(1, 2).reshape(B, T, d).",
     lambda: fused_causal_attention,
@@ -199,6 +245,16 @@ q4 = Exercise(
          "norm1 belongs to the attention step and norm2 to the MLP step."),
         (lambda x, attn, mlp, norm1, norm2: norm2(norm1(x + attn(x)) + mlp(x)),
          "the MLP must read the output of the attention step, not the block's input."),
+        (lambda x, attn, mlp, norm1, norm2: norm2((h := x + attn(x)) + mlp(h)),
+         "norm1 is missing: normalise the attention step's sum, h = norm1(x + attn(x)), before the MLP reads it."),
+        (lambda x, attn, mlp, norm1, norm2: norm2(mlp(norm1(x + attn(x)))),
+         "the MLP's residual connection is missing: add the MLP's input to its output, norm2(h + mlp(h))."),
+        (lambda x, attn, mlp, norm1, norm2: post_norm_block(x, attn, mlp, norm1, norm1),
+         "you used norm1 twice: the MLP step has its own LayerNorm, norm2, with its own weights."),
+        (lambda x, attn, mlp, norm1, norm2: norm2(x + mlp(norm1(x + attn(x)))),
+         "the MLP's residual adds the MLP's own input h = norm1(x + attn(x)), not the block's input x."),
+        (lambda x, attn, mlp, norm1, norm2: norm1(x + attn(x)),
+         "the MLP step is missing: after h = norm1(x + attn(x)) comes norm2(h + mlp(h))."),
     ], alternatives=[_block_loop]),
     "Two lines: h = norm1(x + attn(x)), then norm2(h + mlp(h)).",
     lambda: post_norm_block,
@@ -220,7 +276,30 @@ def _loss_case(label: str, lengths: list[int], T: int, V: int, pad_id: int, seed
     ids[ids == pad_id] = (pad_id + 1) % V  # real tokens are never the padding id
     for row, n in enumerate(lengths):
         ids[row, n:] = pad_id  # right padding
-    return Case(label, (2 * torch.randn(len(lengths), T, V, generator=g), ids, pad_id))
+    logits = (2 * torch.randn(len(lengths), T, V, generator=g)).requires_grad_()  # as a model returns them
+    return Case(label, (logits, ids, pad_id))
+
+
+def _loss_sum(logits, ids, pad_id):
+    pred, target = logits[:, :-1], ids[:, 1:]
+    return F.cross_entropy(pred[target != pad_id], target[target != pad_id], reduction="sum")
+
+
+def _loss_over_every_position(logits, ids, pad_id):
+    pred, target = logits[:, :-1], ids[:, 1:]
+    losses = F.cross_entropy(pred.transpose(1, 2), target, reduction="none")
+    return (losses * (target != pad_id)).sum() / target.numel()
+
+
+def _loss_without_log_softmax(logits, ids, pad_id):
+    pred, target = logits[:, :-1], ids[:, 1:]
+    return F.nll_loss(pred[target != pad_id], target[target != pad_id])
+
+
+def _loss_appended_target(logits, ids, pad_id):
+    """Another style: the targets shifted left with pad_id appended, so every position has one; (B, V, T) layout."""
+    target = torch.cat([ids[:, 1:], torch.full_like(ids[:, :1], pad_id)], dim=1)
+    return F.cross_entropy(logits.transpose(1, 2), target, ignore_index=pad_id)
 
 
 q5 = Exercise(
@@ -249,12 +328,24 @@ q5 = Exercise(
                                                   for i in range(len(ids))]).mean(),
          "you averaged each sequence, then the sequences: average over all real targets of the batch together, so "
          "a long sequence weighs more than a short one."),
+        (_loss_sum, "you summed the losses (reduction='sum'): return their mean over the real targets."),
+        (_loss_over_every_position, "you divided by every position, padding included: divide by the number of "
+                                    "real targets (or let cross_entropy average with ignore_index=pad_id)."),
+        (lambda logits, ids, pad_id: next_token_loss(logits, ids, 0),
+         "use the pad_id you are given, not 0: tokenizers pick different padding ids."),
+        (_loss_without_log_softmax, "F.nll_loss expects log-probabilities: apply log_softmax first, or use "
+                                    "F.cross_entropy, which takes the logits."),
+        (lambda logits, ids, pad_id: next_token_loss(logits, ids, pad_id).exp(),
+         "that is the perplexity, e**loss: return the mean cross-entropy itself."),
     ], alternatives=[lambda logits, ids, pad_id: F.cross_entropy(  # another style: cross_entropy skips the padding
-        logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), ignore_index=pad_id)]),
+        logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), ignore_index=pad_id),
+        _loss_appended_target]),
     "pred, target = logits[:, :-1], ids[:, 1:]; keep = target != pad_id; F.cross_entropy(pred[keep], target[keep]) "
     "(or ignore_index=pad_id on the flattened pair).",
     lambda: next_token_loss,
     objective=TRAIN_OBJ,
+    wrong=((lambda logits, ids, pad_id: next_token_loss(logits, ids, pad_id).item(), "cut off from its graph"),
+           (lambda logits, ids, pad_id: next_token_loss(logits.detach(), ids, pad_id), "cut off from its graph")),
 )
 
 
@@ -284,7 +375,10 @@ def _sampling_cases() -> list[Case]:
                  {"temperature": 1.2, "top_k": 8, "top_p": 0.6}),
             Case("temperature 2 and top-p 0.5", (narrow,), {"temperature": 2.0, "top_p": 0.5}),
             Case("temperature 0.5, no filter", (wide,), {"temperature": 0.5}),
-            Case("top-k 1 (greedy)", (narrow,), {"top_k": 1})]
+            Case("top-k 1 (greedy)", (narrow,), {"top_k": 1}),
+            Case("top-p 0.75 on rows whose likeliest tokens add up to exactly 0.75 (probabilities 1/2, 1/4, 1/8, ...)",
+                 (math.log(2) * torch.tensor([[1.0, 2.0, 0.0, 3.0, 0.0], [2.0, 0.0, 1.0, 0.0, -math.inf]]),),
+                 {"top_p": 0.75})]
 
 
 def _top_p_drops_crossing(logits, temperature=1.0, top_k=None, top_p=None):
@@ -293,6 +387,34 @@ def _top_p_drops_crossing(logits, temperature=1.0, top_k=None, top_p=None):
     keep = (sorted_probs.cumsum(-1) < (top_p or 2.0)) | (torch.arange(probs.shape[-1]) == 0)
     kept = torch.zeros_like(probs).scatter(-1, order, sorted_probs * keep)
     return kept / kept.sum(-1, keepdim=True)
+
+
+def _top_p_keeps_one_past(logits, temperature=1.0, top_k=None, top_p=None):
+    scores = sampling_probs(logits, temperature, top_k, None).log()
+    if top_p is not None:
+        sorted_scores, order = torch.sort(scores, dim=-1, descending=True)
+        probs = torch.softmax(sorted_scores, dim=-1)
+        sorted_scores = sorted_scores.masked_fill(probs.cumsum(dim=-1) - probs > top_p, float("-inf"))  # > for >=
+        scores = torch.full_like(scores, float("-inf")).scatter(-1, order, sorted_scores)
+    return torch.softmax(scores, dim=-1)
+
+
+def _top_p_before_top_k(logits, temperature=1.0, top_k=None, top_p=None):
+    return sampling_probs(sampling_probs(logits, temperature, None, top_p).log(), 1.0, top_k, None)
+
+
+def _sorted_order(logits, temperature=1.0, top_k=None, top_p=None):
+    return sampling_probs(logits, temperature, top_k, top_p).sort(dim=-1, descending=True).values
+
+
+def _gathered_back(logits, temperature=1.0, top_k=None, top_p=None):
+    scores = sampling_probs(logits, temperature, top_k, None).log()
+    if top_p is not None:
+        sorted_scores, order = torch.sort(scores, dim=-1, descending=True)
+        probs = torch.softmax(sorted_scores, dim=-1)
+        sorted_scores = sorted_scores.masked_fill(probs.cumsum(dim=-1) - probs >= top_p, float("-inf"))
+        scores = sorted_scores.gather(-1, order)  # gather takes from the sorted positions: scatter puts them back
+    return torch.softmax(scores, dim=-1)
 
 
 def _sampling_with_transformers(logits, temperature=1.0, top_k=None, top_p=None):
@@ -331,6 +453,14 @@ q6 = Exercise(
             sampling_probs(logits, temperature, top_k, top_p) > 0),
          "the kept probabilities do not sum to 1: remove tokens as -inf logits before the softmax (or divide by "
          "the sum)."),
+        (_top_p_keeps_one_past, "once the likelier tokens add up to exactly top_p the set is complete: drop a "
+                                "token when the probability before it is >= top_p, not only > top_p."),
+        (_top_p_before_top_k, "top-p comes after top-k: it sums the probabilities of the tokens top-k kept, "
+                              "renormalised, not those of the whole vocabulary."),
+        (_sorted_order, "you returned the probabilities sorted: scatter them back to their tokens' places in "
+                        "the vocabulary."),
+        (_gathered_back, "gather with the sort's order does not undo the sort: scatter(-1, order, sorted_values) "
+                         "puts each value back at its token."),
     ], alternatives=[_sampling_with_transformers]),
     "scores = logits / temperature; top-k: scores < torch.topk(scores, k).values[..., -1:] -> -inf; top-p: sort "
     "descending, probs = softmax, drop where probs.cumsum(-1) - probs >= top_p, scatter back; softmax.",
@@ -364,6 +494,36 @@ def _rope_half_split(x, positions, theta=10000.0):
     return x * angles.cos() + torch.cat([-x2, x1], dim=-1) * angles.sin()
 
 
+def _rope_frequencies(exponents: str):
+    """A wrong implementation: the reference with other frequencies (i / d, 2i / (d / 2), or a positive exponent)."""
+
+    def rope(x, positions, theta=10000.0):
+        d = x.shape[-1]
+        i = torch.arange(d // 2, dtype=torch.float32)
+        inv_freq = {"i/d": theta ** (-i / d), "2i/(d/2)": theta ** (-2 * i / (d // 2)), "+": theta ** (2 * i / d)}
+        angles = positions.float()[:, None] * inv_freq[exponents][None, :]
+        even, odd = x[..., 0::2], x[..., 1::2]
+        return torch.stack([even * angles.cos() - odd * angles.sin(), even * angles.sin() + odd * angles.cos()],
+                           dim=-1).flatten(-2)
+
+    return rope
+
+
+def _rope_halves_out(x, positions, theta=10000.0):
+    d = x.shape[-1]
+    angles = positions.float()[:, None] / theta ** (torch.arange(0, d, 2).float() / d)
+    even, odd = x[..., 0::2], x[..., 1::2]
+    return torch.cat([even * angles.cos() - odd * angles.sin(), even * angles.sin() + odd * angles.cos()], dim=-1)
+
+
+def _rope_stack(x, positions, theta=10000.0):
+    """Another style: torch.outer for the angles, and the rotated pairs stacked back into place."""
+    d = x.shape[-1]
+    angles = torch.outer(positions.float(), 1.0 / theta ** (torch.arange(0, d, 2).float() / d))
+    a, b = x[..., 0::2], x[..., 1::2]
+    return torch.stack([a * angles.cos() - b * angles.sin(), a * angles.sin() + b * angles.cos()], dim=-1).flatten(-2)
+
+
 def _rope_complex(x, positions, theta=10000.0):
     """Another style: pairs as complex numbers, rotated by multiplying with e^(i angle), as Meta's code does."""
     d = x.shape[-1]
@@ -391,7 +551,16 @@ q7 = Exercise(
          "you rotate the wrong way: the first coordinate becomes a cos - b sin, the second a sin + b cos."),
         (lambda x, positions, theta=10000.0: rope_interleaved(x, torch.arange(len(positions)), theta),
          "use the positions you are given (a continuation starts at an offset), not 0, 1, 2, ..."),
-    ], alternatives=[_rope_complex]),
+        (_rope_frequencies("i/d"), "pair i turns at theta ** (-2i / d): with torch.arange(d // 2) as i, multiply "
+                                   "it by 2 (or take torch.arange(0, d, 2))."),
+        (_rope_frequencies("2i/(d/2)"), "the exponent is -2i / d, with d the whole head size, not d / 2."),
+        (_rope_frequencies("+"), "the angle is p * theta ** (-2i / d), a negative exponent: the first pairs "
+                                 "turn fastest, the last ones slowest."),
+        (lambda x, positions, theta=10000.0: rope_interleaved(x, positions),
+         "use the theta you are given (Llama 3 uses 500,000), not 10,000 written in."),
+        (_rope_halves_out, "you rotated neighbours but wrote the results as two halves: put a cos - b sin back "
+                           "into the even slots and a sin + b cos into the odd ones."),
+    ], alternatives=[_rope_complex, _rope_stack]),
     "inv_freq = 1 / theta ** (torch.arange(0, d, 2) / d); angles = positions[:, None] * inv_freq; a, b = x[..., 0::2], "
     "x[..., 1::2]; write a cos - b sin into the even slots and a sin + b cos into the odd ones.",
     lambda: rope_interleaved,

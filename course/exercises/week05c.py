@@ -71,6 +71,33 @@ def _pad_as_start(labels: Any, start_id: int, pad_id: int) -> Any:
     return shift_right(labels, pad_id, pad_id)
 
 
+def _start_zero(labels: Any, start_id: int, pad_id: int) -> Any:
+    return shift_right(labels, 0, pad_id)
+
+
+def _pad_zero(labels: Any, start_id: int, pad_id: int) -> Any:
+    return shift_right(labels, start_id, 0)
+
+
+def _start_and_pad_swapped(labels: Any, start_id: int, pad_id: int) -> Any:
+    return shift_right(labels, pad_id, start_id)
+
+
+def _roll_wraps(labels: Any, start_id: int, pad_id: int) -> Any:
+    import torch
+
+    shifted = torch.roll(labels, shifts=1, dims=-1)  # the last label comes round to the front
+    return shifted.masked_fill(shifted == -100, pad_id)
+
+
+def _minus_100_to_start(labels: Any, start_id: int, pad_id: int) -> Any:
+    return shift_right(labels.masked_fill(labels == -100, start_id), start_id, pad_id)
+
+
+def _as_numpy(labels: Any, start_id: int, pad_id: int) -> Any:
+    return shift_right(labels, start_id, pad_id).numpy()
+
+
 def _cat_after_replacing(labels: Any, start_id: int, pad_id: int) -> Any:
     """Replace -100 first (on a copy), then put the start token in front and drop the last label."""
     import torch
@@ -113,11 +140,18 @@ q1 = Exercise(
                                      "last label, so it has the labels' length."),
         (_pad_as_start, "the first decoder input must be start_id; T5 happens to use its pad id (0) for both, other "
                         "models do not."),
+        (_start_zero, "use the start_id you are given, not 0: T5 starts with 0, other models with other ids."),
+        (_pad_zero, "replace -100 with the pad_id you are given, not 0: other models pad with other ids."),
+        (_start_and_pad_swapped, "start_id and pad_id are swapped: start_id goes first, pad_id replaces -100."),
+        (_roll_wraps, "torch.roll brings the last label round to the front: overwrite the first position with "
+                      "start_id."),
+        (_minus_100_to_start, "replace -100 with pad_id, not start_id: the start token appears once, at the front."),
     ], alternatives=[_cat_after_replacing, _loop, _roll]),
     "labels.new_zeros(labels.shape), then shifted[:, 1:] = labels[:, :-1], shifted[:, 0] = start_id, and "
     "shifted.masked_fill(shifted == -100, pad_id).",
     lambda: shift_right,
     objective=TEACHER_OBJ,
+    wrong=((_as_numpy, "return a torch tensor, not a ndarray"),),
 )
 
 
@@ -134,12 +168,16 @@ def _ngram_cases() -> list[Case]:
     def words(text: str) -> list[str]:
         return text.split()
 
-    return [Case("unigrams, a word repeated in both ('a a b c' against 'a a a b')",
+    return [Case("bigrams, a repeated bigram in both ('the the the the cat sat' against 'cat sat the the the')",
+                 (words("the the the the cat sat"), words("cat sat the the the"), 2)),
+            Case("bigrams, 'the cat sat on the mat' against 'the cat is on the mat'",
+                 (words("the cat sat on the mat"), words("the cat is on the mat"), 2)),
+            Case("unigrams, a word repeated in both ('a a b c' against 'a a a b')",
                  (words("a a b c"), words("a a a b"), 1)),
             Case("unigrams, 'the the the the the the the' against 'the cat is on the mat'",
                  (words("the the the the the the the"), words("the cat is on the mat"), 1)),
-            Case("bigrams, 'the cat sat on the mat' against 'the cat is on the mat'",
-                 (words("the cat sat on the mat"), words("the cat is on the mat"), 2)),
+            Case("unigrams, a hypothesis shorter than its reference ('the cat' against 'the cat is on the mat')",
+                 (words("the cat"), words("the cat is on the mat"), 1)),
             Case("trigrams, a repeated phrase", (words("on the mat on the mat on the mat"),
                                                  words("the cat sat on the mat by the door"), 3)),
             Case("4-grams, hypothesis shorter than 4 words (no 4-grams at all)", (words("a cat"), words("a cat"), 4)),
@@ -172,6 +210,34 @@ def _non_overlapping(hypothesis: list[str], reference: list[str], n: int) -> flo
     return sum(min(c, ref[g]) for g, c in hyp.items()) / total if total else 0.0
 
 
+def _misses_the_last(hypothesis: list[str], reference: list[str], n: int, both: bool = True) -> float:
+    hyp = Counter(tuple(hypothesis[i:i + n]) for i in range(len(hypothesis) - n))  # range(len - n): one short
+    ref = Counter(tuple(reference[i:i + n]) for i in range(len(reference) - n + 1 - int(both)))
+    total = sum(hyp.values())
+    return sum(min(c, ref[g]) for g, c in hyp.items()) / total if total else 0.0
+
+
+def _percent(hypothesis: list[str], reference: list[str], n: int) -> float:
+    return 100 * ngram_precision(hypothesis, reference, n)
+
+
+def _clipped_at_one(hypothesis: list[str], reference: list[str], n: int) -> float:
+    hyp = Counter(tuple(hypothesis[i:i + n]) for i in range(len(hypothesis) - n + 1))
+    ref = {tuple(reference[i:i + n]) for i in range(len(reference) - n + 1)}
+    total = sum(hyp.values())
+    return sum(min(c, 1) for g, c in hyp.items() if g in ref) / total if total else 0.0
+
+
+def _as_fraction(hypothesis: list[str], reference: list[str], n: int) -> Any:
+    """Another style: an exact Fraction, the n-grams made with zip."""
+    from fractions import Fraction
+
+    hyp = Counter(zip(*(hypothesis[i:] for i in range(n))))
+    ref = Counter(zip(*(reference[i:] for i in range(n))))
+    total = sum(hyp.values())
+    return Fraction(sum(min(c, ref[g]) for g, c in hyp.items()), total) if total else 0
+
+
 def _counter_and(hypothesis: list[str], reference: list[str], n: int) -> float:
     """Counter's & keeps the smaller count of each n-gram: that is the clipping."""
     def grams(words: list[str]) -> Counter:
@@ -202,7 +268,15 @@ q2 = Exercise(
         (_distinct, "you counted each distinct n-gram once: BLEU counts every occurrence in the hypothesis, each "
                     "clipped at its count in the reference."),
         (_non_overlapping, "your n-grams do not overlap: take every run of n words, starting at every position."),
-    ], alternatives=[_counter_and, _with_sacrebleu]),
+        (_misses_the_last, "your n-grams miss the last one: a list of L words has L - n + 1 runs of n, "
+                           "range(len(words) - n + 1)."),
+        (_percent, "give the precision as a fraction between 0 and 1, not a percentage (sacrebleu prints 0-100)."),
+        (_clipped_at_one, "you counted each matching n-gram at most once: clip at the number of times the reference "
+                          "has it, min(count, reference_counts[gram])."),
+        (lambda hypothesis, reference, n: _misses_the_last(hypothesis, reference, n, both=False),
+         "your hypothesis's n-grams miss the last one: a list of L words has L - n + 1 runs of n, "
+         "range(len(words) - n + 1)."),
+    ], alternatives=[_counter_and, _with_sacrebleu, _as_fraction]),
     "Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1)) counts the n-grams; clip with "
     "min(count, reference_counts[gram]) and divide by the number of hypothesis n-grams.",
     lambda: ngram_precision,
@@ -226,6 +300,9 @@ q3 = Exercise(
         math.exp(1 - HYP_LEN / REF_LEN): "You swapped c and r: the penalty is never above 1.",
         HYP_LEN / REF_LEN: "That is the length ratio c/r; the penalty is exp(1 - r/c).",
         1.0: "The translations are shorter than the references, so the penalty applies.",
+        math.exp(REF_LEN / HYP_LEN - 1): "The exponent's sign is flipped: exp(1 - r/c) is below 1 when c < r.",
+        1 - REF_LEN / HYP_LEN: "You forgot the exponential: the penalty is exp(1 - r/c).",
+        REF_LEN / HYP_LEN: "That is the ratio r/c; the penalty is exp(1 - r/c).",
     }),
     "r/c = 20/15; exp(1 - 1.333).",
     _q3_solve,
@@ -260,6 +337,10 @@ q4 = Exercise(
         1.0: "Every word appears in both (that is ROUGE-1's F1), but ROUGE-L needs them in the same order: the "
              "longest common subsequence is 3 words.",
         2 / 3: "The longest common subsequence is 3 words ('the cat sat' or 'on the mat'), not 4.",
+        3: "That is the length of the longest common subsequence; ROUGE-L divides it by the lengths: precision "
+           "3 / 6, recall 3 / 6, then their F1.",
+        0.8: "That is ROUGE-2 (4 of the 5 bigrams are shared); ROUGE-L takes the longest common subsequence.",
+        50: "Give F1 as a fraction between 0 and 1, not a percentage.",
     }),
     "Find the longest run of words that appear in both in the same order ('the cat sat' is one); here precision "
     "and recall are equal, so F1 equals them.",
@@ -285,6 +366,9 @@ q5 = Exercise(
         HEADS * SOURCE * SOURCE: "That is the encoder's self-attention (source x source); cross-attention's queries "
                                  "are the target tokens.",
         TARGET * SOURCE: "Every head computes its own weights.",
+        HEADS * (SOURCE + TARGET) ** 2: "That is self-attention over source and target joined (a decoder-only "
+                                        "model's way); cross-attention pairs each target token with each source "
+                                        "token.",
     }),
     "Queries come from the target, keys from the encoder's output for the source: heads x target x source.",
     _q5_solve,

@@ -25,11 +25,17 @@ def _q1_solve() -> float:
     return 2 * LAYERS * tokens * KV_HEADS * HEAD_DIM * 2 / GIB  # K and V, per layer, per token, bf16
 
 
-_q1_check = near(_q1_solve(), rel=0.03, unit="GiB", mistakes={
-    _q1_solve() / 2: "Count both the keys and the values (the factor 2 in front).",
+# 1.5 GiB exactly: 1% is room for rounding, not for 12,000 tokens (2.3% less) or a GB figure.
+_q1_check = near(_q1_solve(), rel=0.01, unit="GiB", mistakes={
+    _q1_solve() / 2: "Count both the keys and the values (the factor 2 in front), each 2 bytes a value in bf16.",
     _q1_solve() * 4: "Llama-3 uses grouped-query attention: 8 KV heads, not 32 (one per query head).",
     _q1_solve() * GIB / 1e9: "That is in GB; divide bytes by 2**30 for GiB.",
     _q1_solve() * 2: "The cache is bf16: 2 bytes a value, not 4.",
+    _q1_solve() * 12000 / 12288: "The sequence has 12,288 tokens (12 x 1024), not 12,000.",
+    _q1_solve() / LAYERS: f"That is one layer's cache: every one of the {LAYERS} layers keeps its own keys and values.",
+    _q1_solve() * 1024: "That is in MiB; divide by 1024 once more (2**30 bytes a GiB).",
+    _q1_solve() * GIB: "That is in bytes; divide by 2**30 for GiB.",
+    _q1_solve() * 8: "That counts bits; a bf16 value takes 2 bytes, and a GiB is 2**30 bytes.",
 })
 
 
@@ -59,10 +65,17 @@ q2 = Exercise(
     f"An RTX 4060 (8 GB) moves {RTX4060_GBS:g} GB/s. Generating one token with Llama-3.2-3B-Instruct in 4-bit "
     f"NF4 reads {READ_GB} GB (its 4-bit layers and its 16-bit tied embedding/head, per the planner). What is "
     "the upper bound on its tokens per second on that card?",
-    near(_q2_solve(), rel=0.03, unit="tokens/s", mistakes={
+    near(_q2_solve(), rel=0.02, unit="tokens/s", mistakes={
         READ_GB / RTX4060_GBS: "Divide the bandwidth by the bytes per token, not the other way round.",
         RTX4060_GBS / (READ_GB * 1e9 / GIB): "Keep both in GB (10^9 bytes): the card's figure is GB/s, not GiB/s.",
+        RTX4060_GBS * 1e9 / GIB / READ_GB: "Keep both in GB (10^9 bytes): converting only the bandwidth to GiB/s "
+                                            "divides GiB by GB.",
         RTX4060_GBS / 6.43: "That is the 16-bit model (6.43 GB a token); the question is about NF4.",
+        READ_GB / RTX4060_GBS * 1000: "That is milliseconds per token; the question asks for tokens per second "
+                                      "(bandwidth / bytes per token).",
+        RTX4060_GBS / (READ_GB * 8): f"{READ_GB} GB are already bytes (4 bits each were counted into them): "
+                                     "don't multiply by 8.",
+        RTX4060_GBS / 8: "8 GB is the card's memory, not what one token reads: divide by the 2.24 GB read per token.",
     }),
     "Tokens per second <= bandwidth (GB/s) / bytes read per token (GB). Measured speeds reach a fraction of it.",
     _q2_solve,
@@ -118,6 +131,7 @@ def _double_quant_saving_gb() -> float:
 
 
 _FIELDS = ("load_in_8bit", "load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_use_double_quant", "bnb_4bit_compute_dtype")
+_INT8_FIELDS = ("llm_int8_has_fp16_weight", "llm_int8_threshold")  # what LLM.int8 keeps in memory, and its outliers
 
 
 def _compare_configs(got: Any, expected: Any) -> str | None:
@@ -129,7 +143,7 @@ def _compare_configs(got: Any, expected: Any) -> str | None:
                                          f"{type(got).__name__}.")
     if not isinstance(got, BitsAndBytesConfig):
         return f"expected a transformers BitsAndBytesConfig, got {type(got).__name__}."
-    fields = _FIELDS if expected.load_in_4bit else _FIELDS[:2]  # an 8-bit config ignores the 4-bit fields
+    fields = _FIELDS if expected.load_in_4bit else _FIELDS[:2] + _INT8_FIELDS  # 8 bits ignores the 4-bit fields
     for name in fields:
         if getattr(got, name) != getattr(expected, name):
             return f"{name} is {getattr(got, name)!r}; expected {getattr(expected, name)!r}."
@@ -148,6 +162,14 @@ def _no_double_quant(bits, compute_dtype):  # noqa: ANN001, ANN202
     if bits == 4:
         config.bnb_4bit_use_double_quant = False
     return config
+
+
+def _int8_fp16_weights(bits, compute_dtype):  # noqa: ANN001, ANN202
+    from transformers import BitsAndBytesConfig
+
+    if bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_has_fp16_weight=True)
+    return quant_config(bits, compute_dtype)
 
 
 def _always_bf16(bits, compute_dtype):  # noqa: ANN001, ANN202
@@ -176,6 +198,18 @@ def _via_the_course_helper(bits, compute_dtype):  # noqa: ANN001, ANN202
     from helpers import llm
 
     return llm.quant_config({16: None, 8: "8bit", 4: "4bit"}[bits], compute_dtype=compute_dtype)
+
+
+def _if_elif(bits, compute_dtype):  # noqa: ANN001, ANN202
+    """4 first, 8 next, and None falls out for 16; the compute dtype given as its name (transformers converts it)."""
+    from transformers import BitsAndBytesConfig
+
+    if bits == 4:
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                  bnb_4bit_compute_dtype=str(compute_dtype).removeprefix("torch."))
+    if bits == 8:
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=6.0)  # 6.0: LLM.int8's default
+    return None
 
 
 def _from_a_table(bits, compute_dtype):  # noqa: ANN001, ANN202
@@ -215,7 +249,9 @@ q5 = Exercise(
                        "a CPU computes in fp32 (helpers.gpu.precision picks it for each device)."),
         (_default_compute, "the compute dtype is float32 (the default when you leave it out): pass "
                            "bnb_4bit_compute_dtype=compute_dtype."),
-    ], alternatives=[_via_the_course_helper, _from_a_table]),
+        (_int8_fp16_weights, "llm_int8_has_fp16_weight=True keeps the 16-bit weights in memory (it is for training "
+                             "them): for loading in 8 bits, load_in_8bit=True is all it takes."),
+    ], alternatives=[_via_the_course_helper, _from_a_table, _if_elif]),
     "BitsAndBytesConfig(load_in_8bit=True) for 8 bits; for 4: load_in_4bit=True, bnb_4bit_quant_type, "
     "bnb_4bit_use_double_quant and bnb_4bit_compute_dtype; for 16 bits no config at all.",
     lambda: quant_config,
@@ -250,8 +286,10 @@ def _q6_cases() -> list[Case]:
     qwen_like = _config("llama-3.2-3b", hidden_size=2560, num_attention_heads=32, num_key_value_heads=8,
                         head_dim=128, num_hidden_layers=36)
     return [
-        Case("Llama-3.2-3B (24 query heads share 8 KV heads, 3 to 1), batch 3 x 2048 tokens, fp32 cache",
-             (_config("llama-3.2-3b"), 2048), {"batch": 3, "bytes_per_value": 4}),
+        # first an 8-bit (fp8) cache: a fixed 2 bytes a value then gives twice the answer, not the half that
+        # forgetting V gives, so the feedback can tell the two apart
+        Case("Llama-3.2-3B (24 query heads share 8 KV heads, 3 to 1), batch 3 x 2048 tokens, an 8-bit cache "
+             "(1 byte a value)", (_config("llama-3.2-3b"), 2048), {"batch": 3, "bytes_per_value": 1}),
         Case("Llama-3.1-8B (32 query heads, 8 KV heads), 8192 tokens, fp32 cache (4 bytes a value)",
              (_config("llama-3.1-8b"), 8192), {"batch": 1, "bytes_per_value": 4}),
         Case("SmolLM2-1.7B (32 query heads, 32 KV heads), batch 2 x 4096 tokens, bf16",
@@ -296,6 +334,18 @@ def _keys_only(config: dict, tokens: int, batch: int = 1, bytes_per_value: int =
     return kv_cache_bytes(config, tokens, batch, bytes_per_value) // 2
 
 
+def _fixed_two_bytes(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    return kv_cache_bytes(config, tokens, batch, 2)
+
+
+def _one_layer(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    return kv_cache_bytes(config, tokens, batch, bytes_per_value) // config["num_hidden_layers"]
+
+
+def _in_gib(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> float:
+    return kv_cache_bytes(config, tokens, batch, bytes_per_value) / 2**30
+
+
 def _requires_kv_heads(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
     head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
     return 2 * config["num_hidden_layers"] * batch * tokens * config["num_key_value_heads"] * head_dim * bytes_per_value
@@ -308,6 +358,14 @@ def _per_layer_loop(config: dict, tokens: int, batch: int = 1, bytes_per_value: 
         for _tensor in ("keys", "values"):  # one (batch, kv_heads, tokens, head_dim) tensor each
             total += batch * kv_heads * tokens * head_dim * bytes_per_value
     return total
+
+
+def _with_get_defaults(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
+    """dict.get with a default instead of `or`, and the product as a float."""
+    heads = config["num_attention_heads"]
+    kv_heads = config.get("num_key_value_heads", heads)
+    head_dim = config.get("head_dim", config["hidden_size"] // heads)
+    return float(2 * config["num_hidden_layers"] * batch * tokens * kv_heads * head_dim * bytes_per_value)
 
 
 def _with_numpy(config: dict, tokens: int, batch: int = 1, bytes_per_value: int = 2) -> int:
@@ -327,7 +385,12 @@ _q6_same = same_as(_planner_kv, _q6_cases, mistakes=[
                          "hidden_size // num_attention_heads only when it is not."),
     (_no_bytes, "that is a count of values, not of bytes: multiply by bytes_per_value."),
     (_keys_only, "count both the keys and the values (the factor 2)."),
-], expects="your kv_cache_bytes function", alternatives=[_per_layer_loop, _with_numpy])
+    (_fixed_two_bytes, "you wrote 2 bytes a value whatever bytes_per_value says: use the argument (1 for an 8-bit "
+                       "cache, 4 for fp32)."),
+    (_one_layer, "that is one layer's cache: every one of the num_hidden_layers layers keeps its own keys and "
+                 "values."),
+    (_in_gib, "that is in GiB: return the bytes themselves (the planner divides by 2**30 when it prints)."),
+], expects="your kv_cache_bytes function", alternatives=[_per_layer_loop, _with_numpy, _with_get_defaults])
 
 MISSING_KEY = "older configs (Llama-2) leave num_key_value_heads out"
 

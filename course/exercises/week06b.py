@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from course.exercises import Case, Exercise, choice, near, same_as
+from typing import Any
+
+from course.exercises import (
+    Case,
+    Exercise,
+    LearnerError,
+    NotAnswered,
+    choice,
+    differs,
+    learner_call,
+    near,
+    same_as,
+)
 from course.syllabus import objective
 from helpers.presets import GIB
 
@@ -48,6 +60,22 @@ def _block_square_q_o(hidden, intermediate, heads, kv_heads, head_dim):  # noqa:
     return 2 * hidden * hidden + 2 * hidden * kv + 3 * hidden * intermediate + 2 * hidden
 
 
+def _block_head_dim_from_hidden(hidden, intermediate, heads, kv_heads, head_dim):  # noqa: ANN001, ANN202
+    return llama_block_params(hidden, intermediate, heads, kv_heads, hidden // heads)
+
+
+def _block_one_norm(hidden, intermediate, heads, kv_heads, head_dim):  # noqa: ANN001, ANN202
+    return llama_block_params(hidden, intermediate, heads, kv_heads, head_dim) - hidden
+
+
+def _block_no_v(hidden, intermediate, heads, kv_heads, head_dim):  # noqa: ANN001, ANN202
+    return llama_block_params(hidden, intermediate, heads, kv_heads, head_dim) - hidden * kv_heads * head_dim
+
+
+def _block_group_size(hidden, intermediate, heads, kv_heads, head_dim):  # noqa: ANN001, ANN202
+    return llama_block_params(hidden, intermediate, heads, heads // kv_heads, head_dim)
+
+
 def _block_by_shapes(hidden, intermediate, heads, kv_heads, head_dim):  # noqa: ANN001, ANN202
     shapes = {"q_proj": (hidden, heads * head_dim), "k_proj": (hidden, kv_heads * head_dim),
               "v_proj": (hidden, kv_heads * head_dim), "o_proj": (heads * head_dim, hidden),
@@ -70,8 +98,10 @@ def _block_with_torch(hidden, intermediate, heads, kv_heads, head_dim):  # noqa:
 
 
 def _block_cases() -> list[Case]:
-    return [Case("a block whose heads x head_dim (4 x 32 = 128) is not hidden (64), MLP 192, 2 KV heads",
-                 (64, 192, 4, 2, 32)),
+    # MLP 176 on the first case: with 192, hidden x intermediate equalled what head_dim = hidden // heads loses, and
+    # that mistake was told its MLP had two matrices
+    return [Case("a block whose heads x head_dim (4 x 32 = 128) is not hidden (64), MLP 176, 2 KV heads",
+                 (64, 176, 4, 2, 32)),
             Case("a small block (hidden 64, MLP 192, 4 heads, 2 KV heads of 16)", (64, 192, 4, 2, 16)),
             Case("a block without GQA (hidden 128, MLP 256, 4 heads, 4 KV heads of 32)", (128, 256, 4, 4, 32)),
             Case("a Gemma-7B-like block: 16 heads of 256 (4096) on a hidden size of 3072, MLP 24576, no GQA",
@@ -90,6 +120,13 @@ q1 = Exercise(
         (_block_two_matrix_mlp, "Llama's SwiGLU MLP has three matrices (gate, up, down), not two."),
         (_block_no_norms, "each block also has two RMSNorm weight vectors of size hidden."),
         (_block_with_biases, "Llama's linear layers have no biases (attention_bias and mlp_bias are false)."),
+        (_block_head_dim_from_hidden, "you used hidden // heads as the head size: use the head_dim argument, which "
+                                      "need not equal it (Gemma: 16 heads of 256 on a hidden size of 3072)."),
+        (_block_one_norm, "a block has two RMSNorms (one before attention, one before the MLP), each a vector of "
+                          "size hidden."),
+        (_block_no_v, "count both k_proj and v_proj: each maps hidden to kv_heads x head_dim."),
+        (_block_group_size, "heads // kv_heads is how many query heads share a KV head; k_proj and v_proj output "
+                            "kv_heads x head_dim features."),
     ], expects="your llama_block_params function", alternatives=[_block_by_shapes, _block_with_torch]),
     "Seven weight matrices: q (hidden x heads*head_dim), k and v (hidden x kv_heads*head_dim), o (heads*head_dim x "
     "hidden), gate, up (hidden x intermediate), down; plus two norm vectors. 05b-build-a-gpt wrote q, k, v, o, the "
@@ -116,9 +153,20 @@ q2 = Exercise(
     "how many trainable parameters, in millions? (hidden 4096; q_proj outputs 4096, v_proj 8 KV heads x 128 = 1024)",
     near(_q2_solve(), rel=0.02, unit="million", mistakes={
         _lora_params(8, both_sides=False): "LoRA adds two matrices per layer: A (rank x in) and B (out x rank).",
+        L3_LAYERS * 8 * (L3_HEADS + L3_KV_HEADS) * L3_HEAD_DIM / 1e6: "that counts only B (out x rank) of each "
+                                                                       "layer: add A (rank x in).",
         _lora_params(8, gqa=False): "v_proj outputs only 8 heads x 128 = 1024 features in Llama-3 (GQA).",
         _lora_params(8, layers=1): "that is one block; there are 32.",
-        _q2_solve() * 1e6: "give the answer in millions of parameters."}),
+        _q2_solve() * 1e6: "give the answer in millions of parameters.",
+        _q2_solve() * 1e3: "give the answer in millions of parameters, not thousands.",
+        _q2_solve() * 1e6 / 2**20: "a million is 10^6, not 2**20 (that is for bytes, MiB).",
+        L3_LAYERS * 8 * (L3_HIDDEN * L3_HEADS * L3_HEAD_DIM + L3_HIDDEN * L3_KV_HEADS * L3_HEAD_DIM) / 1e6:
+            "rank x in x out is no thin matrix: A is rank x in and B out x rank, so rank x (in + out) a layer.",
+        _q2_solve() * 2: "that is twice the answer: rank 8, on q_proj and v_proj only (not k_proj and o_proj "
+                         "too), counted in parameters, not bytes.",
+        _q2_solve() + L3_LAYERS * 8 * (L3_HIDDEN + L3_KV_HEADS * L3_HEAD_DIM) / 1e6:
+            "the adapters go on q_proj and v_proj only; k_proj is left alone.",
+    }),
     "A linear layer with in -> out features gets rank x (in + out) LoRA parameters. q_proj and v_proj are the "
     "query and value projections 05b-build-a-gpt wrote; v_proj has only the KV heads' outputs.",
     _q2_solve,
@@ -139,7 +187,10 @@ q3 = Exercise(
     near(_q3_solve(), rel=0.02, unit="GiB", mistakes={
         L31_70B_PARAMS * 0.5 / 1e9: "that is GB (10^9 bytes); divide the bytes by 2**30 for GiB.",
         L31_70B_PARAMS / GIB: "4 bits is half a byte, not one byte.",
-        L31_70B_PARAMS * 4 / GIB: "4 bits, not 4 bytes: half a byte each."}),
+        L31_70B_PARAMS * 4 / GIB: "4 bits, not 4 bytes: half a byte each.",
+        L31_70B_PARAMS * 2 / GIB: "that is bf16 (2 bytes a parameter); at 4 bits each takes half a byte.",
+        L31_70B_PARAMS * 0.5 / 2**20: "that is in MiB; divide by 1024 once more (2**30 bytes a GiB).",
+        L31_70B_PARAMS * 0.5: "that is in bytes; divide by 2**30 for GiB."}),
     "4 bits = 0.5 byte per parameter; 1 GiB = 2**30 bytes.",
     _q3_solve,
     objective=OBJ_AUDIT,
@@ -151,10 +202,13 @@ q4 = Exercise(
     "'rank' (16 vs 8) or 'optimizer' (AdamW vs 8-bit AdamW)?",
     choice("checkpointing", {
         "rank": "the LoRA rank changes the adapters (tens of MB); compare the activations row with and without it.",
-        "optimizer": "QLoRA's optimizer only holds state for the adapters: a few hundred MB at most."}),
+        "optimizer": "QLoRA's optimizer only holds state for the adapters: a few hundred MB at most."},
+        also=("gradient checkpointing", "activation checkpointing")),
     "Run planner.estimate three times, changing one knob each time, and compare the totals.",
     lambda: "checkpointing",
     objective=OBJ_PLAN,
+    wrong=(("8-bit AdamW", "not one of the options"),),
+    right=("Gradient checkpointing", "gradient_checkpointing", " 'checkpointing' "),
 )
 
 
@@ -189,6 +243,25 @@ def _bytes_one_adam_state(precision, optimizer):  # noqa: ANN001, ANN202
     return size * 3
 
 
+def _bytes_sgd_no_momentum(precision, optimizer):  # noqa: ANN001, ANN202
+    size = 2 if precision == "pure_bf16" else 4
+    return size * (2 + (2 if optimizer == "adamw" else 0))
+
+
+def _bytes_mixed_counts_the_copy(precision, optimizer):  # noqa: ANN001, ANN202
+    return training_bytes_per_param(precision, optimizer) + (2 if precision == "mixed" else 0)
+
+
+def _bytes_mixed_bf16_grads(precision, optimizer):  # noqa: ANN001, ANN202
+    return training_bytes_per_param(precision, optimizer) - (2 if precision == "mixed" else 0)
+
+
+def _bytes_bf16_fp32_states(precision, optimizer):  # noqa: ANN001, ANN202
+    if precision != "pure_bf16":
+        return training_bytes_per_param(precision, optimizer)
+    return 2 + 2 + 4 * (2 if optimizer == "adamw" else 1)
+
+
 def _bytes_cases() -> list[Case]:
     return [Case(f"precision={p!r}, optimizer={o!r}", (p, o))
             for p, o in (("fp32", "sgd"), ("pure_bf16", "adamw"), ("mixed", "adamw"), ("mixed", "sgd"),
@@ -203,6 +276,44 @@ def _bytes_from_a_table(precision, optimizer):  # noqa: ANN001, ANN202
     return len(tensors[optimizer]) * dtype.itemsize
 
 
+BYTES_MISTAKES = [
+    (_bytes_mixed_16bit_states, "in the mixed recipe AdamW's states are fp32 too (torch keeps them in the "
+                                "parameter's dtype)."),
+    (_bytes_mixed_as_half, "mixed precision keeps fp32 master weights, gradients and states: it saves time and "
+                           "activation memory, not weight memory."),
+    (_bytes_one_adam_state, "AdamW keeps two states a parameter (m and v); SGD with momentum keeps one."),
+    (_bytes_no_grad, "every trainable parameter also has a gradient, the same size as the weight."),
+    (_bytes_sgd_no_momentum, "SGD with momentum keeps one state a parameter (the momentum buffer), the size of "
+                             "the weight."),
+    (_bytes_mixed_counts_the_copy, "you counted the 16-bit copy of the weights that autocast makes: it lives only "
+                                   "through one forward and backward pass, so leave it out here."),
+    (_bytes_mixed_bf16_grads, "under autocast the gradients land in the fp32 parameters' .grad, so they are fp32 "
+                              "(4 bytes), not bf16."),
+    (_bytes_bf16_fp32_states, "in pure bf16 AdamW's states are bf16 too: torch keeps them in the parameter's dtype."),
+]
+_bytes_same = same_as(training_bytes_per_param, _bytes_cases, mistakes=BYTES_MISTAKES,
+                      expects="your training_bytes_per_param function", alternatives=[_bytes_from_a_table])
+
+
+def _bytes_check(answer: Any) -> str | None:
+    """same_as names a mistake by the first case that fails, where two mistakes can give the same number (no
+    gradient and no momentum both give 8 bytes for fp32 SGD): name the one that matches all six cases."""
+    problem = _bytes_same(answer)
+    if problem is None or not callable(answer):
+        return problem
+    try:
+        table = [learner_call(answer, *case.args) for case in _bytes_cases()]
+    except (LearnerError, NotAnswered):
+        return problem
+    for wrong, why in BYTES_MISTAKES:
+        if all(differs(got, wrong(*case.args)) is None for got, case in zip(table, _bytes_cases(), strict=True)):
+            return f"on every precision and optimizer your numbers match this mistake: {why}"
+    return problem
+
+
+_bytes_check.kind, _bytes_check.mistakes = "code", _bytes_same.mistakes  # type: ignore[attr-defined]
+_bytes_check.alternatives = _bytes_same.alternatives  # type: ignore[attr-defined]
+
 q5 = Exercise(
     "q5",
     "Write training_bytes_per_param(precision, optimizer): the bytes one trainable parameter costs in weights, "
@@ -211,14 +322,7 @@ q5 = Exercise(
     "16-bit copies of the weights that autocast makes live only through one forward and backward pass, so the "
     "planner counts them with the activations, not here. Then work out from it what a 1B-parameter full fine-tune "
     "needs before any activation, in each recipe.",
-    same_as(training_bytes_per_param, _bytes_cases, mistakes=[
-        (_bytes_mixed_16bit_states, "in the mixed recipe AdamW's states are fp32 too (torch keeps them in the "
-                                    "parameter's dtype)."),
-        (_bytes_mixed_as_half, "mixed precision keeps fp32 master weights, gradients and states: it saves time and "
-                               "activation memory, not weight memory."),
-        (_bytes_one_adam_state, "AdamW keeps two states a parameter (m and v); SGD with momentum keeps one."),
-        (_bytes_no_grad, "every trainable parameter also has a gradient, the same size as the weight."),
-    ], expects="your training_bytes_per_param function", alternatives=[_bytes_from_a_table]),
+    _bytes_check,
     "Count weight + gradient + one state for SGD (momentum) or two for AdamW, each 4 bytes in fp32 and in the "
     "mixed recipe, 2 bytes in pure bf16.",
     lambda: training_bytes_per_param,

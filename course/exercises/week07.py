@@ -29,9 +29,10 @@ def _mask_prompt(input_ids, prompt_lengths):
 def _mask_cases() -> list[Case]:
     import torch
 
-    ids = torch.tensor([[1, 50, 51, 52, 9, 70, 71, 2], [1, 60, 9, 80, 81, 82, 83, 2]])
+    # the shorter prompt first: the first row's length and the longest differ, so each mistake shows on this case
+    ids = torch.tensor([[1, 60, 9, 80, 81, 82, 83, 2], [1, 50, 51, 52, 9, 70, 71, 2]])
     three = torch.randint(3, 500, (3, 12), generator=torch.Generator().manual_seed(7))
-    return [Case("a batch of two rows with prompts of 5 and 3 tokens", (ids, [5, 3])),
+    return [Case("a batch of two rows with prompts of 3 and 5 tokens", (ids, [3, 5])),
             Case("a batch of three rows with prompts of 4, 9 and 6 tokens", (three, [4, 9, 6])),
             Case("one row whose prompt is 2 tokens", (torch.tensor([[1, 9, 40, 41, 2]]), [2])),
             Case("a row with no prompt (length 0)", (torch.tensor([[7, 8, 9]]), [0])),
@@ -81,6 +82,37 @@ def _mask_in_place(input_ids, prompt_lengths):
     return input_ids
 
 
+def _mask_one_more(input_ids, prompt_lengths):
+    labels = input_ids.clone()
+    for i, n in enumerate(prompt_lengths):
+        labels[i, : n + 1] = -100
+    return labels
+
+
+def _mask_one_less(input_ids, prompt_lengths):
+    labels = input_ids.clone()
+    for i, n in enumerate(prompt_lengths):
+        labels[i, : max(n - 1, 0)] = -100
+    return labels
+
+
+def _longest_prompt_everywhere(input_ids, prompt_lengths):
+    labels = input_ids.clone()
+    labels[:, : max(prompt_lengths)] = -100
+    return labels
+
+
+def _mask_the_end(input_ids, prompt_lengths):
+    labels = input_ids.clone()
+    for i, n in enumerate(prompt_lengths):
+        labels[i, labels.shape[1] - n:] = -100
+    return labels
+
+
+def _as_numpy(input_ids, prompt_lengths):
+    return _mask_prompt(input_ids, prompt_lengths).numpy()
+
+
 def _mask_vectorised(input_ids, prompt_lengths):
     import torch
 
@@ -106,6 +138,14 @@ _q1_check = same_as(_mask_prompt, _mask_cases, mistakes=[
                        "shifted them by hand because its loss was its own)."),
     (_float_labels, "the labels became floats: they are token ids, and cross_entropy refuses float targets of this "
                     "shape (keep input_ids' integer dtype)."),
+    (_mask_one_more, "off by one: you also masked the first answer token. Row i's prompt is positions 0 to "
+                     "prompt_lengths[i] - 1, so labels[i, :n] = -100."),
+    (_mask_one_less, "off by one: the last prompt token is still trained. Mask positions 0 to prompt_lengths[i] - 1 "
+                     "(labels[i, :n]); transformers does the shifting."),
+    (_longest_prompt_everywhere, "you masked the longest prompt's length in every row, which hides the start of "
+                                 "shorter rows' answers: use prompt_lengths[i] for row i."),
+    (_mask_the_end, "you masked the last tokens of each row: the prompt comes first, so mask the first "
+                    "prompt_lengths[i] positions."),
 ], expects="your mask_prompt function", alternatives=[_mask_vectorised, _mask_with_where])
 
 q1 = Exercise(
@@ -118,7 +158,7 @@ q1 = Exercise(
     lambda: _mask_prompt,
     objective=OBJ_MASK,
     kind="code",
-    wrong=((_mask_in_place, "changed its argument 1 in place"),),
+    wrong=((_mask_in_place, "changed its argument 1 in place"), (_as_numpy, "return a torch tensor")),
 )
 
 # q2: an adapter on a projection that is not square (section 6 showed the formula on a square one's terms).
@@ -139,6 +179,10 @@ q2 = Exercise(
         R * D_OUT: "that is only B (d_out x r): count A (r x d_in) too.",
         R * (D_IN + D_IN): "k_proj is not square: it outputs 8 KV heads x 128 = 1024 features, not 4096.",
         R * R: "A and B are r x d_in and d_out x r, not r x r.",
+        R * D_IN * D_OUT: "r x d_in x d_out is no thin matrix: A (r x d_in) and B (d_out x r) hold r x (d_in + d_out).",
+        2 * R * (D_IN + D_OUT): "that is twice the answer: one adapter of rank 16 on k_proj alone, counted in "
+                                "parameters (not bytes, not K and V together).",
+        R * (D_IN + 128): "k_proj outputs all 8 KV heads x 128 = 1024 features, not one head's 128.",
     }),
     "LoRA adds B @ A with A of shape (r, d_in) and B of shape (d_out, r). 05b-build-a-gpt built k_proj with fewer "
     "KV heads than query heads.",
@@ -157,7 +201,10 @@ q3 = Exercise(
     "q3",
     "An adapter has 40 million fp32 trainable parameters. How many GiB does torch.optim.AdamW's state take?",
     near(_q3_solve(), rel=0.03, unit="GiB", mistakes={
-        _q3_solve() / 2: "AdamW keeps two states per parameter (the mean and the variance of the gradients).",
+        _q3_solve() / 2: "That is half: AdamW keeps two states per parameter (the mean and the variance of the "
+                         "gradients), each fp32 (4 bytes) like the parameter.",
+        _q3_solve() * 1024: "That is in MiB; divide by 1024 once more (2**30 bytes a GiB).",
+        TRAINABLE * 3 * 4 / GIB: "That adds the weights themselves; the question asks for the optimizer's state alone.",
         TRAINABLE * 2 * 4 / 1e9: "That is in GB (10^9 bytes); divide by 2**30 for GiB.",
         TRAINABLE * 2 * 1 / GIB: "That is the 8-bit optimizer; torch.optim.AdamW keeps fp32 states (4 bytes).",
         TRAINABLE * 4 * 4 / GIB: "That adds the weights and their gradients; the question asks for the optimizer's "
@@ -213,6 +260,12 @@ def _lora_variant(scaling=None, b_init=None, a_init=None, freeze=True, keep_base
     return LoRALinear
 
 
+def _dropout(x):  # noqa: ANN001, ANN201 - peft's lora_dropout, which the question's layer does not have
+    import torch
+
+    return torch.nn.functional.dropout(x, p=0.1, training=True)
+
+
 def _random_b(out_features: int, r: int) -> Any:
     import torch
 
@@ -252,10 +305,36 @@ def _lora_reference() -> type:
     return LoRALinear
 
 
-# (in_features, out_features, r, alpha, bias, input shape): alpha / r is 2, 8/3, 1.5 and 0.25, never a whole
-# number that alpha // r would give; 2-D and 3-D inputs; a base with and without a bias.
-_Q5_CONFIGS = ((12, 10, 4, 8.0, True, (3, 5, 12)), (7, 20, 3, 8, True, (4, 7)), (16, 16, 8, 12.0, False, (2, 3, 16)),
+# (in_features, out_features, r, alpha, bias, input shape): alpha / r is 2.5, 8/3, 1.5 and 0.25, never a whole
+# number that alpha // r would give, and no case's scaling is another's (a hard-coded 2.5 fails the second);
+# 2-D and 3-D inputs; a base with and without a bias.
+_Q5_CONFIGS = ((12, 10, 4, 10.0, True, (3, 5, 12)), (7, 20, 3, 8, True, (4, 7)), (16, 16, 8, 12.0, False, (2, 3, 16)),
                (5, 9, 4, 1, True, (6, 5)))
+
+
+def _q5_gradients(layer: Any, base: Any, x: Any, a: Any, b: Any, scaling: float, case: str) -> str | None:
+    """None if training would move A and B as the reference's would: the update stays in the autograd graph."""
+    import torch
+
+    layer.zero_grad(set_to_none=True)
+    out = learner_call(layer, x)
+    if not getattr(out, "requires_grad", False):
+        return (f"on {case}: the output is right, but no gradient reaches A and B (it does not require grad): keep "
+                "the update in the graph (no .detach(), .data or torch.no_grad() in forward), or training never "
+                "moves the adapter.")
+    try:
+        out.sum().backward()
+    except RuntimeError as err:
+        return f"on {case}: backpropagating through your layer failed ({err})."
+    a_ref, b_ref = a.detach().clone().requires_grad_(True), b.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        (base(x) + scaling * (x @ a_ref.T @ b_ref.T)).sum().backward()
+    for name, got, want in (("A", a.grad, a_ref.grad), ("B", b.grad, b_ref.grad)):
+        if got is None or differs(got, want) is not None:
+            return (f"on {case}: the output is right, but the gradient of {name} is not what base(x) + scaling * x "
+                    f"A^T B^T gives: keep {name} itself in the computation (no .detach(), .data or copies of it).")
+    layer.zero_grad(set_to_none=True)
+    return None
 
 
 def _q5_check(answer: Any) -> str | None:
@@ -282,6 +361,9 @@ def _q5_check(answer: Any) -> str | None:
             return "A is zero too: then B's gradient (which goes through A) is zero and the adapter never trains."
         if not torch.equal(base.weight.detach(), weight):
             return "the base layer's weight changed: keep the nn.Linear you are given as it is."
+        if all(p is not base.weight for p in layer.parameters()):
+            return ("the layer must wrap the nn.Linear it is given (self.base = base), not a copy or a new layer: a "
+                    "copy doubles the weights in memory, and the model around it still holds the original.")
         if base.weight.requires_grad or (base.bias is not None and base.bias.requires_grad):
             return "the base layer still requires gradients: freeze it (base.requires_grad_(False)); LoRA trains only A and B."
         trainable = {id(p) for p in layer.parameters() if p.requires_grad}
@@ -291,13 +373,26 @@ def _q5_check(answer: Any) -> str | None:
         with torch.no_grad():
             got = learner_call(layer, x)
             if differs(got, base(x)) is not None:
+                if bias and differs(got, x @ base.weight.T) is None:
+                    return (f"on {case}: the base layer's bias is missing: call self.base(x), which adds it, rather "
+                            "than multiplying by its weight yourself.")
+                if differs(got, alpha / r * base(x)) is None:
+                    return (f"on {case}: you scaled the base layer's output too: only the update is multiplied by "
+                            "alpha / r, base(x) + scaling * x A^T B^T.")
                 return f"on {case}: at the start (B = 0) the output must equal the base layer's output, base(x)."
             b.copy_(torch.randn(d_out, r, generator=torch.Generator().manual_seed(2)))
             got = learner_call(layer, x)
+            if differs(learner_call(layer, x), got) is not None:
+                return (f"on {case}: your layer gives a different output each time it runs on the same input "
+                        "(dropout, or fresh random numbers in forward?): the question's layer is deterministic.")
             update = x @ a.T @ b.T
             expected = base(x) + alpha / r * update
-            if differs(got, expected) is None:
-                continue
+        if differs(got, expected) is None:
+            problem = _q5_gradients(layer, base, x, a, b, alpha / r, case)
+            if problem is not None:
+                return problem
+            continue
+        with torch.no_grad():
             for wrong, why in ((update, "the scaling alpha/r is missing: the update B A x must be multiplied by alpha / r."),
                                (alpha * update, "the update is scaled by alpha; it should be alpha / r."),
                                (r / alpha * update, "the scaling is upside down: it is alpha / r, not r / alpha."),
@@ -307,8 +402,43 @@ def _q5_check(answer: Any) -> str | None:
                     return f"on {case}: {why}"
             if differs(got, alpha / r * update) is None:
                 return f"on {case}: the output lost the base layer: it is base(x) plus the scaled update."
-            return f"on {case}, with B set to random values: {differs(got, expected)}"
+            # an update scaled by some other number: say which, so a hard-coded scaling shows
+            extra = (got - base(x)).double().flatten() if isinstance(got, torch.Tensor) else None
+            if extra is not None and extra.shape == update.flatten().shape:
+                u = update.double().flatten()
+                s = float(extra @ u / (u @ u))
+                if differs(got, base(x) + s * update) is None:
+                    return (f"on {case}: your update is scaled by {s:.4g}, but alpha / r = {alpha} / {r} = "
+                            f"{alpha / r:.4g}: compute self.scaling = alpha / r from the arguments, not a fixed number.")
+        return f"on {case}, with B set to random values: {differs(got, expected)}"
     return None
+
+
+def _detached_update(self, x):  # noqa: ANN001, ANN202 - a forward whose update no gradient reaches
+    return self.base(x) + self.scaling * (x @ self.A.T @ self.B.T).detach()
+
+
+def _merged_forward(self, x):  # noqa: ANN001, ANN202 - another style: fold the update into the weight on the fly
+    import torch
+
+    return torch.nn.functional.linear(x, self.base.weight + self.scaling * self.B @ self.A, self.base.bias)
+
+
+def _with_forward(forward, **changes: Any) -> type:  # noqa: ANN001
+    """The reference class (or a variant of it) with another forward."""
+    return type("LoRALinear", (_lora_variant(**changes),), {"forward": forward})
+
+
+def _copied_base() -> type:
+    import copy
+
+    reference = _lora_reference()
+
+    class LoRALinear(reference):
+        def __init__(self, base, r, alpha):  # noqa: ANN001
+            super().__init__(copy.deepcopy(base), r, alpha)  # a copy: the caller's layer stays trainable
+
+    return LoRALinear
 
 
 q5 = Exercise(
@@ -331,6 +461,16 @@ q5 = Exercise(
            (_lora_variant(a_init=_zero_a), "A is zero too"),
            (_lora_variant(freeze=False), "the base layer still requires gradients"),
            (_lora_variant(keep_base=False), "at the start (B = 0) the output must equal the base layer's output"),
-           (_lora_variant(a_init=_a_for_12_inputs), "A must be")),
-    right=(_lora_variant(style="einsum"), _lora_variant(style="functional")),
+           (_lora_variant(a_init=_a_for_12_inputs), "A must be"),
+           (_lora_variant(scaling=lambda alpha, r: 2.5), "compute self.scaling = alpha / r from the arguments"),
+           (_lora_variant(scaling=lambda alpha, r: alpha / r**0.5), "your update is scaled by"),
+           (_with_forward(_detached_update), "no gradient reaches A and B"),
+           (_with_forward(lambda self, x: x @ self.base.weight.T + self.scaling * (x @ self.A.T @ self.B.T)),
+            "bias is missing"),
+           (_with_forward(lambda self, x: self.scaling * (self.base(x) + x @ self.A.T @ self.B.T)),
+            "you scaled the base layer's output too"),
+           (_with_forward(lambda self, x: self.base(x) + self.scaling * (_dropout(x) @ self.A.T @ self.B.T)),
+            "different output each time"),
+           (_copied_base(), "not a copy")),
+    right=(_lora_variant(style="einsum"), _lora_variant(style="functional"), _with_forward(_merged_forward)),
 )

@@ -47,7 +47,8 @@ def _target_cases() -> list[Case]:
             Case("a block with no attention", (resnet + ["conv_in", "conv_out", "time_embedding.linear_1"],)),
             Case("the last up block, listed in reverse order", (up[::-1],)),
             Case("names from a model with a top-level to_q, and a to_qkv that is not a target",
-                 (["to_q", "attn.to_qkv", "attn.to_k", "attn.to_out.0", "attn.to_out.0.weight_norm", "unto_v"],))]
+                 (["to_q", "attn.to_qkv", "attn.to_k", "attn.to_out", "attn.to_out.0", "attn.to_out.0.weight_norm",
+                   "attn.to_out.1", "unto_v", "ff.net.2"],))]
 
 
 def _targets_substring(names):
@@ -69,6 +70,30 @@ def _targets_plain_suffix(names):
 
 def _targets_sorted(names):
     return sorted(lora_targets(names))
+
+
+def _targets_dot_only(names):
+    return [n for n in names if any(n.endswith("." + t) for t in TARGETS)]
+
+
+def _targets_last_part(names):
+    return [n for n in names if n.split(".")[-1] in TARGETS]
+
+
+def _targets_to_out_module(names):
+    return [n for n in names if any(n == t or n.endswith("." + t) for t in ("to_q", "to_k", "to_v", "to_out"))]
+
+
+def _targets_cross_attention_only(names):
+    return [n for n in lora_targets(names) if ".attn1." not in n]
+
+
+def _targets_q_v_only(names):
+    return [n for n in names if any(n == t or n.endswith("." + t) for t in ("to_q", "to_v"))]
+
+
+def _targets_contains(names):
+    return [n for n in names if any(t in n for t in TARGETS)]
 
 
 def _targets_by_last_parts(names):
@@ -98,6 +123,18 @@ TARGET_MISTAKES = [
     (_targets_plain_suffix, "a name that merely ends with the target's letters (unto_v) is not a match: peft wants the "
                             "whole name, or '.' + target at its end."),
     (_targets_sorted, "keep the names in their original order (the order named_modules() lists them), not sorted."),
+    (_targets_dot_only, "a name that equals a target (a top-level to_q) matches too: keep n when n == t or "
+                        "n.endswith('.' + t)."),
+    (_targets_last_part, "to_out.0's last part is '0', so comparing only the last part of the name misses it: "
+                         "compare the end of the name with '.' + target."),
+    (_targets_to_out_module, "the target is to_out.0, the Linear inside to_out; to_out itself is a ModuleList "
+                             "[Linear, Dropout] that LoRA cannot wrap."),
+    (_targets_cross_attention_only, "only cross-attention (attn2): the targets match self-attention's (attn1) "
+                                    "projections as well."),
+    (_targets_q_v_only, "all four targets: to_q, to_k, to_v and to_out.0, not only the query and value "
+                        "projections."),
+    (_targets_contains, "'t in n' also picks names that merely contain a target (to_qkv, to_out.0.weight_norm, "
+                        "unto_v): match the whole name, or '.' + target at its end."),
 ]
 
 q1 = Exercise(
@@ -147,14 +184,27 @@ def _other_unet(noisy: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor
     return SimpleNamespace(sample=-0.4 * noisy * scale + noisy.roll(1, dims=-2) * 0.2)
 
 
+class _TrainableUnet(torch.nn.Module):
+    """A stand-in UNet with one trainable weight (1.0, so it answers as ``inner`` does): the loss must carry the
+    autograd graph back to it, as loss.backward() needs to reach the LoRA weights."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__()
+        self.inner = inner
+        self.weight = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor) -> SimpleNamespace:
+        return SimpleNamespace(sample=self.weight.to(noisy.dtype) * self.inner(noisy, timesteps, text).sample)
+
+
 def _loss_cases() -> list[Case]:
     g = torch.Generator().manual_seed(808)
     lat, eps = torch.randn(2, 4, 4, 4, generator=g) * 5, torch.randn(2, 4, 4, 4, generator=g)
     text = torch.randn(2, 3, 8, generator=g)
     wide = torch.randn(3, 4, 2, 6, generator=g, dtype=torch.float64) * 4
     linear = _Scheduler(torch.linspace(1e-4, 0.02, 50, dtype=torch.float64))  # another schedule, 50 steps
-    return [Case("2 latents at timesteps 100 and 700, SD's scaling factor 0.18215",
-                 (_unet, _Scheduler(), lat, eps, torch.tensor([100, 700]), text, 0.18215)),
+    return [Case("2 latents at timesteps 100 and 700, SD's scaling factor 0.18215, a UNet with a trainable weight",
+                 (_TrainableUnet(_unet), _Scheduler(), lat, eps, torch.tensor([100, 700]), text, 0.18215)),
             Case("1 latent at timestep 999, scaling factor 0.5",
                  (_unet, _Scheduler(), lat[:1], eps[:1], torch.tensor([999]), text[:1], 0.5)),
             Case("3 float64 latents of 2 x 6 on a 50-step linear schedule, another UNet, scaling factor 0.13025 (SDXL's)",
@@ -195,6 +245,38 @@ def _loss_summed(unet, scheduler, latents, noise, timesteps, text, scaling_facto
     return ((pred - noise) ** 2).sum()
 
 
+def _loss_fixed_scaling(unet, scheduler, latents, noise, timesteps, text, scaling_factor):
+    return diffusion_loss(unet, scheduler, latents, noise, timesteps, text, 0.18215)
+
+
+def _loss_l1(unet, scheduler, latents, noise, timesteps, text, scaling_factor):
+    pred = unet(scheduler.add_noise(latents * scaling_factor, noise, timesteps), timesteps, text).sample
+    return torch.nn.functional.l1_loss(pred, noise)
+
+
+def _loss_scaled_after_noising(unet, scheduler, latents, noise, timesteps, text, scaling_factor):
+    noisy = scheduler.add_noise(latents, noise, timesteps) * scaling_factor
+    return torch.nn.functional.mse_loss(unet(noisy, timesteps, text).sample, noise)
+
+
+def _loss_per_latent(unet, scheduler, latents, noise, timesteps, text, scaling_factor):
+    pred = unet(scheduler.add_noise(latents * scaling_factor, noise, timesteps), timesteps, text).sample
+    return torch.nn.functional.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
+
+
+def _loss_against_noisy(unet, scheduler, latents, noise, timesteps, text, scaling_factor):
+    noisy = scheduler.add_noise(latents * scaling_factor, noise, timesteps)
+    return torch.nn.functional.mse_loss(unet(noisy, timesteps, text).sample, noisy)
+
+
+def _loss_item(unet, scheduler, latents, noise, timesteps, text, scaling_factor):
+    return diffusion_loss(unet, scheduler, latents, noise, timesteps, text, scaling_factor).item()
+
+
+def _loss_detached(unet, scheduler, latents, noise, timesteps, text, scaling_factor):
+    return diffusion_loss(unet, scheduler, latents, noise, timesteps, text, scaling_factor).detach()
+
+
 def _loss_by_hand(unet, scheduler, latents, noise, timesteps, text, scaling_factor):
     """The mean of squared errors written out, in float64."""
     noisy = scheduler.add_noise(scaling_factor * latents, noise, timesteps)
@@ -203,10 +285,10 @@ def _loss_by_hand(unet, scheduler, latents, noise, timesteps, text, scaling_fact
 
 
 def _loss_keywords(unet, scheduler, latents, noise, timesteps, text, scaling_factor):
-    """Keyword arguments, and the loss as a plain Python float."""
+    """Keyword arguments, and mse_loss in the latents' own dtype."""
     noisy = scheduler.add_noise(original_samples=latents * scaling_factor, noise=noise, timesteps=timesteps)
     pred = unet(noisy, timesteps, text).sample
-    return torch.nn.functional.mse_loss(pred.float(), noise.float(), reduction="mean").item()
+    return torch.nn.functional.mse_loss(input=pred, target=noise, reduction="mean")
 
 
 LOSS_MISTAKES = [
@@ -222,6 +304,15 @@ LOSS_MISTAKES = [
                         "the schedule the model was trained with."),
     (_loss_summed, "that is the sum of squared errors; the loss is their mean (mse_loss's default), so it does not "
                    "grow with the batch or the image size."),
+    (_loss_fixed_scaling, "the scaling factor is fixed at SD 1.5's 0.18215: use the scaling_factor argument "
+                          "(vae.config.scaling_factor; SDXL's is 0.13025)."),
+    (_loss_l1, "that is the mean absolute error (L1); the diffusion loss is the mean squared error, mse_loss."),
+    (_loss_scaled_after_noising, "you scaled after noising, which shrinks the noise too: scale the VAE latents "
+                                 "first, then add_noise(latents * scaling_factor, noise, timesteps)."),
+    (_loss_per_latent, "that is one loss per latent: average over the batch too, a single number to call "
+                       ".backward() on (mse_loss's default reduction)."),
+    (_loss_against_noisy, "you compared the prediction with the noisy latents: the target is the noise you added "
+                          "(SD 1.5 predicts epsilon)."),
 ]
 
 q2 = Exercise(
@@ -229,12 +320,12 @@ q2 = Exercise(
     "Write diffusion_loss(unet, scheduler, latents, noise, timesteps, text, scaling_factor): the loss of one "
     "training step, as in the cell you ran by hand. latents come straight from the VAE; unet(noisy, timesteps, "
     "text).sample is its noise prediction; scheduler.add_noise(x0, noise, timesteps) noises.",
-    same_as(diffusion_loss, _loss_cases, mistakes=LOSS_MISTAKES, expects="your diffusion_loss function",
-            alternatives=[_loss_by_hand, _loss_keywords]),
+    same_as(diffusion_loss, _loss_cases, mistakes=LOSS_MISTAKES, expects="your diffusion_loss function", alternatives=[_loss_by_hand, _loss_keywords]),
     "Scale, add_noise, unet(...).sample, then torch.nn.functional.mse_loss(prediction, noise).",
     lambda: diffusion_loss,
     objective=TRAIN,
     kind="code",
+    wrong=((_loss_item, "cut off from its graph"), (_loss_detached, "cut off from its graph")),
 )
 
 
@@ -250,7 +341,12 @@ q3 = Exercise(
     near(_q3_solve(), rel=0.0, unit="parameters", mistakes={
         8 * (320 + 320): "That is one projection; LoRA is on four of them (to_q, to_k, to_v, to_out.0).",
         4 * 320 * 320: "That is the size of the frozen weights; LoRA adds two thin matrices of rank 8 instead.",
-        4 * 8 * 320: "That counts only A (r x d_in) of each projection: B (d_out x r) has as many again.",
+        4 * 8 * 320: "That is half the answer: count A (r x d_in) and B (d_out x r) on each of the four "
+                     "projections (to_q, to_k, to_v and to_out.0; not only to_q and to_v).",
+        4 * 8 * 320 * 320: "r x d_in x d_out is no thin matrix: A (r x d_in) and B (d_out x r) hold r x (d_in + d_out) "
+                           "a projection.",
+        2 * 4 * 8 * (320 + 320): "That is twice the answer: rank 8 on the four projections of this one "
+                                 "self-attention block (not rank 16, not attn1 and attn2 together, not bytes).",
         4 * 8 * 8: "A and B are r x d_in and d_out x r, not r x r.",
         3 * 8 * (320 + 320): "Four projections, not three: to_out.0 is adapted too."}),
     "A rank-r LoRA on a d_in x d_out linear layer adds r * (d_in + d_out) weights.",
