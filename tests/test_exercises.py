@@ -176,3 +176,27 @@ def test_the_catalogue_lists_every_exercise_and_verifies_the_reference_solutions
     assert res.returncode == 0 and "07a-lora-and-qlora" in res.stdout
     res = cli_here("exercises", "nine")
     assert res.returncode == 2 and res.stderr.count("\n") == 1
+
+
+def test_no_two_typical_mistakes_of_a_value_exercise_are_the_same_number():
+    """A dict literal keeps the last of two equal keys silently: `near(mistakes={4 * 4 * 64 * 64: ..., 4 * 128 * 128:
+    ...})` would lose an explanation. Every key is evaluated in its module and compared with the others."""
+    import ast
+    import math
+
+    for mod in pkgutil.iter_modules(exercises.__path__):
+        module = importlib.import_module(f"course.exercises.{mod.name}")
+        tree = ast.parse(open(module.__file__, encoding="utf-8").read())
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and ast.unparse(node.func) == "near"):
+                continue
+            table = next((k.value for k in node.keywords if k.arg == "mistakes"), None)
+            if not isinstance(table, ast.Dict):
+                continue
+            keys = [eval(compile(ast.Expression(body=k), module.__file__, "eval"), vars(module))  # noqa: S307
+                    for k in table.keys if k is not None]
+            for i, a in enumerate(keys):
+                for b in keys[i + 1:]:
+                    assert not (isinstance(a, int | float) and isinstance(b, int | float)
+                                and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)), (
+                        f"{mod.name}, line {table.lineno}: two mistakes are both {a}: one explanation is lost")
