@@ -176,10 +176,6 @@ def differs(got: Any, expected: Any, rtol: float = 1e-4, atol: float = 1e-5) -> 
 def _differs(got: Any, expected: Any, rtol: float, atol: float) -> str | None:
     import numpy as np
 
-    if getattr(expected, "requires_grad", False) and not getattr(got, "requires_grad", False):
-        return (f"your result ({type(got).__name__}: {describe(got)}) is cut off from its graph (.item(), float(), "
-                ".detach(), .numpy() or torch.no_grad() cut it): backward() could not reach the weights. Return the "
-                "tensor itself.")
     if type(expected).__module__.startswith("torch") and hasattr(expected, "detach") and not hasattr(got, "detach") \
             and getattr(expected, "ndim", 0) != 0:
         return (f"return a torch tensor, not a {type(got).__name__} ({describe(got)}): the code after yours works on "
@@ -243,6 +239,20 @@ def _differs(got: Any, expected: Any, rtol: float, atol: float) -> str | None:
     return None if bool(got == expected) else f"expected {describe(expected)}, got {describe(got)}."
 
 
+def graph_cut(got: Any, expected: Any) -> str | None:
+    """Why ``got`` cannot be trained through where ``expected`` (the reference's output) can: it carries no graph."""
+    if getattr(expected, "requires_grad", False) and not getattr(got, "requires_grad", False):
+        return (f"your result ({type(got).__name__}: {describe(got)}) is cut off from its graph (.item(), float(), "
+                ".detach(), .numpy() or torch.no_grad() cut it): backward() could not reach the weights. Return the "
+                "tensor itself.")
+    return None
+
+
+def _fitted(estimator: Any) -> bool:
+    """True for a scikit-learn estimator that has been fitted (it has learned attributes, ending in "_")."""
+    return any(k.endswith("_") and not k.startswith("__") for k in vars(estimator))
+
+
 def _changed(before: Any, after: Any) -> bool:
     """True if ``after`` is not exactly ``before`` (tensors, arrays, modules, containers), for inputs changed in place."""
     import numpy as np
@@ -250,6 +260,8 @@ def _changed(before: Any, after: Any) -> bool:
     if hasattr(before, "state_dict") and callable(before.state_dict):
         a, b = before.state_dict(), after.state_dict()
         return a.keys() != b.keys() or any(_changed(a[k], b[k]) for k in a)
+    if hasattr(before, "get_params") and hasattr(before, "fit"):  # a scikit-learn estimator: fitted by the call?
+        return _fitted(before) != _fitted(after)
     if hasattr(before, "columns") and hasattr(before, "equals"):  # a pandas DataFrame (or Series with columns)
         return not before.equals(after)
     if hasattr(before, "detach"):
@@ -330,14 +342,23 @@ def same_as(reference: Callable, cases: Callable[[], Sequence[Case]],
             expected = reference(*copy.deepcopy(case.args), **copy.deepcopy(case.kwargs))
             args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
             got = learner_call(answer, *args, **kwargs)
+            fitted = None
             for name, before, after in [*((f"argument {i + 1}", a, b) for i, (a, b) in enumerate(zip(case.args, args,
                                                                                                      strict=True))),
                                         *((f"argument {k!r}", case.kwargs[k], kwargs[k]) for k in case.kwargs)]:
-                if _changed(before, after):
+                if _changed(before, after) and hasattr(before, "get_params"):  # said below, after what it got wrong
+                    fitted = (f"on {case.label}: your function fitted the model it was given ({name}); the caller's "
+                              "model must stay as it was. Fit a copy: sklearn.base.clone(model).")
+                elif _changed(before, after):
                     return (f"on {case.label}: your function changed its {name} in place; the caller still needs "
                             "it. Work on a copy (x.clone(), x.copy()) or build a new value.")
             problem = compare(got, expected)
             if problem is None:
+                cut = graph_cut(got, expected)
+                if cut:
+                    return f"on {case.label}: {cut}"
+                if fitted:
+                    return fitted
                 passed = passed or case
                 continue
             stateful = remembers(answer, passed)

@@ -110,10 +110,26 @@ def test_comparisons_accept_any_librarys_integers_and_a_range_but_not_floats_for
     assert differs(torch.tensor([1, 2]), np.array([1, 2])) is None
     assert "return a torch tensor" in differs(np.array([1, 2]), torch.tensor([1, 2]))  # cross_entropy needs one
     loss = (torch.ones(2, requires_grad=True) * 2).sum()
-    assert differs(loss * 1, loss) is None and "cut off from its graph" in differs(loss.item(), loss)
+    assert differs(loss * 1, loss) is None and differs(loss.item(), loss) is None, "values only: mistakes match so"
     assert differs(range(2), [0, 1]) is None and differs([np.int64(0), torch.tensor(1)], [0, 1]) is None
     assert "expected a whole number (1), got 1.0 (float)" in differs([0, 1.0], [0, 1])
     assert differs(3.0, 3) is None, "a number on its own may be of any numeric type"
+
+
+def test_a_code_checker_wants_a_graph_where_the_reference_has_one_and_the_callers_model_unfitted():
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from course.checking import Case, same_as
+
+    w = torch.ones(3, requires_grad=True)
+    check = same_as(lambda x: (w * x).sum(), lambda: [Case("three ones", (torch.ones(3),))])
+    assert check(lambda x: (w * x).sum()) is None
+    assert "cut off from its graph" in check(lambda x: (w * x).sum().item())
+    X, y = np.arange(8.0).reshape(4, 2), np.array([0, 1, 0, 1])
+    score = same_as(lambda m, X, y: 0.5, lambda: [Case("four rows", (LogisticRegression(), X, y))])
+    assert "fitted the model it was given" in score(lambda m, X, y: 0.5 + 0 * m.fit(X, y).score(X, y))
 
 
 def test_a_choice_takes_the_option_as_written_and_its_other_names():

@@ -22,6 +22,9 @@ _q1_check = near(_q1_solve(), rel=0.03, unit="GiB", mistakes={
     8.03e9 * 4 / GIB: "That is fp32 (4 bytes per parameter); bf16 uses 2.",
     8.03e9 * 2 / 1e9: "That is in GB (10^9 bytes); divide bytes by 2**30 for GiB, as nvidia-smi does.",
     8.03e9 * 16 / GIB: "That counts bits, not bytes: bf16 is 16 bits = 2 bytes.",
+    8.03e9 * 2 / 2**20: "That is in MiB (2**20 bytes): divide the bytes by 2**30 for GiB.",
+    8.03e9 * 2: "That is the number of bytes: divide it by 2**30 to get GiB.",
+    8.03e9 * 1 / GIB: "That is 1 byte per parameter (int8); bf16 takes 2.",
 })
 
 
@@ -41,8 +44,14 @@ def _q2_solve() -> float:
     return 2 * n**3 / seconds / 1e12  # a matmul of two n x n matrices costs 2 n^3 floating-point operations
 
 
-_q2_check = near(_q2_solve(), rel=0.02, unit="TFLOP/s",
-                 mistakes={_q2_solve() / 2: "Each multiply-add counts as two operations: 2 * n**3."})
+_q2_check = near(_q2_solve(), rel=0.02, unit="TFLOP/s", mistakes={
+    _q2_solve() / 2: "Each multiply-add counts as two operations: 2 * n**3.",
+    _q2_solve() * 1e12: "That is in FLOP/s: divide by 10**12 for TFLOP/s.",
+    _q2_solve() / 1000: "10 ms is 0.010 s, not 10 s: divide the FLOPs by 0.010.",
+    2 * 4096**3 / 0.010 / 2**40: "A TFLOP is 10**12 operations, not 2**40: divide by 1e12.",
+    2 * 4096**2 / 0.010 / 1e12: "A matmul of two n x n matrices costs 2 * n**3 operations (n**2 outputs, n multiply-adds "
+                                "each), not 2 * n**2.",
+})
 
 
 q2 = Exercise(
@@ -52,6 +61,7 @@ q2 = Exercise(
     "A matrix multiply of two n x n matrices does n**3 multiply-adds, i.e. 2 * n**3 FLOPs.",
     _q2_solve,
     objective=MATMUL,
+    wrong=((13.0, "too low"), ("13.7", "expected a number")),
 )
 
 
@@ -71,6 +81,8 @@ q3 = Exercise(
     "Look up 'RTX 4070 TI' in helpers.gpu_specs.PEAK_TFLOPS (fp32 and f16 fields) and divide.",
     _q3_solve,
     objective=REPORT,
+    wrong=(("large", "data-centre"), ("2", "not one of the options"), ("medium", "not one of the options")),
+    right=("Small", " small "),
 )
 
 
@@ -101,10 +113,32 @@ def _in_bits(n_params: float, dtype) -> float:
     return n_params * dtype.itemsize * 8 / 2**30
 
 
+def _always_2_bytes(n_params: float, dtype) -> float:
+    return n_params * 2 / 2**30
+
+
+def _in_mib(n_params: float, dtype) -> float:
+    return n_params * dtype.itemsize / 2**20
+
+
+def _in_bytes(n_params: float, dtype) -> float:
+    return n_params * dtype.itemsize
+
+
+def _rounded(n_params: float, dtype) -> float:
+    return round(n_params * dtype.itemsize / 2**30)
+
+
 def _from_element_size(n_params: float, dtype) -> float:  # another correct style: ask an empty tensor
     import torch
 
     return n_params * torch.empty((), dtype=dtype).element_size() / 1024**3
+
+
+def _as_numpy_float32(n_params: float, dtype) -> float:  # another correct style: a NumPy number
+    import numpy as np
+
+    return np.float32(n_params * dtype.itemsize / 1024**3)
 
 
 q4 = Exercise(
@@ -115,7 +149,11 @@ q4 = Exercise(
         (_always_4_bytes, "you used 4 bytes for every dtype: a dtype knows its own size (dtype.itemsize)."),
         (_in_gb, "that is GB (10^9 bytes); GiB divides by 2**30, as nvidia-smi and PyTorch do."),
         (_in_bits, "that counts bits: itemsize is already in bytes (bf16 = 2), so do not multiply by 8."),
-    ], alternatives=[_from_element_size]),
+        (_always_2_bytes, "you used 2 bytes (bf16's size) for every dtype: a dtype knows its own size (dtype.itemsize)."),
+        (_in_mib, "that is MiB (2**20 bytes): divide the bytes by 2**30 for GiB."),
+        (_in_bytes, "that is the number of bytes: divide it by 2**30 for GiB."),
+        (_rounded, "you rounded to whole GiB: return the exact value (4.62 GiB is not 5); round only when you print."),
+    ], alternatives=[_from_element_size, _as_numpy_float32]),
     "Every torch dtype has .itemsize, its bytes per element (torch.bfloat16.itemsize == 2); 1 GiB = 2**30 bytes.",
     lambda: weights_gib,
     objective=FITS,

@@ -24,6 +24,11 @@ def _errors() -> list[float]:
     return [p - t for t, p in zip(Y_TRUE, Y_PRED)]
 
 
+def _std(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
 def _q1_solve() -> float:
     errors = [p - t for t, p in zip(Y_TRUE, Y_PRED)]
     return math.sqrt(sum(e**2 for e in errors) / len(errors))  # root of the mean of squared errors
@@ -40,6 +45,12 @@ def _q1_check(answer: Any) -> str | None:
         sum(abs(e) for e in _errors()) / len(squares): "That is the MAE: RMSE squares the errors before averaging.",
         sum(squares): "That is the sum of squared errors: divide by the number of houses, then take the root.",
         math.sqrt(sum(squares)): "Average the squared errors (divide by n) before taking the root.",
+        math.sqrt(sum(squares) / (len(squares) - 1)): "Divide by n (the number of houses), not n - 1: RMSE is a plain "
+                                                      "mean of the squared errors, not a sample variance.",
+        1e5 * math.sqrt(sum(squares) / len(squares)): "Answer in the question's unit (100 000 $), as the prices are "
+                                                      "given: no need to convert to dollars.",
+        _std(_errors()): "That is the standard deviation of the errors (np.std subtracts their mean): RMSE squares the "
+                         "errors themselves.",
     }
     for value, why in known.items():
         if math.isclose(answer, value, rel_tol=0.01):
@@ -55,6 +66,8 @@ q1 = Exercise(
     "or sklearn.metrics.root_mean_squared_error(y_true, y_pred).",
     _q1_solve,
     objective=METRICS,
+    wrong=((1.85, "That is the MSE"), (1.52, "not n - 1"), (136015, "question's unit"), (1.265, "standard deviation"),
+           ([1.36], "expected a number")),
 )
 
 # q2: a screening test, as a confusion matrix. Class 0 = malignant (as in load_breast_cancer), 1 = benign.
@@ -81,6 +94,11 @@ def _q2_check(answer: Any) -> str | None:
         (CAUGHT + BENIGN - FALSE_ALARMS) / (MALIGNANT + BENIGN): "That is the accuracy: it mixes both classes "
                                                                "and hides the missed cancers.",
         (MALIGNANT - CAUGHT) / MALIGNANT: "That is the share of malignant tumours the model missed (1 - recall).",
+        CAUGHT / (MALIGNANT + BENIGN): "You divided by all tumours; recall divides by the malignant ones only.",
+        FALSE_ALARMS / BENIGN: "That is the false-positive rate (benign ones flagged); recall is about the "
+                               "malignant ones.",
+        2 * CAUGHT / (2 * CAUGHT + FALSE_ALARMS + MALIGNANT - CAUGHT): "That is the F1 score; recall alone is "
+                                                                      "caught / all malignant.",
     }
     for value, why in known.items():
         if math.isclose(answer, value, rel_tol=0.01):
@@ -97,6 +115,8 @@ q2 = Exercise(
     "Recall = caught / all that truly are malignant. Draw the 2x2 confusion matrix if it helps.",
     _q2_solve,
     objective=METRICS,
+    wrong=((70, "percentage"), (0.28, "all tumours"), (8 / 60, "false-positive rate"), (28 / 36, "precision"),
+           (0.7368, "F1"), (0.8, "accuracy")),
 )
 
 
@@ -137,6 +157,12 @@ def _q3_check(answer: Any) -> str | None:
                 "MinMaxScaler instead; see how k-NN does with it.")
     if not isinstance(steps[0], MinMaxScaler):
         return f"the first step should be a MinMaxScaler (every feature to 0..1), not {type(steps[0]).__name__}."
+    if len(steps) > 2:
+        return (f"your pipeline has {len(steps)} steps: the question asks for two, MinMaxScaler then the k-NN "
+                f"(a {type(steps[1]).__name__} after the MinMaxScaler undoes its 0..1 range).")
+    if tuple(steps[0].feature_range) != (0, 1):
+        return (f"your MinMaxScaler maps to {tuple(steps[0].feature_range)}; the question asks for 0..1, the "
+                "default: MinMaxScaler().")
     knn = steps[-1]
     if knn.n_neighbors != 11:
         return (f"your k-NN votes with {knn.n_neighbors} neighbour(s); the question asks for 11: "
@@ -148,6 +174,13 @@ def _q3_check(answer: Any) -> str | None:
     if seen is not None and int(seen) != len(X_train):
         return (f"your scaler saw {int(seen)} rows, but the training split has {len(X_train)}: fit the whole "
                 "pipeline on X_train only, so no statistic of the test set leaks into the model.")
+    import numpy as np
+
+    low, high = getattr(steps[0], "data_min_", None), getattr(steps[0], "data_max_", None)
+    if low is not None and not (np.allclose(low, X_train.min(0)) and np.allclose(high, X_train.max(0))):
+        return ("your scaler was fitted on other rows than the notebook's X_train: split with train_test_split(X, y, "
+                "test_size=0.25, random_state=0, stratify=y), as the notebook does, and fit on X_train; with another "
+                "split, some of the test rows were used for training.")
     score = answer.score(X_test, y_test)
     if score < 0.93:
         return f"accuracy {score:.3f} on the test split is low for scaled k-NN (expect about 0.95-0.98)."
@@ -275,17 +308,6 @@ def _best_by(y_true: Any, scores: Any, score_fn: Callable[..., Any]) -> float:
     return float(candidates[int(np.argmax(score_fn(*_counts(y_true, scores, candidates))))])
 
 
-def _misaligned(y_true: Any, scores: Any) -> float:
-    """A typical mistake: argmax over all of precision and recall, one longer than thresholds."""
-    import numpy as np
-    from sklearn.metrics import precision_recall_curve
-
-    precision, recall, thresholds = precision_recall_curve(y_true, scores)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision),
-                   where=(precision + recall) > 0)
-    return float(thresholds[min(int(np.argmax(f1)), len(thresholds) - 1)])
-
-
 def _best_f1_by_hand(y_true: Any, scores: Any) -> float:
     """Another correct style: try every distinct score as the threshold, F1 counted by hand in a loop."""
     best_t, best_f1 = None, -1.0
@@ -322,37 +344,117 @@ def _q7_cases() -> list[tuple[str, Any, Any]]:
     ]
 
 
+def _f1_curve(y_true: Any, scores: Any, pos_label: int = 1) -> tuple[Any, Any, Any, Any]:
+    """precision, recall, F1 (one per threshold) and the thresholds, as precision_recall_curve gives them."""
+    import numpy as np
+    from sklearn.metrics import precision_recall_curve
+
+    precision, recall, thresholds = precision_recall_curve(y_true, scores, pos_label=pos_label)
+    p, r = precision[:-1], recall[:-1]
+    return p, r, np.divide(2 * p * r, p + r, out=np.zeros_like(p), where=(p + r) > 0), thresholds
+
+
+def _best_by_precision(y_true: Any, scores: Any) -> float:
+    import numpy as np
+
+    precision, _, _, thresholds = _f1_curve(y_true, scores)
+    return float(thresholds[np.argmax(precision)])
+
+
+def _best_by_recall(y_true: Any, scores: Any) -> float:
+    import numpy as np
+
+    _, recall, _, thresholds = _f1_curve(y_true, scores)
+    return float(thresholds[np.argmax(recall)])
+
+
+def _best_f1_of_class_0(y_true: Any, scores: Any) -> float:
+    return _best_by(y_true, scores, lambda tp, fp, fn, tn: _ratio(2 * tn, 2 * tn + fn + fp))
+
+
+def _index_of_best(y_true: Any, scores: Any) -> int:
+    import numpy as np
+
+    return int(np.argmax(_f1_curve(y_true, scores)[2]))
+
+
+def _best_f1_itself(y_true: Any, scores: Any) -> float:
+    return float(_f1_curve(y_true, scores)[2].max())
+
+
+def _best_on_a_grid(y_true: Any, scores: Any) -> float:
+    import numpy as np
+
+    grid = np.linspace(0, 1, 101)
+    tp, fp, fn, _ = _counts(y_true, scores, grid)
+    return float(grid[int(np.argmax(_ratio(2 * tp, 2 * tp + fp + fn)))])
+
+
+_Q7_MISTAKES = (  # named when the learner's thresholds are the mistake's on every hidden case
+    (_best_f1_itself, "You returned the best F1 score itself: return the threshold that reaches it."),
+    (_index_of_best, "You returned the index of the best threshold: return thresholds[index], the score itself."),
+    (_best_by_accuracy, "That threshold maximises accuracy: with few positives, accuracy rewards calling almost "
+                        "everything negative. Maximise F1 = 2PR / (P + R)."),
+    (_best_by_mean, "You maximised the plain average (P + R) / 2: it lets a high recall make up for a low precision. "
+                    "F1 is the harmonic mean, 2PR / (P + R), pulled down by the smaller."),
+    (_best_by_precision, "That threshold maximises precision alone; F1 = 2PR / (P + R) balances it with recall."),
+    (_best_by_recall, "That threshold maximises recall alone (it calls everything positive); maximise "
+                      "F1 = 2PR / (P + R)."),
+    (_best_f1_of_class_0, "That threshold maximises the F1 of class 0: the question asks for the F1 of class 1 "
+                          "(the positives)."),
+    (_best_on_a_grid, "a grid of round thresholds (0.01 apart) misses the best one: try every distinct score as "
+                      "the threshold (precision_recall_curve does)."),
+    (lambda y_true, scores: 0.5, "0.5 is the default threshold, not the best one: search over the scores."),
+)
+
+
 def _q7_check(answer: Any) -> str | None:
+    import numpy as np
+
     if not callable(answer):
         return f"pass your function itself (its name, without calling it), not a {type(answer).__name__}."
-    for label, y, scores in _q7_cases():
-        got = as_number(learner_call(answer, y.copy(), scores.copy()))
+    cases, outputs = _q7_cases(), []
+    for label, y, scores in cases:
+        y_in, scores_in = y.copy(), scores.copy()
+        got = as_number(learner_call(answer, y_in, scores_in))
+        if not (np.array_equal(y_in, y) and np.array_equal(scores_in, scores)):
+            return (f"on {label}: your function changed y_true or scores in place (a sort?); the caller still needs "
+                    "them: work on copies (np.sort, sorted) instead.")
         if got is None:
             return f"on {label}: return one threshold (a number)."
+        outputs.append(got)
+    for (label, y, scores), got in zip(cases, outputs, strict=True):
         best_t = best_f1_threshold(y, scores)
         best, mine = _f1_at(y, scores, best_t), _f1_at(y, scores, got)
         if math.isclose(mine, best, abs_tol=1e-9):
             continue
         where = f"on {label}: your threshold {got:.4g} gives F1 {mine:.3f}; the best threshold ({best_t:.4g}) gives {best:.3f}."
-        if math.isclose(got, best, abs_tol=1e-9):
-            return f"{where} You returned the best F1 score itself: return the threshold that reaches it."
-        if math.isclose(got, _misaligned(y, scores), abs_tol=1e-9):
-            return (f"{where} precision and recall have one more entry than thresholds (the last point, recall 0, "
-                    "has no threshold): take the argmax over precision[:-1] and recall[:-1], or the index "
-                    "points at the wrong threshold.")
+        for wrong, why in _Q7_MISTAKES:
+            if all(math.isclose(out, wrong(y_c, s_c), abs_tol=1e-9) for (_, y_c, s_c), out in zip(cases, outputs,
+                                                                                                   strict=True)):
+                return f"{where} {why}"
         if math.isclose(_f1_at(y, scores, got, strict=True), best, abs_tol=1e-9):
             return (f"{where} You predicted positive for score > threshold: use >= (a score equal to the "
                     "threshold counts as positive, as in precision_recall_curve).")
-        if math.isclose(got, _best_by(y, scores, _accuracy), abs_tol=1e-9):
-            return (f"{where} That threshold maximises accuracy: with few positives, accuracy rewards "
-                    "calling almost everything negative. Maximise F1 = 2PR / (P + R).")
-        if math.isclose(got, _best_by(y, scores, _mean_of_precision_and_recall), abs_tol=1e-9):
-            return (f"{where} You maximised the plain average (P + R) / 2: it lets a high recall make up "
-                    "for a low precision. F1 is the harmonic mean, 2PR / (P + R), pulled down by the smaller.")
-        if math.isclose(got, 0.5):
-            return f"{where} 0.5 is the default threshold, not the best one: search over the scores."
         return where
     return None
+
+
+def _sorts_in_place(y_true: Any, scores: Any) -> float:
+    threshold = best_f1_threshold(y_true, scores)
+    scores.sort()
+    return threshold
+
+
+def _best_f1_with_midpoints(y_true: Any, scores: Any) -> float:
+    """Right, in another style: thresholds halfway between distinct scores give the same predictions."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    distinct = np.unique(scores)
+    candidates = np.concatenate([[distinct[0]], (distinct[:-1] + distinct[1:]) / 2])
+    f1 = [f1_score(y_true, (scores >= t).astype(int), zero_division=0) for t in candidates]
+    return np.float64(candidates[int(np.argmax(f1))])
 
 
 q7 = Exercise(
@@ -365,7 +467,6 @@ q7 = Exercise(
     lambda: best_f1_threshold,
     kind="code",
     objective=THRESHOLD,
-    wrong=((_best_by_accuracy, "maximises accuracy"), (_best_by_mean, "plain average"),
-           (lambda y, s: 0.5, "default threshold")),
-    right=(_best_f1_by_hand,),
+    wrong=(*((wrong, why.split(":")[0].split(",")[0]) for wrong, why in _Q7_MISTAKES), (_sorts_in_place, "in place")),
+    right=(_best_f1_by_hand, _best_f1_with_midpoints),
 )

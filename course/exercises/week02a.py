@@ -11,6 +11,7 @@ from course.exercises import (
     as_number,
     choice,
     fitted_estimator,
+    learner_call,
     near,
     pipeline_steps,
     same_as,
@@ -34,14 +35,41 @@ def _q1_solve() -> float:
     return float(cross_val_score(DecisionTreeClassifier(random_state=0), X, y, cv=5).mean())
 
 
+def _q1_known() -> dict[float, str]:
+    """Values that typical mistakes give, with what went wrong."""
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_wine(return_X_y=True)
+    tree = DecisionTreeClassifier(random_state=0)
+    scores = cross_val_score(tree, X, y, cv=5)
+    return {
+        **{float(one): "that is one fold's score: answer the mean over all five folds (scores.mean())." for one in scores},
+        float(np.median(scores)): "that is the median of the fold scores (the middle fold's): answer their mean "
+                                  "(scores.mean()).",
+        float(scores.std()): "that is the spread (standard deviation) of the fold scores: answer their mean.",
+        float(cross_val_score(tree, X, y, cv=KFold(5)).mean()):
+            "you used unshuffled KFold(5) folds; cv=5 on a classifier uses StratifiedKFold(5): pass cv=5.",
+        float(cross_val_score(tree, X, y, cv=10).mean()): "that is 10-fold cross-validation; the question asks for cv=5.",
+        float(cross_val_score(tree, X, y, cv=3).mean()): "that is 3-fold cross-validation; the question asks for cv=5.",
+    }
+
+
 def _q1_check(answer: Any) -> str | None:
     if isinstance(answer, list | tuple) or getattr(answer, "ndim", 0) > 0:
         return f"you gave {len(answer)} numbers, one per fold: answer their mean (scores.mean())."
     problem = near(_q1_solve(), rel=0.005)(answer)
     value = as_number(answer)
+    for known, why in (_q1_known().items() if value is not None else ()):
+        if math.isclose(value, known, rel_tol=1e-6) and not math.isclose(value, _q1_solve(), rel_tol=1e-6):
+            return why
     if problem and value is not None and math.isclose(value, 1.0):
         return ("1.0 is the tree's accuracy on the data it was grown on: it memorised it. "
                 "cross_val_score scores each fold on rows the tree never saw.")
+    if problem and value is not None and math.isclose(value, 5 * _q1_solve(), rel_tol=1e-6):
+        return "that is the sum of the five fold scores: divide by 5 (scores.mean())."
     if problem and value is not None and value > 1:
         return "give accuracy as a fraction between 0 and 1."
     return problem
@@ -55,6 +83,9 @@ q1 = Exercise(
     "scores = cross_val_score(model, X, y, cv=5) returns one accuracy per fold; average them.",
     _q1_solve,
     objective=CV,
+    wrong=((0.8888888888888888, "median"), (0.8368253968253968, "StratifiedKFold"), (4.438095238095238, "sum"),
+           (1.0, "memorised"), (88.76, "fraction"), ([0.94, 0.83, 0.89, 0.91, 0.86], "one per fold")),
+    right=(0.89, 0.8876),
 )
 
 
@@ -89,22 +120,39 @@ def _q2_check(answer: Any) -> str | None:
     problem = fitted_estimator(answer)
     if problem:
         return problem
+    if not hasattr(answer, "best_estimator_"):
+        return ("your search has no best_estimator_ (refit=False?): keep the default refit=True, so that the search "
+                "refits the best pipeline on all the training rows.")
+    from sklearn.preprocessing import StandardScaler
+
     steps = pipeline_steps(answer)
     if not isinstance(steps[-1], KNeighborsClassifier):
         return f"the searched model should end in KNeighborsClassifier, not {type(steps[-1]).__name__}."
     if len(steps) < 2:
         return ("search over a Pipeline with a scaler first: scaling inside the pipeline means each CV fold "
                 "fits its own scaler, and k-NN needs scaled features.")
-    searched = {k.rsplit("__", 1)[-1] for k in answer.cv_results_ if k.startswith("param_")}
-    if "param_n_neighbors" not in {f"param_{s}" for s in searched}:
+    if not isinstance(steps[0], StandardScaler):
+        return (f"the pipeline should start with a StandardScaler, as the question asks, not "
+                f"{type(steps[0]).__name__}.")
+    searched = {k.rsplit("__", 1)[-1]: k for k in answer.cv_results_ if k.startswith("param_")}
+    if "n_neighbors" not in searched:
         return "search over the number of neighbours (key 'kneighborsclassifier__n_neighbors')."
-    if len(answer.cv_results_["params"]) < 3:
-        return "try at least three values of n_neighbors, or the search has nothing to choose from."
+    if len({int(k) for k in answer.cv_results_[searched["n_neighbors"]]}) < 3:
+        return "try at least three different values of n_neighbors, or the search has nothing to choose from."
+    if getattr(answer, "n_splits_", 5) != 5:
+        return f"your search used {answer.n_splits_}-fold cross-validation; the question asks for cv=5."
     seen = getattr(steps[-1], "n_samples_fit_", None)
     if seen is not None and seen != len(wine_split()[0]):
         return (f"the search was refitted on {seen} rows, not the {len(wine_split()[0])} training rows: tune on "
                 "X_train only and keep the test quarter for one final score (section 5), or the test rows helped "
                 "choose the model.")
+    import numpy as np
+
+    mean = getattr(steps[0], "mean_", None)
+    if mean is not None and not np.allclose(mean, wine_split()[0].mean(0)):
+        return ("the search was fitted on other rows than ex.wine_split()'s X_train: split with "
+                "X_train, X_test, y_train, y_test = ex.wine_split() and fit on X_train; with another split, test rows "
+                "helped choose the model.")
     if answer.best_score_ < 0.92:
         return f"best_score_ is {answer.best_score_:.3f}; scaled k-NN on the wine training rows reaches about 0.95."
     return None
@@ -134,6 +182,16 @@ def _components_for(share: float, scaled: bool) -> int:
         X = StandardScaler().fit_transform(X)
     kept = np.cumsum(PCA().fit(X).explained_variance_ratio_)
     return int(np.argmax(kept >= share) + 1)  # index 0 is one component
+
+
+def _components_for_minmax() -> int:
+    import numpy as np
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import MinMaxScaler
+
+    X, _ = load_digits(return_X_y=True)
+    return int(np.argmax(np.cumsum(PCA().fit(MinMaxScaler().fit_transform(X)).explained_variance_ratio_) >= 0.9) + 1)
 
 
 def _q3_solve() -> int:
@@ -166,6 +224,11 @@ def _q3_check(answer: Any) -> str | None:
                 "PCA). Scaling gives the faint border pixels as much weight as the bright centre ones.")
     if answer == _components_for(0.80, scaled=True):
         return "that count keeps 80 % of the scaled variance; the question asks for 90 %."
+    if answer in (_components_for(0.95, scaled=True), _components_for(0.99, scaled=True)):
+        return "that count keeps more than the 90 % the question asks for (95 % or 99 %?): use kept >= 0.90."
+    if answer == _components_for_minmax():
+        return ("that count is for pixels rescaled to 0..1 (MinMaxScaler): standardise with StandardScaler, "
+                "which also divides by each pixel's spread.")
     if answer == 64:
         return "64 components keep 100 % (they are all the pixels); far fewer reach 90 %."
     return f"{answer} is too {'high' if answer > expected else 'low'}."
@@ -180,6 +243,9 @@ q3 = Exercise(
     "np.cumsum adds them up.",
     _q3_solve,
     objective=UNSUP,
+    wrong=((21, "raw pixels"), (30, "count from 1"), (40, "more than the 90 %"), (22, "MinMaxScaler"), (0.9, "fraction"),
+           ("31", "whole number"), (64, "100 %")),
+    right=(31.0,),
 )
 
 
@@ -276,6 +342,73 @@ def _list_of_scores(model, X, y, k):
     return [model.fit(X[tr], y[tr]).score(X[te], y[te]) for tr, te in KFold(k).split(X)]
 
 
+def _shuffled_folds(model, X, y, k):
+    from sklearn.base import clone
+    from sklearn.model_selection import KFold
+
+    folds = KFold(k, shuffle=True, random_state=0).split(X)
+    return sum(clone(model).fit(X[tr], y[tr]).score(X[te], y[te]) for tr, te in folds) / k
+
+
+def _pooled_over_rows(model, X, y, k):
+    from sklearn.base import clone
+    from sklearn.model_selection import KFold
+
+    hits = sum(int((clone(model).fit(X[tr], y[tr]).predict(X[te]) == y[te]).sum()) for tr, te in KFold(k).split(X))
+    return hits / len(y)
+
+
+def _always_five_folds(model, X, y, k):
+    return cross_val_accuracy(model, X, y, 5)
+
+
+def _remainder_in_last_fold(model, X, y, k):
+    import numpy as np
+    from sklearn.base import clone
+
+    size, rows, scores = len(X) // k, np.arange(len(X)), []
+    for i in range(k):
+        test = rows[i * size:(i + 1) * size] if i < k - 1 else rows[i * size:]
+        train = np.setdiff1d(rows, test)
+        scores.append(clone(model).fit(X[train], y[train]).score(X[test], y[test]))
+    return sum(scores) / k
+
+
+def _fits_the_callers_model(model, X, y, k):
+    from sklearn.model_selection import KFold
+
+    return sum(model.fit(X[tr], y[tr]).score(X[te], y[te]) for tr, te in KFold(k).split(X)) / k
+
+
+def _cv_without_touching(answer: Any) -> str | None:
+    """q6's checker: the hidden cases, then whether the learner's code fitted the caller's model itself."""
+    problem = _q6_same(answer)
+    if problem or not callable(answer):
+        return problem
+    from sklearn.exceptions import NotFittedError
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.utils.validation import check_is_fitted
+
+    model = LogisticRegression()
+    learner_call(answer, model, *_q6_data(30, 2), 3)
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        return None
+    return ("your function fitted the model it was given: the caller's model is now trained on the last fold. Fit "
+            "a fresh copy for each fold, sklearn.base.clone(model), and leave the caller's model untouched.")
+
+
+def _array_split_folds(model, X, y, k):  # another correct style: the folds by hand, as KFold makes them
+    import numpy as np
+    from sklearn.base import clone
+
+    rows = np.arange(len(X))
+    scores = [clone(model).fit(X[np.setdiff1d(rows, test)], y[np.setdiff1d(rows, test)]).score(X[test], y[test])
+              for test in np.array_split(rows, k)]
+    return np.mean(scores)
+
+
 def _with_the_library(model, X, y, k):  # another correct style: the library's own cross-validation, same folds
     from sklearn.model_selection import KFold, cross_val_score
 
@@ -288,21 +421,34 @@ def _stratified_folds(model, X, y, k):
     return sum(model.fit(X[tr], y[tr]).score(X[te], y[te]) for tr, te in StratifiedKFold(k).split(X, y)) / k
 
 
+_q6_same = same_as(cross_val_accuracy, _q6_cases, mistakes=[
+    (_fitted_on_everything, "you fitted the model on all rows, the left-out fold included, so each fold "
+                            "is scored by a model that has seen it: fit on the other k-1 folds only."),
+    (_scored_on_training_folds, "you scored each model on the folds it was trained on; score it on the "
+                                "left-out fold."),
+    (_list_of_scores, "you returned the k fold scores: return their mean, one number."),
+    (_stratified_folds, "you used StratifiedKFold; the question asks for plain KFold(n_splits=k) folds, "
+                        "so your folds differ from the hidden reference."),
+    (_pooled_over_rows, "you pooled the correct predictions of all folds and divided by all rows; return the mean "
+                        "of the k fold scores (they differ when the folds have unequal sizes)."),
+    (_remainder_in_last_fold, "your folds differ from KFold's: when k does not divide the rows, KFold gives the "
+                              "first n % k folds one extra row each, not all the remainder to the last fold."),
+    (_always_five_folds, "you always made 5 folds: use the k you are given, KFold(n_splits=k)."),
+    (_shuffled_folds, "you shuffled the rows (shuffle=True): the question asks for KFold(n_splits=k) without "
+                      "shuffling, so your folds differ from the hidden reference."),
+], alternatives=[_with_the_library, _array_split_folds])
+_q6_same.kind = "code"  # type: ignore[attr-defined]
+
 q6 = Exercise(
     "q6",
     "Write cross_val_accuracy(model, X, y, k) by hand: for each of the KFold(n_splits=k) folds (no shuffle), "
     "fit a fresh copy of the model on the other folds, score it on the left-out fold, and return the mean.",
-    same_as(cross_val_accuracy, _q6_cases, mistakes=[
-        (_fitted_on_everything, "you fitted the model on all rows, the left-out fold included, so each fold "
-                                "is scored by a model that has seen it: fit on the other k-1 folds only."),
-        (_scored_on_training_folds, "you scored each model on the folds it was trained on; score it on the "
-                                    "left-out fold."),
-        (_list_of_scores, "you returned the k fold scores: return their mean, one number."),
-        (_stratified_folds, "you used StratifiedKFold; the question asks for plain KFold(n_splits=k) folds, "
-                            "so your folds differ from the hidden reference."),
-    ], alternatives=[_with_the_library]),
+    _cv_without_touching,
     "from sklearn.model_selection import KFold; for train_idx, test_idx in KFold(n_splits=k).split(X): "
     "m = sklearn.base.clone(model).fit(X[train_idx], y[train_idx]); m.score(X[test_idx], y[test_idx]).",
     lambda: cross_val_accuracy,
+    kind="code",
     objective=CV,
+    wrong=(*_q6_same.mistakes, (_fits_the_callers_model, "fitted the model it was given")),
+    right=_q6_same.alternatives,
 )

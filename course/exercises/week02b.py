@@ -54,6 +54,17 @@ def _t1_check(answer: Any) -> str | None:
         return "you counted the passengers of unknown age as children; keep only known ages below 10."
     if math.isclose(answer, float(train_df["survived"].mean()), rel_tol=0.005):
         return "that is the survival rate of all training passengers; keep only those under 10."
+    _, test_df = titanic_split()
+    if math.isclose(answer, float(_children(test_df)["survived"].mean()), rel_tol=0.005):
+        return ("that is for the 418 held-out passengers: explore the 891 training passengers (train_df) only, and "
+                "keep the held-out ones for the final score.")
+    if math.isclose(answer, 1 - _t1_solve(), rel_tol=0.005):
+        return "that is the fraction of the children who died; give the fraction who survived."
+    if math.isclose(answer, float(_children(train_df, 18)["survived"].mean()), rel_tol=0.005):
+        return "that is for everyone under 18; the question asks for the children under 10."
+    if math.isclose(answer, float(kids["survived"].sum() / len(train_df)), rel_tol=0.005):
+        return ("you divided the surviving children by all training passengers; divide by the number of children "
+                "(the mean of 'survived' over the children).")
     return problem
 
 
@@ -65,7 +76,8 @@ t1 = Exercise(
     "train_df[train_df['age'] < 10]['survived'].mean(): a missing age compares False, so it drops out.",
     _t1_solve,
     objective=PROJECT,
-    wrong=((100 * _t1_solve(), "percentage"), (0.2, "too low"), ("0.6", "expected a number")),
+    wrong=((100 * _t1_solve(), "percentage"), (0.2, "too low"), ("0.6", "expected a number"), (0.64, "held-out"),
+           (1 - 0.5965, "died"), (0.5259, "under 18"), (0.0382, "divided the surviving children by all")),
 )
 
 
@@ -165,6 +177,20 @@ def _linear() -> Any:
     return make_pipeline(prep, LogisticRegression(max_iter=1000))
 
 
+def _fitted() -> Any:
+    train_df, _ = titanic_split()
+    return build_model().fit(train_df.drop(columns="survived"), train_df["survived"])
+
+
+_ONE_MODEL: list[Any] = []
+
+
+def _the_same_model() -> Any:
+    if not _ONE_MODEL:
+        _ONE_MODEL.append(build_model())
+    return _ONE_MODEL[0]
+
+
 def _women_rule_accuracy(X: Any, y: Any, folds: Any) -> float:
     import numpy as np
 
@@ -178,6 +204,19 @@ def _t3_check(answer: Any) -> str | None:
     model = learner_call(answer)
     if not (hasattr(model, "fit") and hasattr(model, "get_params")):
         return f"build_model() should return a scikit-learn pipeline, got {type(model).__name__}."
+    if learner_call(answer) is model:
+        return ("build_model() returned the same object twice: build a new pipeline inside the function at each "
+                "call, so that every model starts from scratch.")
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        pass
+    else:
+        return ("build_model() returned a fitted pipeline: return it unfitted (no .fit inside), so that "
+                "cross-validation fits it on each fold's training rows only.")
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
     train_df, _ = titanic_split()  # the 891 training passengers of the notebook
@@ -218,7 +257,8 @@ t3 = Exercise(
     kind="code",
     objective=PIPELINE,
     wrong=((_no_imputer, "missing ages"), (_raw_text, "one-hot encode"), (_sex_only, "learned only the rule"),
-           (_linear, "a linear model cannot say"), (build_model(), "without calling it")),
+           (_linear, "a linear model cannot say"), (build_model(), "without calling it"),
+           (_fitted, "returned a fitted pipeline"), (_the_same_model, "the same object twice")),
     right=(_a_tree,),
 )
 

@@ -33,6 +33,12 @@ def _q1_check(answer: Any) -> str | None:
     answer = tuple(int(d) for d in dims)
     if answer in ((4, 1, 3), (5, 1)):
         return "broadcasting stretches size-1 dimensions of *both* tensors; the result is bigger than either."
+    if answer == (5, 4, 3):
+        return ("the dimensions keep their order: align the shapes from the right, (4, 1, 3) over (_, 5, 1); the "
+                "4 stays first.")
+    if answer in ((4, 5, 1, 3), (4, 1, 5, 3)):
+        return ("broadcasting never adds the dimensions of both shapes together: align them from the right and "
+                "pair them up; the result has as many dimensions as the longer shape (3).")
     if len(answer) != 3:
         return "align the shapes from the right; the missing leading dimension of (5, 1) counts as 1."
     return None if answer == _q1_solve() else f"{answer} is not it: compare the shapes dimension by dimension."
@@ -45,7 +51,9 @@ q1 = Exercise(
     "Write the shapes right-aligned: (4, 1, 3) and (_, 5, 1). Each pair must be equal or contain a 1.",
     _q1_solve,
     objective=TENSORS,
-    wrong=(((4, 1, 3), "of *both* tensors"), ((5, 3), "align the shapes from the right"), ("(4, 5, 3)", "integers")),
+    wrong=(((4, 1, 3), "of *both* tensors"), ((5, 3), "align the shapes from the right"), ("(4, 5, 3)", "integers"),
+           ((5, 4, 3), "keep their order"), ((4, 5, 1, 3), "never adds the dimensions"), (60, "tuple of integers"),
+           ((1, 5, 3), "not it")),
     right=([4, 5, 3], (np.int64(4), np.int64(5), np.int64(3)), torch.Size([4, 5, 3]), np.array([4, 5, 3])),
 )
 
@@ -54,7 +62,10 @@ q2 = Exercise(
     "How many parameters does nn.Linear(784, 128) have?",
     near(784 * 128 + 128, rel=0, mistakes={  # a weight per input-output pair, plus one bias per output
         784 * 128: "Close: you counted the weights; each of the 128 outputs also has a bias.",
-        784 + 128: "A Linear layer connects every input to every output: multiply, don't add."}),
+        784 + 128: "A Linear layer connects every input to every output: multiply, don't add.",
+        784 * 129: "There is one bias per output (128), not per input: 784 * 128 + 128.",
+        (784 * 128 + 128) * 4: "That is the bytes in fp32; the question asks for the number of parameters.",
+        2 * (784 * 128 + 128): "Count each weight and bias once; nn.Linear(784, 128) has no second matrix."}),
     "y = x @ W.T + b: W is 128 x 784 and b has 128 entries.",
     lambda: 784 * 128 + 128,
     objective=MODULE,
@@ -71,7 +82,9 @@ q3 = Exercise(
     "q3",
     "x = torch.tensor(2.0, requires_grad=True); (3 * x**2 + x).backward(). What is x.grad?",
     near(13.0, rel=1e-6, mistakes={12.0: "Don't forget the derivative of the + x term.",
-                                   14.0: "That is f(2); the question asks for the gradient f'(2)."}),
+                                   14.0: "That is f(2); the question asks for the gradient f'(2).",
+                                   7.0: "The derivative of 3x^2 is 6x, not 3x: bring the power down.",
+                                   6.0: "That is the derivative of 3x^2 at x = 1; evaluate 6x + 1 at x = 2."}),
     "d/dx (3x^2 + x) = 6x + 1. Or just run it.",
     _q3_solve,
     objective=AUTOGRAD,
@@ -135,9 +148,14 @@ def train_one_epoch(model: Any, loader: Any, loss_fn: Any, optimizer: Any) -> fl
     return total / count
 
 
-def _train_variant(train_mode=True, zero=True, step=True, per_batch=False, item=True):
+def _train_variant(train_mode=True, zero=True, step=True, per_batch=False, item=True, reduce="mean", end_eval=False):
     """train_one_epoch with one typical mistake switched on."""
     def variant(model, loader, loss_fn, optimizer):
+        result = _variant_body(model, loader, loss_fn, optimizer)
+        model.train(not end_eval and model.training)
+        return result
+
+    def _variant_body(model, loader, loss_fn, optimizer):
         model.train(train_mode or model.training)
         losses = []
         for X, y in loader:
@@ -148,6 +166,9 @@ def _train_variant(train_mode=True, zero=True, step=True, per_batch=False, item=
             losses.append((loss.item() if item else loss, len(y)))
         if per_batch:
             return sum(v for v, _ in losses) / len(losses)
+        if reduce != "mean":
+            return {"last": losses[-1][0], "sum": sum(v * n for v, n in losses),
+                    "means over examples": sum(v for v, _ in losses) / sum(n for _, n in losses)}[reduce]
         return sum(v * n for v, n in losses) / sum(n for _, n in losses)
     return variant
 
@@ -172,6 +193,11 @@ _Q5_MISTAKES = (  # named when the learner's weights and mean loss are those the
     (_train_variant(zero=False), "without optimizer.zero_grad() each step's gradients add up (backward() accumulates "
      "into .grad): clear them every step."),
     (_train_variant(per_batch=True), _per_batch("losses")),
+    (_train_variant(reduce="last"), "you returned the last batch's loss: return the mean loss over every example of "
+     "the epoch (add loss.item() * len(y) over the batches, divide by the number of examples)."),
+    (_train_variant(reduce="sum"), "you returned the total loss of the epoch: divide it by the number of examples."),
+    (_train_variant(reduce="means over examples"), "you added up the batch means and divided by the number of "
+     "examples: loss is already a mean over its batch, so weigh it by the batch's size first (loss.item() * len(y))."),
 )
 _Q5_CASES = (  # label; layers; examples, features, batch, classes (0: regression); loss; optimizer and its settings
     ("a classifier with dropout handed over in evaluation mode, 10 examples in batches of 4 (the last has 2), "
@@ -186,20 +212,20 @@ _Q5_CASES = (  # label; layers; examples, features, batch, classes (0: regressio
 )
 
 
-def _q5_run(fn: Any, i: int, learner: bool = False) -> tuple[Any, dict]:
-    """Run fn on a fresh copy of case i, with the same dropout draws: (returned value, weights after)."""
+def _q5_run(fn: Any, i: int, learner: bool = False) -> tuple[Any, dict, bool]:
+    """Run fn on a fresh copy of case i, with the same dropout draws: (returned value, weights after, training?)."""
     _, layers, sizes, loss_fn, optimizer, settings = _Q5_CASES[i]
     torch.manual_seed(10 + i)
     model = nn.Sequential(*layers()).train(i != 0)
     args = (model, _loader(*sizes, seed=i), loss_fn, optimizer(model.parameters(), **settings))
     torch.manual_seed(100 + i)
     got = learner_call(fn, *args) if learner else fn(*args)
-    return got, {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return got, {k: v.detach().clone() for k, v in model.state_dict().items()}, model.training
 
 
 def _same(run: tuple[Any, dict], other: tuple[Any, dict]) -> bool:
     """Same weights (and the same number returned, when ``other``'s is one)."""
-    (got, weights), (number, others) = run, other
+    (got, weights, *_), (number, others, *_) = run, other
     number, value = as_number(number), as_number(got)
     return all(torch.allclose(weights[k], others[k], rtol=1e-5, atol=1e-6) for k in weights) and (
         number is None or (value is not None and math.isclose(value, number, rel_tol=1e-5, abs_tol=1e-7)))
@@ -211,6 +237,9 @@ def _q5_case(answer: Any, i: int) -> str | None:
         return (f"{where}: you returned a tensor that still holds its graph: accumulate loss.item() (a float), or "
                 "every batch's graph stays in memory.")
     if _same(run, expected):
+        if not run[2]:
+            return (f"{where}: your function left the model in evaluation mode: end in training mode (call "
+                    "model.train() at the start, and do not switch to model.eval() inside the epoch).")
         return None
     why = next((why for wrong, why in _Q5_MISTAKES if _same(run, _q5_run(wrong, i))), None)
     if why or not _same(run, (None, expected[1])):
@@ -240,7 +269,8 @@ q5 = Exercise(
     lambda: train_one_epoch,
     kind="code",
     objective=MODULE,
-    wrong=(*_Q5_MISTAKES, (_train_variant(item=False), "still holds its graph")),
+    wrong=(*_Q5_MISTAKES, (_train_variant(item=False), "still holds its graph"),
+           (_train_variant(end_eval=True), "left the model in evaluation mode")),
     right=(_train_in_another_style,),
 )
 
@@ -261,7 +291,7 @@ def evaluate(model: Any, loader: Any) -> float:
     return correct / total
 
 
-def _evaluate_variant(eval_mode=True, no_grad=True, restore=True, per_batch=False, count=False):
+def _evaluate_variant(eval_mode=True, no_grad=True, restore=True, per_batch=False, count=False, reduce=""):
     """evaluate with one typical mistake switched on."""
     def variant(model, loader):
         was_training = model.training
@@ -271,6 +301,10 @@ def _evaluate_variant(eval_mode=True, no_grad=True, restore=True, per_batch=Fals
         model.train(was_training if restore else model.training)
         if count:
             return sum(h for h, _ in hits)
+        if reduce:
+            right, seen = sum(h for h, _ in hits), sum(n for _, n in hits)
+            return {"error": 1 - right / seen,
+                    "full batches": right / (len(hits) * loader.batch_size)}[reduce]
         return sum(h / n for h, n in hits) / len(hits) if per_batch else sum(h for h, _ in hits) / len(loader.dataset)
     return variant
 
@@ -287,7 +321,11 @@ def _evaluate_in_another_style(model, loader):
 
 _Q6_MISTAKES = (  # named when the learner's accuracy is the one the mistake gives
     (_evaluate_variant(count=True), "you returned the number of correct predictions; divide by the number of examples."),
+    (_evaluate_variant(reduce="full batches"), "you divided by len(loader) * batch_size, but the last batch is "
+     "smaller: count the examples you saw (add len(y) per batch) and divide by that."),
     (_evaluate_variant(per_batch=True), _per_batch("accuracies")),
+    (_evaluate_variant(reduce="error"), "that is the error rate (1 - accuracy): return the fraction of correct "
+     "predictions."),
 )
 _Q6_CASES = (  # label; examples, features, batch, classes; the mode the model is handed over in
     ("10 examples of 2 features, 3 classes, in batches of 4 (the last has 2), model in training mode", (10, 2, 4, 3), True),
@@ -324,10 +362,22 @@ def _q6_case(answer: Any, i: int) -> str | None:
         return None if value is not None else f"{where}: return the accuracy as one number (a fraction)."
     if math.isclose(value, 100 * expected):
         return f"{where}: that is a percentage; return a fraction between 0 and 1."
-    why = next((why for wrong, why in _Q6_MISTAKES if math.isclose(value, wrong(_q6_model(n_in, classes, training),
-                                                                                loader))), None)
+    mine = _q6_values(answer)  # a mistake is named when it gives the learner's numbers on every case, not just this one
+    why = next((why for wrong, why in _Q6_MISTAKES if all(
+        a is not None and math.isclose(a, b) for a, b in zip(mine, _q6_values(wrong), strict=True))), None)
     return f"{where}: " + (why or f"expected {expected:.4g}, got {value:.4g} (the model ran on {len(model.calls)} "
                            f"of the {len(loader)} batches).")
+
+
+def _q6_values(fn: Any) -> list[float | None]:
+    """What fn returns on each case, each on a fresh model."""
+    values = []
+    for i, (_, (n, n_in, batch, classes), training) in enumerate(_Q6_CASES):
+        try:
+            values.append(as_number(fn(_q6_model(n_in, classes, training), _loader(n, n_in, batch, classes, seed=5 + i))))
+        except Exception:  # noqa: BLE001 - the learner's code already ran once on this case
+            values.append(None)
+    return values
 
 
 def _q6_check(answer: Any) -> str | None:

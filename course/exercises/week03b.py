@@ -74,6 +74,32 @@ def _counted_from_one(val_losses, patience):
     return best_epoch(val_losses, patience) + 1
 
 
+def _one_epoch_early(val_losses, patience):
+    return best_epoch(val_losses, max(patience - 1, 1))
+
+
+def _loss_not_index(val_losses, patience):
+    return float(val_losses[best_epoch(val_losses, patience)])
+
+
+def _last_epoch_if_never_stopped(val_losses, patience):
+    best, waited = 0, 0
+    for epoch in range(1, len(val_losses)):
+        best, waited = (epoch, 0) if val_losses[epoch] < val_losses[best] else (best, waited + 1)
+        if waited == patience:
+            return best
+    return len(val_losses) - 1
+
+
+def _with_a_min_delta(val_losses, patience):
+    best, waited = 0, 0
+    for epoch in range(1, len(val_losses)):
+        best, waited = (epoch, 0) if val_losses[epoch] < val_losses[best] - 1e-3 else (best, waited + 1)
+        if waited == patience:
+            break
+    return best
+
+
 def _q1_cases() -> list[Case]:
     late_minimum = [1.0, 0.8, 0.7, 0.72, 0.75, 0.71, 0.74, 0.6, 0.9]  # the lowest comes after the stop
     return [
@@ -85,6 +111,11 @@ def _q1_cases() -> list[Case]:
         Case("patience=3 on a history that never stops improving", ([2.0, 1.5, 1.2, 1.1, 1.05, 1.0], 3)),
         Case("patience=1 on [0.5, 0.6, 0.4, 0.3]", ([0.5, 0.6, 0.4, 0.3], 1)),
         Case("patience=5 on a single epoch", ([0.7], 5)),
+        Case("patience=3 on [1.0, 0.9, 0.95, 0.97, 0.8, 0.85, 0.86, 0.87, 0.1] (it improves after 2 epochs without)",
+             ([1.0, 0.9, 0.95, 0.97, 0.8, 0.85, 0.86, 0.87, 0.1], 3)),
+        Case("patience=2 on [0.5, 0.4999, 0.6, 0.7, 0.3] (a tiny improvement is an improvement)",
+             ([0.5, 0.4999, 0.6, 0.7, 0.3], 2)),
+        Case("patience=3 on [1.0, 0.7, 0.8, 0.9] (the history ends before patience runs out)", ([1.0, 0.7, 0.8, 0.9], 3)),
     ]
 
 
@@ -97,6 +128,8 @@ q1 = Exercise(
     same_as(best_epoch, _q1_cases, mistakes=[
         (_hindsight, "you chose the lowest loss of the whole history, but training stops as soon as `patience` "
                      "epochs pass without improvement: the epochs after that were never trained."),
+        (_last_epoch_if_never_stopped, "when the history ends before patience runs out, training simply ends: keep "
+                                       "the best epoch's weights, not the last epoch's."),
         (_stopping_epoch, "that is the epoch where training stops; early stopping keeps the weights of the best "
                           "epoch before it."),
         (_one_epoch_late, "you stopped one epoch late: with patience=2, two epochs in a row without improvement "
@@ -104,7 +137,12 @@ q1 = Exercise(
         (_ties_improve, "a loss equal to the best is no improvement (use <, not <=): ties must count as "
                         "epochs without improvement."),
         (_counted_from_one, "count epochs from 0, as list indices: the first epoch is index 0."),
-    ], alternatives=[_best_epoch_by_distance]),
+        (_one_epoch_early, "you stopped one epoch early: with patience=3, three epochs in a row without improvement "
+                           "stop the run, not two."),
+        (_loss_not_index, "you returned the best epoch's loss: return its index (from 0)."),
+        (_with_a_min_delta, "any strictly lower loss is an improvement, however small: compare with <, without a "
+                            "minimum change."),
+    ], alternatives=[_best_epoch_by_distance, lambda val_losses, patience: np.int64(best_epoch(val_losses, patience))]),
     "Walk through the history keeping the best index so far and a count of epochs since it improved; reset the "
     "count on a strictly lower loss; break when the count reaches patience; return the best index.",
     lambda: best_epoch,
@@ -147,6 +185,27 @@ def _lowest_loss(lrs, losses):
     return float(np.nanmin(np.where(np.isfinite(np.asarray(losses, dtype=float)), losses, np.nan)) / 10)
 
 
+def _steepest_descent(lrs, losses):
+    losses = np.asarray(losses, dtype=float)
+    slope = np.diff(np.where(np.isfinite(losses), losses, 1e30))  # a huge finite stand-in: no inf - inf
+    return float(np.asarray(lrs, dtype=float)[int(np.argmin(slope))])
+
+
+def _last_finite_rate(lrs, losses):
+    finite = np.flatnonzero(np.isfinite(np.asarray(losses, dtype=float)))
+    return float(np.asarray(lrs, dtype=float)[finite[-1]] / 10)
+
+
+def _one_step_before(lrs, losses):
+    finite = np.where(np.isfinite(np.asarray(losses, dtype=float)), np.asarray(losses, dtype=float), np.inf)
+    return float(np.asarray(lrs, dtype=float)[max(int(np.argmin(finite)) - 1, 0)])
+
+
+def _suggest_with_nanargmin(lrs, losses):  # another correct style: inf is never the lowest, NaN is skipped
+    losses = torch.as_tensor(np.asarray(losses, dtype=float)).nan_to_num(nan=float("inf"))
+    return torch.as_tensor(np.asarray(lrs, dtype=float))[losses.argmin()] / 10  # a 0-d tensor: a number too
+
+
 def _q2_cases() -> list[Case]:
     lrs = [1e-5 * 10 ** (k / 4) for k in range(20)]
     losses = [2.3, 2.3, 2.29, 2.27, 2.2, 2.0, 1.6, 1.1, 0.7, 0.5, 0.45, 0.5, 0.8, 1.9, 4.0, 9.0, float("inf"),
@@ -179,7 +238,13 @@ q2 = Exercise(
                           "rate at that index, lrs[index] / 10."),
         (_lowest_loss, "that is a tenth of the lowest loss itself: return a tenth of the learning rate where it "
                        "happens."),
-    ], alternatives=[_suggest_with_a_loop]),
+        (_steepest_descent, "that is the rate where the loss falls fastest (another rule of thumb): this one takes "
+                            "a tenth of the rate at the lowest loss."),
+        (_last_finite_rate, "that is a tenth of the last rate before the loss exploded: take the rate where the loss "
+                            "was lowest, which comes earlier."),
+        (_one_step_before, "you took the rate one step before the lowest loss: the rule divides the rate at the "
+                           "lowest loss by 10, lrs[index] / 10."),
+    ], alternatives=[_suggest_with_a_loop, _suggest_with_nanargmin]),
     "Find the index of the smallest finite loss (np.argmin over np.where(np.isfinite(losses), losses, np.inf)), "
     "then return lrs[index] / 10.",
     lambda: suggest_lr,
@@ -211,23 +276,46 @@ def _dropout_variant(scale="divide", keep="1-p", in_eval=False, in_place=False):
     return variant
 
 
+def _dropout_exact_share(x, p, training):
+    if not training:
+        return x
+    keep = torch.ones(x.numel(), dtype=x.dtype)
+    keep[torch.randperm(x.numel())[:round(p * x.numel())]] = 0  # always the same count: not independent draws
+    return x * keep.view_as(x) / (1 - p)
+
+
 _Q3_CASES = ((torch.float32, (64, 200), 0.5), (torch.float64, (8, 3, 20, 20), 0.2), (torch.float32, (4000,), 0.8))
+
+
+def _like_x(x: torch.Tensor, got: Any) -> str | None:
+    if not isinstance(got, torch.Tensor) or got.shape != x.shape:
+        return f"expected a tensor like x (shape {tuple(x.shape)}, {x.dtype}), got {describe(got)}."
+    if got.dtype != x.dtype:
+        return f"x came in as {x.dtype} and went out as {got.dtype}: keep x's dtype (mask.to(x.dtype))."
+    return None
 
 
 def _q3_case(answer: Any, dtype: torch.dtype, shape: tuple, p: float) -> str | None:
     x = torch.randn(*shape, dtype=dtype).abs() + 0.5  # no zeros of its own, so every 0 out is a dropped unit
     kept = x.clone()
     evaluated = learner_call(answer, x, p, False)
-    if not isinstance(evaluated, torch.Tensor) or evaluated.shape != x.shape or evaluated.dtype != x.dtype:
-        return f"expected a tensor like x (shape {tuple(x.shape)}, {x.dtype}), got {describe(evaluated)}."
+    if problem := _like_x(x, evaluated):
+        return problem
     if not torch.equal(evaluated, kept):
         return ("in evaluation (training=False) dropout does nothing: return x unchanged (no mask, no scaling); "
                 "that is what model.eval() relies on.")
     out = learner_call(answer, x, p, True)
     if not torch.equal(x, kept):
         return "your function changed x in place; the caller still needs it: build a new tensor (x * mask ...)."
-    if not isinstance(out, torch.Tensor) or out.shape != x.shape or out.dtype != x.dtype:
-        return f"expected a tensor like x (shape {tuple(x.shape)}, {x.dtype}), got {describe(out)}."
+    if problem := _like_x(x, out):
+        return problem
+    zeros = out == 0
+    if x.ndim >= 2 and (zeros == zeros[:1]).all() and 0 < zeros.double().mean() < 1:
+        return ("every row dropped the same units: draw one random number per value (torch.rand_like(x)), not one "
+                "mask per column that all rows share.")
+    if x.ndim >= 2 and (zeros == zeros.flatten(1)[:, :1].view(-1, *[1] * (x.ndim - 1))).all():
+        return ("you dropped whole rows (examples) at once: draw one random number per value (torch.rand_like(x)), "
+                "not one per example.")
     dropped = (out == 0).double().mean().item()
     tolerance = 5 * math.sqrt(p * (1 - p) / x.numel()) + 0.005
     if abs(dropped - (1 - p)) <= tolerance < abs(dropped - p):
@@ -241,8 +329,21 @@ def _q3_case(answer: Any, dtype: torch.dtype, shape: tuple, p: float) -> str | N
             return f"{why}, so that each unit keeps the same expected value in training and in evaluation."
     if not torch.allclose(survivors, torch.full_like(survivors, 1 / (1 - p))):
         return "each kept value should be x / (1 - p); yours are not."
-    if torch.equal(out, learner_call(answer, x, p, True)):
+    again = learner_call(answer, x, p, True)
+    if torch.equal(out, again):
         return "two calls dropped the same units: draw a new random mask at every call (torch.rand_like(x))."
+    counts = {int((o == 0).sum()) for o in (out, again, learner_call(answer, x, p, True))}
+    if len(counts) == 1 and x.numel() > 1000:
+        return ("every call dropped exactly the same number of values: drop each value on its own, with "
+                "probability p (torch.rand_like(x) >= p), so that the count varies from call to call.")
+    x_grad = x.clone().requires_grad_()
+    out = learner_call(answer, x_grad, p, True)
+    if not (isinstance(out, torch.Tensor) and out.requires_grad):
+        return ("the output is cut off from x (torch.no_grad(), .detach() or a new tensor from numbers?): dropout sits "
+                "inside the network, so the gradient must flow back through it: build it as x * mask / (1 - p).")
+    (grad,) = torch.autograd.grad(out.sum(), x_grad)
+    if not torch.allclose(grad, (out != 0).to(dtype) / (1 - p)):
+        return "the gradient through your dropout is not mask / (1 - p): build the output as x * mask / (1 - p)."
     return None
 
 
@@ -270,7 +371,12 @@ q3 = Exercise(
     objective=CURES,
     wrong=((_dropout_variant(scale="none"), "not scaled"), (_dropout_variant(scale="multiply"), "divide by it"),
            (_dropout_variant(keep="p"), "probability to drop"), (_dropout_variant(in_eval=True), "does nothing"),
-           (_dropout_variant(in_place=True), "changed x in place")),
+           (_dropout_variant(in_place=True), "changed x in place"),
+           (lambda x, p, training: _dropout_variant()(x, p, training).detach(), "cut off from x"),
+           (lambda x, p, training: x * (torch.rand(x.shape[-1], dtype=x.dtype) >= p) / (1 - p) if training else x,
+            "every row dropped the same units"),
+           (lambda x, p, training: (x * (torch.rand_like(x) >= p)).float() / (1 - p) if training else x,
+            "keep x's dtype"), (_dropout_exact_share, "exactly the same number")),
     right=(_dropout_with_bernoulli, lambda x, p, training: F.dropout(x, p, training)),
 )
 
@@ -278,15 +384,23 @@ q3 = Exercise(
 # ---------------------------------------------------------------- q4: Kaiming's standard deviation
 q4 = Exercise(
     "q4",
-    "Kaiming initialisation for a Linear(512, 256) layer followed by a ReLU: what standard deviation should "
+    "Kaiming initialisation for a Linear(400, 300) layer followed by a ReLU: what standard deviation should "
     "its weights have?",
-    near(math.sqrt(2 / 512), rel=0.01, mistakes={
-        math.sqrt(1 / 512): "That is the rule for a layer without ReLU: ReLU zeroes half of the values, and the "
+    near(math.sqrt(2 / 400), rel=0.01, mistakes={  # 400 and 300: no wrong rule lands on sqrt(2 / fan_in)
+        math.sqrt(1 / 400): "That is the rule for a layer without ReLU: ReLU zeroes half of the values, and the "
                             "factor 2 makes up for it.",
-        2 / 512: "That is the variance; the standard deviation is its square root.",
-        math.sqrt(2 / 256): "fan_in is the number of inputs of each output, 512 here, not the number of outputs.",
+        2 / 400: "That is the variance; the standard deviation is its square root.",
+        math.sqrt(2 / 300): "fan_in is the number of inputs of each output, 400 here, not the number of outputs.",
+        math.sqrt(1 / 300): "fan_in is the number of inputs (400), and ReLU needs the factor 2: sqrt(2 / fan_in).",
+        math.sqrt(2 / (400 + 300)): "That is Xavier/Glorot (fan_in + fan_out), made for tanh; Kaiming for ReLU uses "
+                                    "sqrt(2 / fan_in).",
+        math.sqrt(6 / 400): "That is the bound of Kaiming's *uniform* version, U(-b, b); its standard deviation is "
+                            "b / sqrt(3) = sqrt(2 / fan_in).",
     }),
     "std = sqrt(2 / fan_in), and fan_in is the layer's number of inputs.",
-    lambda: math.sqrt(2 / 512),
+    lambda: math.sqrt(2 / 400),
     objective=INIT,
+    wrong=((0.05, "without ReLU"), (0.0816, "not the number of outputs"), (0.0535, "Xavier"), (0.1225, "uniform"),
+           (0.005, "variance")),
+    right=(0.0707, np.float32(0.070710678)),
 )

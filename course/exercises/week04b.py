@@ -30,10 +30,18 @@ q1 = Exercise(
         0.9: "The smoothing mass 0.1 is spread over all 100 classes, the true one included.",
         1 - 0.1 + 0.1 / 99: "PyTorch spreads the mass over all 100 classes (0.1/100 each), not the 99 wrong ones.",
         0.1 / 100: "That is the target of each wrong class; the true class gets 0.9 plus its share.",
+        1 - 0.1 + 0.1 / 10: "That is for CIFAR-10's 10 classes; CIFAR-100 spreads 0.1 over 100: 0.9 + 0.1 / 100.",
+        100 * _q1_solve(): "That is a percentage; give the probability, between 0 and 1.",
+        1 - 0.1 / 100: "Smoothing first scales the one-hot target by 1 - 0.1 = 0.9, then adds 0.1 / 100 to every "
+                       "class: 0.9 + 0.001.",
+        0.1: "That is the smoothing itself, the mass spread over all classes; the true class keeps 0.9 plus its share.",
     }),
     "PyTorch mixes the one-hot target with the uniform distribution: (1 - s) * one_hot + s / classes.",
     _q1_solve,
     objective=TRICKS,
+    wrong=((0.9, "the true one included"), (0.91, "CIFAR-10"), (90.1, "percentage"), (0.999, "scales the one-hot"),
+           ("0.901", "expected a number")),
+    right=(0.901, torch.tensor(0.901)),
 )
 
 
@@ -47,6 +55,10 @@ def _q2_check(answer: Any) -> str | None:
         return f"expected a number of runs, got {type(answer).__name__}."
     if value == _q2_solve():
         return None
+    if value != int(value):
+        return f"{value:g} is not a whole number of runs: round up to the next whole run."
+    if value < 1:
+        return f"{value:g} runs cannot measure anything: solve 0.15 / sqrt(n) <= 0.05 for n."
     if value == 3:
         return "3 runs shrink it by sqrt(3), not 3: the standard error falls with the square root of n."
     if value > _q2_solve():
@@ -62,7 +74,9 @@ q2 = Exercise(
     "The standard error of a mean of n independent runs is std / sqrt(n).",
     _q2_solve,
     objective=JUDGE,
-    wrong=((3, "square root"), (25, "not the fewest"), (8, "too large"), ("nine", "expected a number")),
+    wrong=((3, "square root"), (25, "not the fewest"), (8, "too large"), ("nine", "expected a number"),
+           (8.5, "whole number"), (0, "cannot measure"), (81, "not the fewest")),
+    right=(9.0, torch.tensor(9)),
 )
 
 
@@ -115,6 +129,31 @@ def _sf_roll(x, shifts, flip):
     return torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
 
 
+def _sf_replicate(x, shifts, flip):
+    r = int(shifts.abs().max())
+    padded = F.pad(x.double(), (r, r, r, r), mode="replicate").to(x.dtype)
+    h, w = x.shape[-2:]
+    out = torch.stack([padded[i, :, r - dy:r - dy + h, r - dx:r - dx + w] for i, (dy, dx) in enumerate(shifts.tolist())])
+    return torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out)
+
+
+def _sf_no_shift(x, shifts, flip):
+    return shift_and_flip(x, torch.zeros_like(shifts), flip)
+
+
+def _sf_no_mirror(x, shifts, flip):
+    return shift_and_flip(x, shifts, torch.zeros_like(flip))
+
+
+def _sf_mirror_inverted(x, shifts, flip):
+    return shift_and_flip(x, shifts, ~flip)
+
+
+def _sf_both_axes(x, shifts, flip):
+    out = shift_and_flip(x, shifts, torch.zeros_like(flip))
+    return torch.where(flip.view(-1, 1, 1, 1), out.flip(-2, -1), out)
+
+
 def _sf_as_float(x, shifts, flip):
     return shift_and_flip(x.float(), shifts, flip)
 
@@ -143,7 +182,9 @@ def _sf_with_the_course_loader(x, shifts, flip):
 
 
 def _same_dtype_and_values(got: Any, expected: torch.Tensor) -> str | None:
-    if isinstance(got, torch.Tensor) and got.dtype != expected.dtype:
+    if not isinstance(got, torch.Tensor):
+        return f"expected a torch tensor like x, got {type(got).__name__}: keep the batch a tensor (no .numpy())."
+    if got.dtype != expected.dtype:
         return f"the batch came in as {expected.dtype} and went out as {got.dtype}: keep the input's dtype."
     return differs(got, expected, rtol=1e-5, atol=1e-5)
 
@@ -151,9 +192,9 @@ def _same_dtype_and_values(got: Any, expected: torch.Tensor) -> str | None:
 def _sf_cases() -> list[Case]:
     g = torch.Generator().manual_seed(5)
     u8 = torch.randint(0, 256, (4, 3, 6, 6), generator=g, dtype=torch.uint8)
-    shifts = torch.tensor([[0, 0], [1, -2], [-2, 1], [2, 2]])
+    shifts = torch.tensor([[1, -2], [0, 0], [-2, 1], [2, 2]])
     return [
-        Case("4 uint8 images, shifts (0,0), (1,-2), (-2,1), (2,2), mirrored: no, yes, no, yes",
+        Case("4 uint8 images, shifts (1,-2), (0,0), (-2,1), (2,2), mirrored: no, yes, no, yes",
              (u8, shifts, torch.tensor([False, True, False, True]))),
         Case("3 float images of 5x7 pixels, each shifted differently, all mirrored",
              (torch.randn(3, 2, 5, 7, generator=g), torch.tensor([[-1, 2], [0, 1], [2, -1]]),
@@ -185,6 +226,13 @@ q3 = Exercise(
         (_sf_roll, "torch.roll wraps the pixels that leave one edge around to the other: fill the edges by "
                    "reflection instead."),
         (_sf_as_float, "you converted the batch to float: keep the input's dtype (uint8 stays uint8)."),
+        (_sf_replicate, "the edges repeat the border pixel (mode='replicate'): fill them by reflection, "
+                        "mode='reflect', which mirrors the pixels next to the border."),
+        (_sf_no_shift, "no image was shifted: move image i by shifts[i] = (dy, dx) pixels before mirroring it."),
+        (_sf_no_mirror, "no image was mirrored: mirror image i left-right where flip[i] is True."),
+        (_sf_mirror_inverted, "you mirrored the images where flip[i] is False: mirror those where it is True."),
+        (_sf_both_axes, "you flipped both axes (a 180-degree turn): a left-right mirror reverses only the last "
+                        "dimension, x.flip(-1)."),
     ], alternatives=[_sf_loop, _sf_with_the_course_loader]),
     "Pad the whole batch once by r = the largest |shift| with mode='reflect', crop each image's window "
     "padded[i, :, r - dy : r - dy + H, r - dx : r - dx + W], stack, then torch.where(flip.view(-1, 1, 1, 1), "
@@ -243,6 +291,33 @@ def _ls_per_example(logits, y, smoothing):
     return -(target * F.log_softmax(logits.float(), -1)).sum(-1)
 
 
+def _ls_ten_classes(logits, y, smoothing):
+    target = F.one_hot(y, logits.shape[-1]).float() * (1 - smoothing) + smoothing / 10
+    return -(target * F.log_softmax(logits.float(), -1)).sum(-1).mean()
+
+
+def _ls_mean_over_classes_too(logits, y, smoothing):
+    k = logits.shape[-1]
+    target = F.one_hot(y, k).float() * (1 - smoothing) + smoothing / k
+    return -(target * F.log_softmax(logits.float(), -1)).mean()
+
+
+def _ls_sign(logits, y, smoothing):
+    return -smoothed_cross_entropy(logits, y, smoothing)
+
+
+def _ls_one_hot_not_scaled(logits, y, smoothing):
+    k = logits.shape[-1]
+    target = F.one_hot(y, k).float() + smoothing / k
+    return -(target * F.log_softmax(logits.float(), -1)).sum(-1).mean()
+
+
+def _ls_kl(logits, y, smoothing):
+    k = logits.shape[-1]
+    target = F.one_hot(y, k).float() * (1 - smoothing) + smoothing / k
+    return F.kl_div(F.log_softmax(logits.float(), -1), target, reduction="batchmean")
+
+
 def _ls_with_the_library(logits, y, smoothing):
     return F.cross_entropy(logits, y, label_smoothing=smoothing)
 
@@ -296,6 +371,14 @@ q4 = Exercise(
         (_ls_summed, "you summed over the batch: take the mean, as F.cross_entropy does by default."),
         (_ls_no_log_softmax, "you used the raw logits as log-probabilities: take F.log_softmax(logits, -1) first."),
         (_ls_naive_log, "log(softmax(z)) underflows to log(0) = -inf on large logits: use F.log_softmax."),
+        (_ls_ten_classes, "you divided the smoothing by 10 whatever the number of classes: use K = logits.shape[-1]."),
+        (_ls_mean_over_classes_too, "you averaged over the classes too: sum q_k log p_k over the classes (dim -1), "
+                                    "then take the mean over the batch."),
+        (_ls_sign, "the sign is wrong: the loss is -sum q_k log p_k, a positive number."),
+        (_ls_one_hot_not_scaled, "the target sums to more than 1: scale the one-hot part by (1 - smoothing) before "
+                                 "adding smoothing / K."),
+        (_ls_kl, "that is the KL divergence, which leaves out the target's own entropy: cross-entropy is "
+                 "-sum q_k log p_k."),
     ], alternatives=[_ls_with_the_library, _ls_two_terms]),
     "q = F.one_hot(y, K) * (1 - s) + s / K; loss = -(q * F.log_softmax(logits, -1)).sum(-1).mean().",
     lambda: smoothed_cross_entropy,
