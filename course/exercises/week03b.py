@@ -48,26 +48,27 @@ def _hindsight(val_losses, patience):
     return int(np.argmin(np.asarray(val_losses, dtype=float)))
 
 
-def _stopping_epoch(val_losses, patience):
-    best, waited = 0, 0
-    for epoch in range(1, len(val_losses)):
-        best, waited = (epoch, 0) if val_losses[epoch] < val_losses[best] else (best, waited + 1)
-        if waited == patience:
-            return epoch
-    return len(val_losses) - 1
+def _stopping_variant(improves=lambda new, best: new < best, at_stop="best", never="best"):
+    """best_epoch with one typical mistake: what counts as an improvement, what is returned when training stops
+    ("best" or the stopping "epoch"), and what when the history ends first ("best" or the "last" epoch)."""
+    def variant(val_losses, patience):
+        best, waited = 0, 0
+        for epoch in range(1, len(val_losses)):
+            best, waited = (epoch, 0) if improves(val_losses[epoch], val_losses[best]) else (best, waited + 1)
+            if waited == patience:
+                return epoch if at_stop == "epoch" else best
+        return len(val_losses) - 1 if never == "last" else best
+    return variant
+
+
+_stopping_epoch = _stopping_variant(at_stop="epoch", never="last")
+_ties_improve = _stopping_variant(improves=lambda new, best: new <= best)
+_last_epoch_if_never_stopped = _stopping_variant(never="last")
+_with_a_min_delta = _stopping_variant(improves=lambda new, best: new < best - 1e-3)
 
 
 def _one_epoch_late(val_losses, patience):
     return best_epoch(val_losses, patience + 1)
-
-
-def _ties_improve(val_losses, patience):
-    best, waited = 0, 0
-    for epoch in range(1, len(val_losses)):
-        best, waited = (epoch, 0) if val_losses[epoch] <= val_losses[best] else (best, waited + 1)
-        if waited == patience:
-            break
-    return best
 
 
 def _counted_from_one(val_losses, patience):
@@ -80,24 +81,6 @@ def _one_epoch_early(val_losses, patience):
 
 def _loss_not_index(val_losses, patience):
     return float(val_losses[best_epoch(val_losses, patience)])
-
-
-def _last_epoch_if_never_stopped(val_losses, patience):
-    best, waited = 0, 0
-    for epoch in range(1, len(val_losses)):
-        best, waited = (epoch, 0) if val_losses[epoch] < val_losses[best] else (best, waited + 1)
-        if waited == patience:
-            return best
-    return len(val_losses) - 1
-
-
-def _with_a_min_delta(val_losses, patience):
-    best, waited = 0, 0
-    for epoch in range(1, len(val_losses)):
-        best, waited = (epoch, 0) if val_losses[epoch] < val_losses[best] - 1e-3 else (best, waited + 1)
-        if waited == patience:
-            break
-    return best
 
 
 def _q1_cases() -> list[Case]:
