@@ -68,9 +68,18 @@ def test_no_module_of_helpers_or_course_is_part_of_an_import_loop():
     assert not loops, loops
 
 
+EXERCISE_BANKS = ROOT / "course" / "exercises"
+
+
 def test_no_module_is_over_400_lines():
-    long = {str(p.relative_to(ROOT)): n for pkg in (*PACKAGES, "benchmarks") for p in (ROOT / pkg).rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    """The toolkit's modules stay readable in one sitting (STYLE: no module over ~400 lines). A notebook's exercise
+    bank (course/exercises/) is held to 600: besides its questions and reference solutions it keeps every typical
+    mistake found so far, each a small wrong implementation with its explanation, and it grows with each one."""
+    long = {}
+    for p in (path for pkg in (*PACKAGES, "benchmarks") for path in (ROOT / pkg).rglob("*.py")):
+        limit = 600 if p.parent == EXERCISE_BANKS and p.name != "__init__.py" else 400
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > limit:
+            long[str(p.relative_to(ROOT))] = f"{n} lines, over {limit}"
     assert not long, long
 
 
