@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -26,17 +26,20 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def time_in_fresh_process(code: str, repeats: int = 5, env: dict[str, str] | None = None) -> float:
-    """Median wall seconds of ``python -c CODE`` in new interpreters (start-up of Python subtracted)."""
+def time_side_by_side(codes: Sequence[str], repeats: int = 5, env: dict[str, str] | None = None) -> list[float]:
+    """Median wall seconds of each ``python -c CODE`` in new interpreters, the codes run in turn (a, b, a, b, ...)
+    so that a change in the machine's load falls on all of them alike; the start-up of Python is subtracted."""
     def once(src: str) -> float:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", src], check=True, env={**os.environ, **(env or {})},
                        stdout=subprocess.DEVNULL)
         return time.perf_counter() - start
 
-    once(code)  # warm the OS file cache
-    base = statistics.median(once("pass") for _ in range(repeats))
-    return statistics.median(once(code) for _ in range(repeats)) - base
+    for code in codes:
+        once(code)  # warm the OS file cache
+    rounds = [[once(code) for code in ("pass", *codes)] for _ in range(repeats)]
+    base = statistics.median(r[0] for r in rounds)
+    return [statistics.median(r[i] for r in rounds) - base for i in range(1, len(codes) + 1)]
 
 
 def main(run: Callable[..., dict[str, Any]], argv: list[str] | None = None) -> int:

@@ -123,3 +123,10 @@ def test_the_helpers_index_names_every_module_once():
     assert sorted(helpers.__all__) == modules, "helpers.__all__ lists every module of helpers/"
     listed = [line.split()[0] for line in helpers.__doc__.splitlines() if line.startswith("    ") and line.split()]
     assert sorted(listed) == modules, "the index in helpers/__init__.py names every module, each once"
+
+
+def test_the_import_cost_benchmark_imports_what_a_notebook_imports():
+    """Its import line names real modules (a rename once left it importing helpers.profile, and the row broke)."""
+    from benchmarks import import_cost
+
+    exec(import_cost.NOTEBOOK_IMPORT, {})  # noqa: S102 - the benchmark's own line, as its fresh interpreter runs it
