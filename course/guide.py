@@ -137,7 +137,7 @@ def fetch_md(course: syl.Syllabus) -> str:
         return table.human(sum(table.recorded_bytes(d) or 0 for d in specs))
 
     one, every = [_by_prefix(course, p) for p in ONE_DAY], list(course.notebooks)
-    rows = ["| track | command | a 12 GB card | no GPU (`--vram 0`) | every rung (`--all-rungs`) |",
+    rows = ["| track (recorded sizes) | command | a 12 GB card | no GPU (`--vram 0`) | every rung (`--all-rungs`) |",
             "|---|---|---|---|---|"]
     for name, nbs, selector in (("one day", one, " ".join(ONE_DAY)), ("five days", every, "all")):
         rows.append(f"| {name} | `python -m course fetch {selector}` | {size(nbs, ladders.REFERENCE_FREE_GIB)} | "

@@ -7,7 +7,8 @@ Every notebook's first code cell after its parameters makes the same call::
 It resolves the profile (``PROFILE = "auto"`` becomes ``COURSE_PROFILE`` from the environment when set,
 which CI sets to ``smoke``, else ``full``); in the full profile it stops at once, in one clear message, if
 this machine lacks what the notebook needs (``helpers.ready.require_full``: ``needs`` and ``downloads`` are
-spelled as the notebook's syllabus entry, and a test checks they agree); it seeds Python, NumPy and
+spelled as the notebook's syllabus entry, and a test checks they agree; a notebook whose ladder's rungs name their
+own models declares its downloads in ``ladders.pick`` instead); it seeds Python, NumPy and
 PyTorch; in the smoke profile it keeps to one CPU thread (CI runs two notebooks at once on two cores);
 and it picks the device: the best GPU in the full profile, the CPU in smoke. ``pick(P, smoke=..., full=...)``
 then chooses each size for the profile.

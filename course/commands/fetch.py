@@ -37,12 +37,15 @@ from helpers import ladders, ready
 GPU_NEEDS = {"gpu", "cuda-only"}
 
 
+def chosen_notebooks(course: syl.Syllabus, selectors: list[str]) -> list[syl.Notebook]:
+    """The notebooks the selectors name (none when they name only downloads; all when they name nothing)."""
+    names = [s for s in selectors if ":" not in s]
+    return [] if selectors and not names else syl.select(course, names)
+
+
 def needs_a_gpu(course: syl.Syllabus, selectors: list[str]) -> list[str]:
     """The selected notebooks whose full profile needs a GPU: nothing to fetch for them on a machine without one."""
-    names = [s for s in selectors if ":" not in s]
-    if selectors and not names:
-        return []
-    return [nb.id for nb in syl.select(course, names) if GPU_NEEDS & set(nb.needs)]
+    return [nb.id for nb in chosen_notebooks(course, selectors) if GPU_NEEDS & set(nb.needs)]
 
 
 def selected(course: syl.Syllabus, selectors: list[str], free_gib: float | None = None,
@@ -60,25 +63,19 @@ def selected(course: syl.Syllabus, selectors: list[str], free_gib: float | None 
             raise CourseError(f"Unknown download {spec!r}: write {', '.join(k + ':...' for k in ready.DOWNLOAD_KINDS)}.")
         chosen[spec] = [nb.id for nb in course.notebooks
                         if spec in ladders.downloads_for(nb.id, nb.downloads, None, all_rungs=True)]
-    others = [s for s in selectors if ":" not in s]
-    if others or not specs:
-        for nb in syl.select(course, others):
-            if nb.id in leave_out:
-                continue
-            for spec in ladders.downloads_for(nb.id, nb.downloads, free_gib, all_rungs):
-                chosen.setdefault(spec, []).append(nb.id)
+    for nb in chosen_notebooks(course, selectors):
+        if nb.id in leave_out:
+            continue
+        for spec in ladders.downloads_for(nb.id, nb.downloads, free_gib, all_rungs):
+            chosen.setdefault(spec, []).append(nb.id)
     return chosen
 
 
 def rungs_taken(course: syl.Syllabus, selectors: list[str], free_gib: float | None) -> dict[str, str | None]:
     """{notebook id: the rung it takes with ``free_gib`` free (None: none fits)} for the selected notebooks with a
     ladder."""
-    names = [s for s in selectors if ":" not in s]
-    if selectors and not names:  # downloads named by themselves: no notebook chosen
-        return {}
-    picked = syl.select(course, names)
     taken = {}
-    for nb in picked:
+    for nb in chosen_notebooks(course, selectors):
         if nb.id.split("-", 1)[0] in ladders.LADDERS:
             rung, _why = ladders.choose(nb.id, free_gib)
             taken[nb.id] = rung.name if rung else None
